@@ -1,0 +1,24 @@
+//! The bgops domain, free of I/O: what a background operation is, the states it moves through,
+//! the typed parameters of custom APIs, the retry policy and the Dataverse error catalogue.
+//!
+//! Every other crate speaks in these types; the storage, engine and HTTP crates only move them
+//! around.
+#![warn(missing_docs)]
+
+pub mod clock;
+pub mod custom_api;
+pub mod error;
+pub mod ids;
+pub mod operation;
+pub mod params;
+pub mod retry;
+pub mod state;
+
+pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use custom_api::{CustomApi, RequestParameter, ResponseProperty};
+pub use error::{ApiError, ErrorCode};
+pub use ids::{OperationId, UserId};
+pub use operation::{BackgroundOperation, NewOperation, OperationError};
+pub use params::{ParamType, ParamValue, Parameters};
+pub use retry::{FailureDecision, Jitter, RetryPolicy};
+pub use state::{OperationState, OperationStatus};
