@@ -1,0 +1,13 @@
+//! Storage for bgops: one interface ([`Store`]) expressed as the engine's intents (insert, claim
+//! under a lease, renew, record an outcome behind a fence, cancel, sweep), and its
+//! implementations. No backend type leaves this crate.
+#![warn(missing_docs)]
+
+mod error;
+pub mod sqlite;
+mod store;
+mod url;
+
+pub use error::StoreError;
+pub use store::*;
+pub use url::{open, DatabaseUrl};

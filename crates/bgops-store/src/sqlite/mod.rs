@@ -1,0 +1,146 @@
+//! The embedded SQLite implementation: WAL with `synchronous=FULL`, one writer thread that
+//! commits many callers' writes in one transaction (group commit), and a small pool of read
+//! connections.
+
+mod migrate;
+mod operations;
+mod pool;
+mod users;
+mod writer;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bgops_core::{BackgroundOperation, NewOperation, OperationId, Timestamp};
+
+use crate::store::*;
+use crate::StoreError;
+use pool::ReadPool;
+use writer::Writer;
+
+/// How many read connections serve concurrent reads.
+const READERS: usize = 4;
+
+/// A bgops store in one SQLite file.
+pub struct SqliteStore {
+    /// The single writer; every change goes through it so writes batch into few commits.
+    writer: Writer,
+    /// Read connections for lookups that need no write lock.
+    readers: Arc<ReadPool>,
+}
+
+/// Opens a connection with the settings every bgops connection uses.
+fn connect(path: &Path) -> Result<rusqlite::Connection, rusqlite::Error> {
+    let conn = rusqlite::Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Opens or creates the database at `path` and applies pending migrations.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let path = path.to_owned();
+        let open_err = |e: &dyn std::fmt::Display| StoreError::Open {
+            url: format!("sqlite://{}", path.display()),
+            reason: e.to_string(),
+        };
+        let mut conn = connect(&path).map_err(|e| open_err(&e))?;
+        migrate::apply(&mut conn).map_err(|e| open_err(&e))?;
+        let mut readers = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            let c = connect(&path).map_err(|e| open_err(&e))?;
+            c.pragma_update(None, "query_only", true)
+                .map_err(|e| open_err(&e))?;
+            readers.push(c);
+        }
+        let writer = Writer::start(conn).map_err(|e| open_err(&e))?;
+        Ok(Self {
+            writer,
+            readers: Arc::new(ReadPool::new(readers)),
+        })
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn insert_operations(&self, ops: Vec<NewOperation>) -> Result<(), StoreError> {
+        self.writer
+            .run(move |conn, ctx| operations::insert(conn, ctx, &ops))
+            .await
+    }
+
+    async fn get_operation(
+        &self,
+        id: OperationId,
+    ) -> Result<Option<BackgroundOperation>, StoreError> {
+        self.readers
+            .run(move |conn| operations::get(conn, id))
+            .await
+    }
+
+    async fn claim(&self, req: ClaimRequest) -> Result<ClaimOutcome, StoreError> {
+        self.writer
+            .run(move |conn, ctx| operations::claim(conn, ctx, &req))
+            .await
+    }
+
+    async fn renew_leases(&self, req: RenewRequest) -> Result<Vec<LeaseState>, StoreError> {
+        self.writer
+            .run(move |conn, _| operations::renew(conn, &req))
+            .await
+    }
+
+    async fn expired_leases(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<ExpiredLease>, StoreError> {
+        self.readers
+            .run(move |conn| operations::expired_leases(conn, now, limit))
+            .await
+    }
+
+    async fn record_outcome(&self, outcome: AttemptOutcome) -> Result<bool, StoreError> {
+        self.writer
+            .run(move |conn, ctx| operations::record_outcome(conn, ctx, &outcome))
+            .await
+    }
+
+    async fn request_cancel(
+        &self,
+        id: OperationId,
+        now: Timestamp,
+        if_version: Option<i64>,
+    ) -> Result<CancelOutcome, StoreError> {
+        self.writer
+            .run(move |conn, ctx| operations::request_cancel(conn, ctx, id, now, if_version))
+            .await
+    }
+
+    async fn sweep_expired(&self, now: Timestamp, limit: usize) -> Result<usize, StoreError> {
+        self.writer
+            .run(move |conn, _| operations::sweep(conn, now, limit))
+            .await
+    }
+
+    async fn find_user_by_key_hash(
+        &self,
+        key_hash: &str,
+    ) -> Result<Option<SystemUser>, StoreError> {
+        let key_hash = key_hash.to_owned();
+        self.readers
+            .run(move |conn| users::by_key_hash(conn, &key_hash))
+            .await
+    }
+
+    async fn bootstrap_admin(&self, key: AdminKey, now: Timestamp) -> Result<bool, StoreError> {
+        self.writer
+            .run(move |conn, _| users::bootstrap_admin(conn, &key, now))
+            .await
+    }
+}

@@ -1,0 +1,348 @@
+//! SQL for the `backgroundoperation` table.
+
+use bgops_core::{
+    BackgroundOperation, NewOperation, OperationId, OperationStatus, Timestamp, UserId,
+};
+use rusqlite::{named_params, params, Connection, OptionalExtension, Row};
+
+use super::writer::WriterCtx;
+use crate::store::*;
+use crate::StoreError;
+
+/// Every column read into a [`BackgroundOperation`], in the order `read_row` expects.
+const COLUMNS: &str = "backgroundoperationid, name, displayname, backgroundoperationstatuscode, \
+    inputparameters, outputparameters, starttime, endtime, retrycount, errorcode, errormessage, \
+    runas, priority, ttlinseconds, createdon, modifiedon, createdby, versionnumber, attempt, \
+    maxretries";
+
+fn parse_id<T: std::str::FromStr>(s: String) -> Result<T, StoreError> {
+    s.parse()
+        .map_err(|_| StoreError::Corrupt(format!("bad id '{s}'")))
+}
+
+fn read_row(r: &Row<'_>) -> Result<BackgroundOperation, StoreError> {
+    let status: i64 = r.get(3)?;
+    let ts = |i: usize| -> Result<Option<Timestamp>, rusqlite::Error> {
+        Ok(r.get::<_, Option<i64>>(i)?.map(Timestamp))
+    };
+    Ok(BackgroundOperation {
+        id: parse_id::<OperationId>(r.get(0)?)?,
+        name: r.get(1)?,
+        display_name: r.get(2)?,
+        status: OperationStatus::from_code(status)
+            .ok_or_else(|| StoreError::Corrupt(format!("bad status {status}")))?,
+        input_parameters: r.get(4)?,
+        output_parameters: r.get(5)?,
+        start_time: ts(6)?,
+        end_time: ts(7)?,
+        retry_count: r.get(8)?,
+        error_code: r.get(9)?,
+        error_message: r.get(10)?,
+        run_as: parse_id::<UserId>(r.get(11)?)?,
+        priority: r.get(12)?,
+        ttl_seconds: r.get(13)?,
+        created_on: Timestamp(r.get(14)?),
+        modified_on: Timestamp(r.get(15)?),
+        created_by: parse_id::<UserId>(r.get(16)?)?,
+        version_number: r.get(17)?,
+        attempt: r.get(18)?,
+        max_retries: r.get(19)?,
+    })
+}
+
+pub fn insert(
+    conn: &Connection,
+    ctx: &mut WriterCtx,
+    ops: &[NewOperation],
+) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO backgroundoperation (backgroundoperationid, name, displayname, \
+         backgroundoperationstatecode, backgroundoperationstatuscode, inputparameters, runas, \
+         priority, ttlinseconds, createdon, modifiedon, createdby, versionnumber, maxretries, \
+         nextattemptat, expiresat) \
+         VALUES (?1, ?2, ?3, 0, 0, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, ?8, ?8 + ?7 * 1000)",
+    )?;
+    for op in ops {
+        stmt.execute(params![
+            op.id.to_string(),
+            op.name,
+            op.display_name,
+            op.input_parameters,
+            op.run_as.to_string(),
+            op.priority,
+            op.ttl_seconds,
+            op.created_on.0,
+            op.created_by.to_string(),
+            ctx.next_version(),
+            op.max_retries,
+        ])?;
+    }
+    Ok(())
+}
+
+pub fn get(conn: &Connection, id: OperationId) -> Result<Option<BackgroundOperation>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM backgroundoperation WHERE backgroundoperationid = ?1"
+    ))?;
+    let mut rows = stmt.query([id.to_string()])?;
+    match rows.next()? {
+        Some(r) => read_row(r).map(Some),
+        None => Ok(None),
+    }
+}
+
+pub fn claim(
+    conn: &Connection,
+    ctx: &mut WriterCtx,
+    req: &ClaimRequest,
+) -> Result<ClaimOutcome, StoreError> {
+    let now = req.now.0;
+    let mut out = ClaimOutcome::default();
+
+    // Canceled before any attempt ran: finalize without running.
+    let to_cancel: Vec<String> = conn
+        .prepare_cached(
+            "SELECT backgroundoperationid FROM backgroundoperation INDEXED BY ix_bo_cancel \
+             WHERE backgroundoperationstatuscode = 22 AND leaseowner IS NULL LIMIT 256",
+        )?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    {
+        let mut fin = conn.prepare_cached(
+            "UPDATE backgroundoperation SET backgroundoperationstatecode = 3, \
+             backgroundoperationstatuscode = 32, endtime = ?2, modifiedon = ?2, \
+             expiresat = ?2 + ttlinseconds * 1000, versionnumber = ?3 \
+             WHERE backgroundoperationid = ?1 AND backgroundoperationstatuscode = 22 \
+             AND leaseowner IS NULL",
+        )?;
+        for id in to_cancel {
+            fin.execute(params![id, now, ctx.next_version()])?;
+            out.canceled.push(parse_id(id)?);
+        }
+    }
+
+    if req.limit > 0 {
+        let due: Vec<String> = conn
+            .prepare_cached(
+                "SELECT backgroundoperationid FROM backgroundoperation INDEXED BY ix_bo_due \
+                 WHERE backgroundoperationstatecode = 0 AND nextattemptat <= ?1 \
+                 ORDER BY priority DESC, createdon, backgroundoperationid LIMIT ?2",
+            )?
+            .query_map(params![now, req.limit as i64], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let mut take = conn.prepare_cached(&format!(
+            "UPDATE backgroundoperation SET backgroundoperationstatecode = 2, \
+             backgroundoperationstatuscode = 20, starttime = COALESCE(starttime, :now), \
+             attempt = attempt + 1, leaseowner = :owner, leaseexpiresat = :until, \
+             modifiedon = :now, expiresat = :now + ttlinseconds * 1000, versionnumber = :v \
+             WHERE backgroundoperationid = :id AND backgroundoperationstatecode = 0 \
+             RETURNING {COLUMNS}"
+        ))?;
+        for id in due {
+            let v = ctx.next_version();
+            let mut rows = take.query(named_params! {
+                ":now": now, ":owner": req.owner, ":until": req.lease_until.0, ":v": v, ":id": id,
+            })?;
+            if let Some(r) = rows.next()? {
+                out.claimed.push(read_row(r)?);
+            }
+        }
+    }
+
+    out.next_due = conn
+        .prepare_cached(
+            "SELECT MIN(nextattemptat) FROM backgroundoperation INDEXED BY ix_bo_next \
+             WHERE backgroundoperationstatecode = 0 AND nextattemptat > ?1",
+        )?
+        .query_row([now], |r| r.get::<_, Option<i64>>(0))?
+        .map(Timestamp);
+    Ok(out)
+}
+
+pub fn renew(conn: &Connection, req: &RenewRequest) -> Result<Vec<LeaseState>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "UPDATE backgroundoperation SET leaseexpiresat = ?1 \
+         WHERE backgroundoperationid = ?2 AND attempt = ?3 AND leaseowner = ?4 \
+         AND backgroundoperationstatecode = 2 \
+         RETURNING backgroundoperationstatuscode",
+    )?;
+    let mut out = Vec::with_capacity(req.attempts.len());
+    for (id, attempt) in &req.attempts {
+        let status: Option<i64> = stmt
+            .query_row(
+                params![req.lease_until.0, id.to_string(), attempt, req.owner],
+                |r| r.get(0),
+            )
+            .optional()?;
+        out.push(LeaseState {
+            id: *id,
+            held: status.is_some(),
+            cancel_requested: status == Some(22),
+        });
+    }
+    Ok(out)
+}
+
+pub fn expired_leases(
+    conn: &Connection,
+    now: Timestamp,
+    limit: usize,
+) -> Result<Vec<ExpiredLease>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT backgroundoperationid, attempt, backgroundoperationstatuscode, retrycount, \
+         maxretries FROM backgroundoperation INDEXED BY ix_bo_lease \
+         WHERE leaseowner IS NOT NULL AND leaseexpiresat <= ?1 \
+         AND backgroundoperationstatecode = 2 ORDER BY leaseexpiresat LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![now.0, limit as i64], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, i32>(3)?,
+            r.get::<_, i32>(4)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, attempt, status, retry_count, max_retries) = row?;
+        out.push(ExpiredLease {
+            id: parse_id(id)?,
+            attempt,
+            status: OperationStatus::from_code(status)
+                .ok_or_else(|| StoreError::Corrupt(format!("bad status {status}")))?,
+            retry_count,
+            max_retries,
+        });
+    }
+    Ok(out)
+}
+
+pub fn record_outcome(
+    conn: &Connection,
+    ctx: &mut WriterCtx,
+    o: &AttemptOutcome,
+) -> Result<bool, StoreError> {
+    let (attempt, lease_cutoff) = match o.fence {
+        Fence::Attempt(a) => (a, i64::MAX),
+        Fence::ExpiredLease(a) => (a, o.now.0),
+    };
+    // The fence: still Locked with this attempt, and (for recovery) the lease has run out.
+    let fence = "WHERE backgroundoperationid = :id AND attempt = :attempt \
+                 AND backgroundoperationstatecode = 2 AND leaseowner IS NOT NULL \
+                 AND leaseexpiresat <= :cutoff";
+    let v = ctx.next_version();
+    let id = o.id.to_string();
+    let changed = match &o.result {
+        AttemptResult::Succeeded { outputs } => conn
+            .prepare_cached(&format!(
+                "UPDATE backgroundoperation SET backgroundoperationstatecode = 3, \
+                 backgroundoperationstatuscode = 30, outputparameters = :out, endtime = :now, \
+                 errorcode = NULL, errormessage = NULL, leaseowner = NULL, \
+                 leaseexpiresat = NULL, modifiedon = :now, \
+                 expiresat = :now + ttlinseconds * 1000, versionnumber = :v {fence}"
+            ))?
+            .execute(named_params! {
+                ":out": outputs, ":now": o.now.0, ":v": v, ":id": id,
+                ":attempt": attempt, ":cutoff": lease_cutoff,
+            })?,
+        AttemptResult::Canceled => conn
+            .prepare_cached(&format!(
+                "UPDATE backgroundoperation SET backgroundoperationstatecode = 3, \
+                 backgroundoperationstatuscode = 32, endtime = :now, errorcode = NULL, \
+                 errormessage = NULL, leaseowner = NULL, leaseexpiresat = NULL, \
+                 modifiedon = :now, expiresat = :now + ttlinseconds * 1000, \
+                 versionnumber = :v {fence}"
+            ))?
+            .execute(named_params! {
+                ":now": o.now.0, ":v": v, ":id": id, ":attempt": attempt,
+                ":cutoff": lease_cutoff,
+            })?,
+        AttemptResult::Failed { error, retry_at } => {
+            // A retry only while In Progress: a cancel request (22) means "do not retry".
+            let retried = match retry_at {
+                Some(at) => conn
+                    .prepare_cached(&format!(
+                        "UPDATE backgroundoperation SET backgroundoperationstatecode = 0, \
+                         backgroundoperationstatuscode = 0, retrycount = retrycount + 1, \
+                         nextattemptat = :at, leaseowner = NULL, leaseexpiresat = NULL, \
+                         modifiedon = :now, expiresat = :now + ttlinseconds * 1000, \
+                         versionnumber = :v {fence} AND backgroundoperationstatuscode = 20"
+                    ))?
+                    .execute(named_params! {
+                        ":at": at.0, ":now": o.now.0, ":v": v, ":id": id,
+                        ":attempt": attempt, ":cutoff": lease_cutoff,
+                    })?,
+                None => 0,
+            };
+            if retried > 0 {
+                retried
+            } else {
+                conn.prepare_cached(&format!(
+                    "UPDATE backgroundoperation SET backgroundoperationstatecode = 3, \
+                     backgroundoperationstatuscode = 31, endtime = :now, errorcode = :code, \
+                     errormessage = :msg, leaseowner = NULL, leaseexpiresat = NULL, \
+                     modifiedon = :now, expiresat = :now + ttlinseconds * 1000, \
+                     versionnumber = :v {fence}"
+                ))?
+                .execute(named_params! {
+                    ":code": error.code.as_i32(), ":msg": error.message, ":now": o.now.0,
+                    ":v": v, ":id": id, ":attempt": attempt, ":cutoff": lease_cutoff,
+                })?
+            }
+        }
+    };
+    Ok(changed > 0)
+}
+
+pub fn request_cancel(
+    conn: &Connection,
+    ctx: &mut WriterCtx,
+    id: OperationId,
+    now: Timestamp,
+    if_version: Option<i64>,
+) -> Result<CancelOutcome, StoreError> {
+    let current: Option<(i64, i64)> = conn
+        .prepare_cached(
+            "SELECT backgroundoperationstatuscode, versionnumber FROM backgroundoperation \
+             WHERE backgroundoperationid = ?1",
+        )?
+        .query_row([id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((status, version)) = current else {
+        return Ok(CancelOutcome::NotFound);
+    };
+    if if_version.is_some_and(|v| v != version) {
+        return Ok(CancelOutcome::VersionMismatch);
+    }
+    match OperationStatus::from_code(status) {
+        Some(s) if s.is_terminal() => Ok(CancelOutcome::Terminal),
+        Some(OperationStatus::Canceling) => Ok(CancelOutcome::Requested {
+            was_running: false,
+        }),
+        Some(s) => {
+            conn.prepare_cached(
+                "UPDATE backgroundoperation SET backgroundoperationstatecode = 2, \
+                 backgroundoperationstatuscode = 22, modifiedon = ?2, \
+                 expiresat = ?2 + ttlinseconds * 1000, versionnumber = ?3 \
+                 WHERE backgroundoperationid = ?1",
+            )?
+            .execute(params![id.to_string(), now.0, ctx.next_version()])?;
+            Ok(CancelOutcome::Requested {
+                was_running: s == OperationStatus::InProgress,
+            })
+        }
+        None => Err(StoreError::Corrupt(format!("bad status {status}"))),
+    }
+}
+
+pub fn sweep(conn: &Connection, now: Timestamp, limit: usize) -> Result<usize, StoreError> {
+    let n = conn
+        .prepare_cached(
+            "DELETE FROM backgroundoperation WHERE backgroundoperationid IN ( \
+             SELECT backgroundoperationid FROM backgroundoperation INDEXED BY ix_bo_expires \
+             WHERE expiresat <= ?1 AND backgroundoperationstatecode <> 2 LIMIT ?2)",
+        )?
+        .execute(params![now.0, limit as i64])?;
+    Ok(n)
+}

@@ -1,0 +1,52 @@
+//! A small pool of read-only connections used from blocking threads.
+
+use std::sync::Mutex;
+
+use rusqlite::Connection;
+use tokio::sync::Semaphore;
+
+use crate::StoreError;
+
+/// Read connections handed out one per blocking task.
+pub struct ReadPool {
+    /// Idle connections.
+    idle: Mutex<Vec<Connection>>,
+    /// As many permits as connections, so a caller waits instead of finding the pool empty.
+    permits: Semaphore,
+}
+
+impl ReadPool {
+    /// A pool over these connections.
+    pub fn new(conns: Vec<Connection>) -> Self {
+        let n = conns.len();
+        Self {
+            idle: Mutex::new(conns),
+            permits: Semaphore::new(n),
+        }
+    }
+
+    /// Runs `f` with a read connection on a blocking thread.
+    pub async fn run<R, F>(self: &std::sync::Arc<Self>, f: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    {
+        let _permit = self.permits.acquire().await.map_err(|_| StoreError::Closed)?;
+        let pool = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = pool
+                .idle
+                .lock()
+                .map_err(|_| StoreError::Closed)?
+                .pop()
+                .ok_or(StoreError::Closed)?;
+            let result = f(&conn);
+            if let Ok(mut idle) = pool.idle.lock() {
+                idle.push(conn);
+            }
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("read task failed: {e}")))?
+    }
+}

@@ -1,0 +1,63 @@
+//! SQL for `systemuser` as authentication needs it.
+
+use bgops_core::{Timestamp, UserId};
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::store::{AdminKey, SystemUser};
+use crate::StoreError;
+
+/// The bootstrap administrator's display name.
+const ADMIN_NAME: &str = "System Administrator";
+
+pub fn by_key_hash(conn: &Connection, hash: &str) -> Result<Option<SystemUser>, StoreError> {
+    let row: Option<(String, String, bool)> = conn
+        .prepare_cached(
+            "SELECT systemuserid, fullname, issystemadministrator FROM systemuser \
+             WHERE apikeyhash = ?1",
+        )?
+        .query_row([hash], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    row.map(|(id, full_name, admin)| {
+        Ok(SystemUser {
+            id: id
+                .parse::<UserId>()
+                .map_err(|_| StoreError::Corrupt(format!("bad user id '{id}'")))?,
+            full_name,
+            is_system_administrator: admin,
+        })
+    })
+    .transpose()
+}
+
+pub fn bootstrap_admin(
+    conn: &Connection,
+    key: &AdminKey,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    let existing: Option<String> = conn
+        .query_row(
+            "SELECT systemuserid FROM systemuser WHERE isbootstrapadmin = 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    match (existing, key) {
+        (Some(_), AdminKey::IfAbsent(_)) => Ok(false),
+        (Some(id), AdminKey::Set(hash)) => {
+            conn.execute(
+                "UPDATE systemuser SET apikeyhash = ?2, modifiedon = ?3 WHERE systemuserid = ?1",
+                params![id, hash, now.0],
+            )?;
+            Ok(true)
+        }
+        (None, AdminKey::Set(hash) | AdminKey::IfAbsent(hash)) => {
+            conn.execute(
+                "INSERT INTO systemuser (systemuserid, fullname, apikeyhash, \
+                 issystemadministrator, isbootstrapadmin, createdon, modifiedon) \
+                 VALUES (?1, ?2, ?3, 1, 1, ?4, ?4)",
+                params![UserId::new_random().to_string(), ADMIN_NAME, hash, now.0],
+            )?;
+            Ok(true)
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! The storage interface: what the engine and the HTTP layer need from a database, stated as
+//! intent. Each implementation must pass the same conformance tests.
+
+use async_trait::async_trait;
+use bgops_core::{
+    BackgroundOperation, NewOperation, OperationError, OperationId, OperationStatus, Timestamp,
+    UserId,
+};
+
+use crate::StoreError;
+
+/// Identifies the node (process) holding leases, so a renewal or a result from anyone else is
+/// refused.
+pub type NodeId = String;
+
+/// A request to claim due work.
+#[derive(Clone, Debug)]
+pub struct ClaimRequest {
+    /// The claiming node.
+    pub owner: NodeId,
+    /// Now: rows whose retry time is at or before it are due.
+    pub now: Timestamp,
+    /// When the leases taken expire unless renewed.
+    pub lease_until: Timestamp,
+    /// The most rows to claim (free workers).
+    pub limit: usize,
+}
+
+/// What a claim did.
+#[derive(Clone, Debug, Default)]
+pub struct ClaimOutcome {
+    /// Rows now In Progress (2/20) under the caller's lease, each with its new attempt number,
+    /// highest priority first, then oldest.
+    pub claimed: Vec<BackgroundOperation>,
+    /// Rows whose cancellation was requested before any attempt ran: they are now Canceled
+    /// (3/32) and never run.
+    pub canceled: Vec<OperationId>,
+    /// The earliest time a waiting row (a retry) becomes due, if any: the claimer can sleep
+    /// until then.
+    pub next_due: Option<Timestamp>,
+}
+
+/// A lease renewal for the attempts a node runs.
+#[derive(Clone, Debug)]
+pub struct RenewRequest {
+    /// The node that claimed them.
+    pub owner: NodeId,
+    /// `(operation, attempt)` pairs.
+    pub attempts: Vec<(OperationId, i64)>,
+    /// The new expiry.
+    pub lease_until: Timestamp,
+}
+
+/// The answer for one renewed attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeaseState {
+    /// The operation.
+    pub id: OperationId,
+    /// Whether the node still holds this attempt (false: it was taken back; stop and drop the
+    /// result).
+    pub held: bool,
+    /// Whether cancellation was requested: the plug-in's cancellation signal should fire.
+    pub cancel_requested: bool,
+}
+
+/// An attempt whose lease expired: its node died or stalled.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExpiredLease {
+    /// The operation.
+    pub id: OperationId,
+    /// The attempt that was lost.
+    pub attempt: i64,
+    /// Its status: In Progress, or Canceling when a cancel arrived meanwhile.
+    pub status: OperationStatus,
+    /// Retries already scheduled.
+    pub retry_count: i32,
+    /// Retries allowed.
+    pub max_retries: i32,
+}
+
+/// Which writer may record an attempt's outcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fence {
+    /// The node running the attempt: applies only while the row is Locked with this attempt.
+    Attempt(i64),
+    /// Recovery of a lost attempt: applies only while the row is Locked with this attempt and
+    /// its lease has expired at `now` (a renewal that won the race keeps the attempt alive).
+    ExpiredLease(i64),
+}
+
+/// How an attempt ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AttemptResult {
+    /// The plug-in succeeded: the row ends Succeeded (3/30) with these outputs (stored
+    /// Key/Value JSON).
+    Succeeded {
+        /// `outputparameters`.
+        outputs: String,
+    },
+    /// The attempt failed. With `retry_at` the row waits (0/0, `retrycount` + 1) until then;
+    /// without it, or when cancellation was requested meanwhile, it ends Failed (3/31) with
+    /// this error.
+    Failed {
+        /// The error.
+        error: OperationError,
+        /// When to try again, if the policy allows.
+        retry_at: Option<Timestamp>,
+    },
+    /// The plug-in stopped because of a cancel request: the row ends Canceled (3/32).
+    Canceled,
+}
+
+/// An attempt's outcome to record.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AttemptOutcome {
+    /// The operation.
+    pub id: OperationId,
+    /// Who may write it.
+    pub fence: Fence,
+    /// The time of the write (`modifiedon`, `endtime`).
+    pub now: Timestamp,
+    /// The result.
+    pub result: AttemptResult,
+}
+
+/// What a cancel request did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// No such row.
+    NotFound,
+    /// The row is terminal: nothing changed.
+    Terminal,
+    /// `If-Match` named another version: nothing changed.
+    VersionMismatch,
+    /// The row is now Canceling (2/22).
+    Requested {
+        /// Whether an attempt was running (it will finish or observe the signal).
+        was_running: bool,
+    },
+}
+
+/// A `systemuser` as authentication sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SystemUser {
+    /// `systemuserid`.
+    pub id: UserId,
+    /// `fullname`.
+    pub full_name: String,
+    /// Whether the user holds the System Administrator role.
+    pub is_system_administrator: bool,
+}
+
+/// How the bootstrap administrator's API key is set at start-up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AdminKey {
+    /// `--admin-token` was given: create the administrator or replace its key with this hash.
+    Set(String),
+    /// No token given: create the administrator with this hash only if none exists yet.
+    IfAbsent(String),
+}
+
+/// The storage interface.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Stores new operations (Ready, 0/0, due at once). Returns only once they are durable.
+    async fn insert_operations(&self, ops: Vec<NewOperation>) -> Result<(), StoreError>;
+
+    /// Reads one operation.
+    async fn get_operation(&self, id: OperationId)
+        -> Result<Option<BackgroundOperation>, StoreError>;
+
+    /// Finalizes rows canceled before they ran, then claims up to `limit` due rows by
+    /// priority, then age.
+    async fn claim(&self, req: ClaimRequest) -> Result<ClaimOutcome, StoreError>;
+
+    /// Extends the leases of running attempts and reports, per attempt, whether it is still
+    /// held and whether cancellation was requested.
+    async fn renew_leases(&self, req: RenewRequest) -> Result<Vec<LeaseState>, StoreError>;
+
+    /// Attempts whose lease expired at `now` (up to `limit`).
+    async fn expired_leases(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<ExpiredLease>, StoreError>;
+
+    /// Records an attempt's outcome if the fence still matches; returns whether it applied.
+    /// A stale writer's outcome changes nothing.
+    async fn record_outcome(&self, outcome: AttemptOutcome) -> Result<bool, StoreError>;
+
+    /// Requests cancellation: Ready or In Progress rows become Canceling (2/22).
+    async fn request_cancel(
+        &self,
+        id: OperationId,
+        now: Timestamp,
+        if_version: Option<i64>,
+    ) -> Result<CancelOutcome, StoreError>;
+
+    /// Deletes up to `limit` rows whose `modifiedon + ttlinseconds` has passed and that are not
+    /// Locked; returns how many.
+    async fn sweep_expired(&self, now: Timestamp, limit: usize) -> Result<usize, StoreError>;
+
+    /// The user whose API key hashes to `key_hash`.
+    async fn find_user_by_key_hash(&self, key_hash: &str)
+        -> Result<Option<SystemUser>, StoreError>;
+
+    /// Creates or updates the bootstrap System Administrator; returns whether a key was written.
+    async fn bootstrap_admin(&self, key: AdminKey, now: Timestamp) -> Result<bool, StoreError>;
+}
