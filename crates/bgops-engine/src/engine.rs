@@ -1,0 +1,253 @@
+//! The engine handle: submissions, cancel requests and synchronous calls come in here; the
+//! background loops (see `loops`) do the rest.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bgops_core::{
+    ApiError, Clock, CustomApi, Jitter, NewOperation, OperationId, Parameters, RetryPolicy,
+    UserId,
+};
+use bgops_store::{CancelOutcome, NodeId, Store, StoreError};
+use rand::Rng;
+use tokio::sync::{Notify, Semaphore};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::EngineConfig;
+use crate::outcome::AttemptRun;
+use crate::plugin::{PluginContext, PluginError};
+use crate::registry::Registry;
+
+/// Full jitter from the thread-local random generator.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RandomJitter;
+
+impl Jitter for RandomJitter {
+    fn pick(&self, upper: Duration) -> Duration {
+        if upper.is_zero() {
+            return upper;
+        }
+        upper.mul_f64(rand::thread_rng().gen_range(0.0..=1.0))
+    }
+}
+
+/// An attempt running on this node.
+pub(crate) struct Running {
+    /// Its attempt number (the fence).
+    pub attempt: i64,
+    /// Fires on a cancel request or a lost lease.
+    pub cancel: CancellationToken,
+}
+
+/// Everything the engine's parts share.
+pub(crate) struct Inner {
+    /// Where operations live.
+    pub store: Arc<dyn Store>,
+    /// Custom APIs and plug-ins.
+    pub registry: Arc<Registry>,
+    /// Settings.
+    pub config: EngineConfig,
+    /// Time source for every timestamp written.
+    pub clock: Arc<dyn Clock>,
+    /// Jitter source for retry delays.
+    pub jitter: Arc<dyn Jitter>,
+    /// This process's lease owner id.
+    pub node: NodeId,
+    /// Wakes the claimer: new work, a cancel, a retry scheduled.
+    pub wake: Notify,
+    /// Attempts running here, by operation.
+    pub running: Mutex<HashMap<OperationId, Running>>,
+    /// One permit per worker.
+    pub workers: Arc<Semaphore>,
+}
+
+impl Inner {
+    /// The retry policy with the service defaults.
+    pub fn policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            base: self.config.retry_base_delay,
+            max_retries: self.config.max_retries,
+        }
+    }
+
+    /// The attempt time-out for `api`.
+    pub fn attempt_timeout(&self, api: &CustomApi) -> Duration {
+        api.attempt_timeout.unwrap_or(self.config.attempt_timeout)
+    }
+
+    /// Runs `api`'s plug-in once under its time-out, isolating panics.
+    pub async fn execute(
+        &self,
+        api: &CustomApi,
+        mut ctx: PluginContext,
+    ) -> AttemptRun {
+        let Some(plugin) = self.registry.plugin(&api.plugin_type) else {
+            return AttemptRun::Error(PluginError::permanent(format!(
+                "No plug-in is registered with type name '{}'.",
+                api.plugin_type
+            )));
+        };
+        let cancel = ctx.cancel.clone();
+        // The plug-in sees a child token: firing it on time-out does not mark the row canceled.
+        ctx.cancel = cancel.child_token();
+        let signal = ctx.cancel.clone();
+        let mut task = tokio::spawn(async move { plugin.execute(ctx).await });
+        let timeout = self.attempt_timeout(api);
+        match tokio::time::timeout(timeout, &mut task).await {
+            Ok(Ok(Ok(outputs))) => AttemptRun::Returned(outputs),
+            Ok(Ok(Err(e))) => AttemptRun::Error(e),
+            Ok(Err(join)) => AttemptRun::Crashed(if join.is_panic() {
+                "it panicked".to_owned()
+            } else {
+                "its task was aborted".to_owned()
+            }),
+            Err(_) => {
+                signal.cancel();
+                task.abort();
+                AttemptRun::TimedOut
+            }
+        }
+    }
+}
+
+/// The engine: cheap to clone, shared by the HTTP layer and the background loops.
+#[derive(Clone)]
+pub struct Engine {
+    pub(crate) inner: Arc<Inner>,
+}
+
+/// The running background loops; wait on it after requesting shutdown.
+pub struct EngineHandle {
+    /// The supervisor task that stops the loops in order.
+    join: JoinHandle<()>,
+}
+
+impl EngineHandle {
+    /// Waits until the loops have stopped and running attempts finished (or the grace period
+    /// passed).
+    pub async fn wait(self) {
+        let _ = self.join.await;
+    }
+}
+
+impl Engine {
+    /// An engine over `store` and `registry`, with injected clock and jitter.
+    pub fn new(
+        store: Arc<dyn Store>,
+        registry: Arc<Registry>,
+        config: EngineConfig,
+        clock: Arc<dyn Clock>,
+        jitter: Arc<dyn Jitter>,
+    ) -> Self {
+        let workers = Arc::new(Semaphore::new(config.workers.max(1)));
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                registry,
+                clock,
+                jitter,
+                node: format!("node-{}", uuid::Uuid::new_v4()),
+                wake: Notify::new(),
+                running: Mutex::new(HashMap::new()),
+                workers,
+                config,
+            }),
+        }
+    }
+
+    /// Starts the claimer, lease renewer, lease reaper and TTL sweeper. They stop when
+    /// `shutdown` fires: claiming stops at once, running attempts may finish within the grace
+    /// period, then the rest stops.
+    pub fn start(&self, shutdown: CancellationToken) -> EngineHandle {
+        EngineHandle {
+            join: tokio::spawn(crate::loops::supervise(self.inner.clone(), shutdown)),
+        }
+    }
+
+    /// The store, for reads.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// The registry of custom APIs.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.inner.registry
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.config
+    }
+
+    /// The clock every timestamp comes from.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+
+    /// Stores background submissions (durably) and wakes a worker.
+    pub async fn submit(&self, ops: Vec<NewOperation>) -> Result<(), StoreError> {
+        self.inner.store.insert_operations(ops).await?;
+        self.inner.wake.notify_one();
+        Ok(())
+    }
+
+    /// Requests cancellation of an operation; signals its attempt if it runs here.
+    pub async fn cancel(
+        &self,
+        id: OperationId,
+        if_version: Option<i64>,
+    ) -> Result<CancelOutcome, StoreError> {
+        let now = self.inner.clock.now();
+        let outcome = self.inner.store.request_cancel(id, now, if_version).await?;
+        if let CancelOutcome::Requested { was_running } = outcome {
+            if was_running {
+                if let Ok(running) = self.inner.running.lock() {
+                    if let Some(r) = running.get(&id) {
+                        r.cancel.cancel();
+                    }
+                }
+            } else {
+                // The claimer finalizes rows canceled before they ran.
+                self.inner.wake.notify_one();
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Runs a custom API now, without a row (a synchronous call), under the same time-out.
+    pub async fn execute_sync(
+        &self,
+        api: &CustomApi,
+        inputs: Parameters,
+        user: UserId,
+    ) -> Result<Parameters, ApiError> {
+        let ctx = PluginContext {
+            operation_id: None,
+            message_name: api.unique_name.clone(),
+            user_id: user,
+            attempt: 1,
+            inputs,
+            cancel: CancellationToken::new(),
+        };
+        match self.inner.execute(api, ctx).await {
+            AttemptRun::Returned(outputs) => match api.validate_outputs(&outputs) {
+                Ok(()) => Ok(outputs),
+                Err(message) => Err(ApiError::plugin(message)),
+            },
+            AttemptRun::Error(PluginError::Failed { message, code, .. }) => {
+                let mut e = ApiError::plugin(message);
+                if let Some(code) = code {
+                    e.code = code;
+                }
+                Err(e)
+            }
+            AttemptRun::Error(PluginError::Canceled) => {
+                Err(ApiError::plugin("The plug-in stopped before it finished."))
+            }
+            AttemptRun::TimedOut => Err(ApiError::timeout()),
+            AttemptRun::Crashed(why) => Err(ApiError::plugin(format!("The plug-in crashed: {why}"))),
+        }
+    }
+}

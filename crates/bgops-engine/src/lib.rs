@@ -1,0 +1,18 @@
+//! The bgops engine: it runs background operations. Workers claim due rows under a lease,
+//! run each attempt's plug-in under the attempt time-out while renewing the lease, record the
+//! outcome behind the attempt's fence, retry per the policy, honour cancel requests, take back
+//! attempts whose node died, and delete rows whose time to live has passed.
+#![warn(missing_docs)]
+
+pub mod builtin;
+mod config;
+mod engine;
+mod loops;
+mod outcome;
+mod plugin;
+mod registry;
+
+pub use config::EngineConfig;
+pub use engine::{Engine, EngineHandle, RandomJitter};
+pub use plugin::{Plugin, PluginContext, PluginError};
+pub use registry::Registry;

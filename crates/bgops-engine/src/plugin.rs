@@ -1,0 +1,66 @@
+//! The native plug-in trait: what runs behind a custom API.
+
+use async_trait::async_trait;
+use bgops_core::{ErrorCode, OperationId, Parameters, UserId};
+use tokio_util::sync::CancellationToken;
+
+/// What a plug-in gets for one execution.
+#[derive(Clone, Debug)]
+pub struct PluginContext {
+    /// The background operation, or `None` for a synchronous call.
+    pub operation_id: Option<OperationId>,
+    /// The custom API's unique name.
+    pub message_name: String,
+    /// The caller the operation runs as (`runas`); the plug-in acts with its privileges.
+    pub user_id: UserId,
+    /// The attempt number, 1 for the first.
+    pub attempt: u32,
+    /// The typed request parameters.
+    pub inputs: Parameters,
+    /// Fires when cancellation is requested or the attempt's time-out passes; a plug-in that
+    /// watches it can stop early (return [`PluginError::Canceled`]).
+    pub cancel: CancellationToken,
+}
+
+/// How a plug-in fails.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PluginError {
+    /// The work failed.
+    Failed {
+        /// The message recorded in `errormessage` (and sent to synchronous callers).
+        message: String,
+        /// The code recorded in `errorcode`; `0x80040265` when `None`.
+        code: Option<ErrorCode>,
+        /// A permanent error is never retried.
+        permanent: bool,
+    },
+    /// The plug-in stopped because its cancellation signal fired.
+    Canceled,
+}
+
+impl PluginError {
+    /// A retryable failure with the plug-in error code.
+    pub fn failed(message: impl Into<String>) -> Self {
+        Self::Failed {
+            message: message.into(),
+            code: None,
+            permanent: false,
+        }
+    }
+
+    /// A failure that retrying cannot fix.
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self::Failed {
+            message: message.into(),
+            code: None,
+            permanent: true,
+        }
+    }
+}
+
+/// A plug-in: the code that performs a custom API's work.
+#[async_trait]
+pub trait Plugin: Send + Sync + 'static {
+    /// Runs once per attempt (or per synchronous call) and returns the response properties.
+    async fn execute(&self, ctx: PluginContext) -> Result<Parameters, PluginError>;
+}
