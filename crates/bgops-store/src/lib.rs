@@ -3,6 +3,8 @@
 //! implementations. No backend type leaves this crate.
 #![warn(missing_docs)]
 
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
 mod error;
 pub mod sqlite;
 mod store;

@@ -166,8 +166,10 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_operations(&self, ops: Vec<NewOperation>) -> Result<(), StoreError>;
 
     /// Reads one operation.
-    async fn get_operation(&self, id: OperationId)
-        -> Result<Option<BackgroundOperation>, StoreError>;
+    async fn get_operation(
+        &self,
+        id: OperationId,
+    ) -> Result<Option<BackgroundOperation>, StoreError>;
 
     /// Finalizes rows canceled before they ran, then claims up to `limit` due rows by
     /// priority, then age.
@@ -203,6 +205,9 @@ pub trait Store: Send + Sync + 'static {
     /// The user whose API key hashes to `key_hash`.
     async fn find_user_by_key_hash(&self, key_hash: &str)
         -> Result<Option<SystemUser>, StoreError>;
+
+    /// The user with this id.
+    async fn find_user(&self, id: UserId) -> Result<Option<SystemUser>, StoreError>;
 
     /// Creates or updates the bootstrap System Administrator; returns whether a key was written.
     async fn bootstrap_admin(&self, key: AdminKey, now: Timestamp) -> Result<bool, StoreError>;

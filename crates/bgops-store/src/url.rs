@@ -31,15 +31,13 @@ impl DatabaseUrl {
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     match DatabaseUrl::parse(url)? {
         DatabaseUrl::Sqlite(path) => {
-            let store = SqliteStore::open(&path)
-                .await
-                .map_err(|e| match e {
-                    StoreError::Open { .. } => e,
-                    other => StoreError::Open {
-                        url: url.to_owned(),
-                        reason: other.to_string(),
-                    },
-                })?;
+            let store = SqliteStore::open(&path).await.map_err(|e| match e {
+                StoreError::Open { .. } => e,
+                other => StoreError::Open {
+                    url: url.to_owned(),
+                    reason: other.to_string(),
+                },
+            })?;
             Ok(Arc::new(store))
         }
     }

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use bgops_core::{BackgroundOperation, NewOperation, OperationId, Timestamp};
+use bgops_core::{BackgroundOperation, NewOperation, OperationId, Timestamp, UserId};
 
 use crate::store::*;
 use crate::StoreError;
@@ -136,6 +136,10 @@ impl Store for SqliteStore {
         self.readers
             .run(move |conn| users::by_key_hash(conn, &key_hash))
             .await
+    }
+
+    async fn find_user(&self, id: UserId) -> Result<Option<SystemUser>, StoreError> {
+        self.readers.run(move |conn| users::by_id(conn, id)).await
     }
 
     async fn bootstrap_admin(&self, key: AdminKey, now: Timestamp) -> Result<bool, StoreError> {

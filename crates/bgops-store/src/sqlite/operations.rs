@@ -317,9 +317,7 @@ pub fn request_cancel(
     }
     match OperationStatus::from_code(status) {
         Some(s) if s.is_terminal() => Ok(CancelOutcome::Terminal),
-        Some(OperationStatus::Canceling) => Ok(CancelOutcome::Requested {
-            was_running: false,
-        }),
+        Some(OperationStatus::Canceling) => Ok(CancelOutcome::Requested { was_running: false }),
         Some(s) => {
             conn.prepare_cached(
                 "UPDATE backgroundoperation SET backgroundoperationstatecode = 2, \

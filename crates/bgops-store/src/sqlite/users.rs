@@ -10,12 +10,24 @@ use crate::StoreError;
 const ADMIN_NAME: &str = "System Administrator";
 
 pub fn by_key_hash(conn: &Connection, hash: &str) -> Result<Option<SystemUser>, StoreError> {
+    by_column(conn, "apikeyhash", hash)
+}
+
+pub fn by_id(conn: &Connection, id: UserId) -> Result<Option<SystemUser>, StoreError> {
+    by_column(conn, "systemuserid", &id.to_string())
+}
+
+fn by_column(
+    conn: &Connection,
+    column: &str,
+    value: &str,
+) -> Result<Option<SystemUser>, StoreError> {
     let row: Option<(String, String, bool)> = conn
-        .prepare_cached(
+        .prepare_cached(&format!(
             "SELECT systemuserid, fullname, issystemadministrator FROM systemuser \
-             WHERE apikeyhash = ?1",
-        )?
-        .query_row([hash], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+             WHERE {column} = ?1"
+        ))?
+        .query_row([value], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
     row.map(|(id, full_name, admin)| {
         Ok(SystemUser {

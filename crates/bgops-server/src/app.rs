@@ -1,0 +1,89 @@
+//! Starting the whole service: open the store, bootstrap the administrator, start the engine,
+//! serve HTTP, and shut down in order.
+
+use std::sync::Arc;
+
+use bgops_core::SystemClock;
+use bgops_engine::{Engine, EngineConfig, RandomJitter, Registry};
+use bgops_store::{AdminKey, StoreError};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::{generate_token, hash_token};
+use crate::state::{AppState, ServerConfig};
+
+/// Everything `bgops serve` configures.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// `--database`.
+    pub database_url: String,
+    /// `--admin-token`.
+    pub admin_token: Option<String>,
+    /// Engine timings and workers.
+    pub engine: EngineConfig,
+    /// HTTP settings.
+    pub server: ServerConfig,
+}
+
+/// Why the service could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The database could not be opened or prepared.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Serving HTTP failed.
+    #[error("HTTP server failed: {0}")]
+    Http(#[from] std::io::Error),
+}
+
+/// Runs the service on `listener` until `shutdown` fires: HTTP stops accepting, the engine
+/// stops claiming, running attempts finish within the grace period, then it returns.
+///
+/// On a fresh database without `admin_token`, prints the generated administrator key once on
+/// standard output. Prints the bound address (`bgops listening on http://…`) once ready.
+pub async fn run(
+    settings: Settings,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), RunError> {
+    let store = bgops_store::open(&settings.database_url).await?;
+    let now = bgops_core::Clock::now(&SystemClock);
+    match &settings.admin_token {
+        Some(token) => {
+            store.bootstrap_admin(AdminKey::Set(hash_token(token)), now).await?;
+            tracing::info!("bootstrap administrator key set from --admin-token");
+        }
+        None => {
+            let token = generate_token();
+            if store
+                .bootstrap_admin(AdminKey::IfAbsent(hash_token(&token)), now)
+                .await?
+            {
+                println!("Bootstrap System Administrator API key (shown once, keep it): {token}");
+            }
+        }
+    }
+    let registry = Arc::new(Registry::with_builtins());
+    let engine = Engine::new(
+        store,
+        registry,
+        settings.engine,
+        Arc::new(SystemClock),
+        Arc::new(RandomJitter),
+    );
+    let engine_shutdown = CancellationToken::new();
+    let engine_handle = engine.start(engine_shutdown.clone());
+    let state = AppState::new(engine, settings.server);
+
+    let addr = listener.local_addr()?;
+    println!("bgops listening on http://{addr}");
+    tracing::info!(%addr, database = %settings.database_url, "bgops started");
+
+    let http = crate::serve(state, listener, shutdown.clone());
+    let result = http.await;
+    // HTTP has stopped accepting; stop the engine in order.
+    engine_shutdown.cancel();
+    engine_handle.wait().await;
+    tracing::info!("bgops stopped");
+    result.map_err(RunError::from)
+}

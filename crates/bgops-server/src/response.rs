@@ -1,0 +1,32 @@
+//! Response conventions of SPEC §2: OData headers, JSON bodies, absolute URLs built from the
+//! request's scheme and `Host`.
+
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+/// `Content-Type` of every JSON response.
+pub const JSON_CONTENT_TYPE: &str = "application/json; odata.metadata=minimal";
+
+/// Adds `Content-Type` and `OData-Version`.
+pub fn odata_headers(h: &mut HeaderMap) {
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(JSON_CONTENT_TYPE),
+    );
+    h.insert("OData-Version", HeaderValue::from_static("4.0"));
+}
+
+/// A JSON response with the OData headers.
+pub fn json(status: StatusCode, body: &serde_json::Value) -> Response {
+    let mut resp = (status, body.to_string()).into_response();
+    odata_headers(resp.headers_mut());
+    resp
+}
+
+/// A bodiless response with `OData-Version`.
+pub fn empty(status: StatusCode) -> Response {
+    let mut resp = status.into_response();
+    resp.headers_mut()
+        .insert("OData-Version", HeaderValue::from_static("4.0"));
+    resp
+}

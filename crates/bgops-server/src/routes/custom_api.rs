@@ -1,0 +1,275 @@
+//! Calling custom APIs (SPEC §3): synchronously, in the background with
+//! `Prefer: respond-async`, or through the `ExecuteBackgroundOperation` message. Every check
+//! runs before anything is stored: a refused request leaves no row.
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+use bgops_core::{ApiError, CustomApi, ErrorCode, NewOperation, OperationId, Parameters};
+use serde_json::{json, Map, Value};
+
+use crate::auth::{authorize, Caller, PRV_READ_BACKGROUND_OPERATION, PRV_WRITE_BACKGROUND_OPERATION};
+use crate::error::AppError;
+use crate::extract::Root;
+use crate::prefer::Prefer;
+use crate::response;
+use crate::state::AppState;
+
+/// The SDK-message form of a background request.
+pub const EXECUTE_BACKGROUND_OPERATION: &str = "ExecuteBackgroundOperation";
+
+/// The header naming a callback URL outside `Prefer`.
+const CALLBACK_HEADER: &str = "x-ms-dyn-callback-url";
+
+/// The custom API named `name`, or the unknown-segment 404.
+fn lookup(state: &AppState, name: &str) -> Result<std::sync::Arc<CustomApi>, ApiError> {
+    state
+        .engine
+        .registry()
+        .api(name)
+        .ok_or_else(|| ApiError::unknown_segment(name))
+}
+
+/// Checks the privileges of running `api` (in the background when `background`).
+fn authorize_call(caller: &Caller, api: &CustomApi, background: bool) -> Result<(), ApiError> {
+    if background {
+        authorize(&caller.0, PRV_READ_BACKGROUND_OPERATION, "backgroundoperation")?;
+        authorize(&caller.0, PRV_WRITE_BACKGROUND_OPERATION, "backgroundoperation")?;
+    }
+    if let Some(p) = &api.execute_privilege {
+        authorize(&caller.0, p, "customapi")?;
+    }
+    Ok(())
+}
+
+/// Applies the callback rules of SPEC §3 to the URL given (if any).
+fn check_callback(url: &str) -> Result<(), ApiError> {
+    let lower = url.to_ascii_lowercase();
+    if !lower.starts_with("https://") {
+        return Err(ApiError::new(
+            400,
+            ErrorCode::CALLBACK_NOT_HTTPS,
+            "Provided CallbackUri does not follow https scheme.",
+        ));
+    }
+    if url.split_once('?').is_some_and(|(_, q)| q.contains('#')) {
+        return Err(ApiError::new(
+            400,
+            ErrorCode::CALLBACK_HASH,
+            "Symbol # was used in callback URL query string which could lead to injection attacks.",
+        ));
+    }
+    // Delivery of completion callbacks is not part of this release: refuse rather than accept
+    // a URL that would never be called.
+    Err(ApiError::invalid_argument(
+        "Completion callbacks are not delivered by this version of bgops; submit without a callback and poll the status monitor.",
+    ))
+}
+
+/// The callback URL of a `Prefer`/header request, after the checks of SPEC §3.
+fn callback_from_headers(headers: &HeaderMap, prefer: &Prefer) -> Result<Option<String>, ApiError> {
+    let mut urls = prefer.callback_urls();
+    let header_urls: Vec<String> = headers
+        .get_all(CALLBACK_HEADER)
+        .iter()
+        .filter_map(|h| h.to_str().ok().map(str::to_owned))
+        .collect();
+    let total = urls.len() + header_urls.len();
+    if total == 0 {
+        return Ok(None);
+    }
+    if !prefer.respond_async() {
+        return Err(ApiError::new(
+            400,
+            ErrorCode::CALLBACK_WITHOUT_ASYNC,
+            "The callback preference cannot be honored without respond-async preference.",
+        ));
+    }
+    if total > 1 {
+        return Err(ApiError::new(
+            400,
+            ErrorCode::CALLBACK_TWICE,
+            "Callback Uri provided in both prefer as well as x-ms-dyn-callback-url header. Use only one of them.",
+        ));
+    }
+    urls.extend(header_urls);
+    let url = urls.remove(0);
+    check_callback(&url)?;
+    Ok(Some(url))
+}
+
+/// Stores a background operation for `api` with `inputs`; returns its id once durable.
+async fn submit(
+    state: &AppState,
+    caller: &Caller,
+    api: &CustomApi,
+    inputs: &Parameters,
+) -> Result<OperationId, AppError> {
+    let engine = &state.engine;
+    let id = OperationId::new_random();
+    let max_retries = api.max_retries.unwrap_or(engine.config().max_retries);
+    let op = NewOperation {
+        id,
+        name: api.unique_name.clone(),
+        display_name: api.display_name.clone(),
+        input_parameters: inputs.to_key_value_json(),
+        run_as: caller.0.id,
+        created_by: caller.0.id,
+        priority: 0,
+        ttl_seconds: i64::try_from(state.config.default_ttl.as_secs()).unwrap_or(i64::MAX),
+        max_retries: i32::try_from(max_retries).unwrap_or(i32::MAX),
+        created_on: engine.clock().now(),
+    };
+    engine.submit(vec![op]).await?;
+    Ok(id)
+}
+
+/// The status monitor URL of `id`.
+pub fn location(root: &Root, id: OperationId) -> String {
+    format!("{}/api/backgroundoperation/{id}", root.0)
+}
+
+/// `POST /api/data/v9.2/{uniquename}`.
+pub async fn invoke(
+    state: &AppState,
+    caller: &Caller,
+    root: &Root,
+    headers: &HeaderMap,
+    name: &str,
+    body: Map<String, Value>,
+) -> Result<Response, AppError> {
+    let api = lookup(state, name)?;
+    if api.is_function {
+        return Err(ApiError::unknown_segment(name).into());
+    }
+    let prefer = Prefer::from_headers(headers);
+    let background = prefer.respond_async();
+    authorize_call(caller, &api, background)?;
+    let _callback = callback_from_headers(headers, &prefer)?;
+    let inputs = api.validate_request(&body)?;
+
+    if background {
+        let id = submit(state, caller, &api, &inputs).await?;
+        let mut resp = response::empty(StatusCode::ACCEPTED);
+        let h = resp.headers_mut();
+        let loc = location(root, id);
+        h.insert("Location", header_value(&loc)?);
+        h.insert("x-ms-dyn-backgroundoperationid", header_value(&id.to_string())?);
+        h.insert("Preference-Applied", HeaderValue::from_static("respond-async"));
+        return Ok(resp);
+    }
+
+    let outputs = state.engine.execute_sync(&api, inputs, caller.0.id).await?;
+    if api.response_properties.is_empty() {
+        return Ok(response::empty(StatusCode::NO_CONTENT));
+    }
+    let mut body = Map::new();
+    body.insert(
+        "@odata.context".into(),
+        Value::String(format!(
+            "{}/api/data/v9.2/$metadata#Microsoft.Dynamics.CRM.{}Response",
+            root.0, api.unique_name
+        )),
+    );
+    body.extend(outputs.to_json_object());
+    Ok(response::json(StatusCode::OK, &Value::Object(body)))
+}
+
+/// `POST /api/data/v9.2/ExecuteBackgroundOperation` with
+/// `{"Request":{"RequestName","Parameters"},"CallbackUri"}`; the request may also be written
+/// as `{"@odata.type":"Microsoft.Dynamics.CRM.{name}", …parameters}`.
+pub async fn execute_background_operation(
+    state: &AppState,
+    caller: &Caller,
+    root: &Root,
+    headers: &HeaderMap,
+    body: Map<String, Value>,
+) -> Result<Response, AppError> {
+    for key in body.keys() {
+        if key != "Request" && key != "CallbackUri" && !key.starts_with('@') {
+            return Err(ApiError::param_not_defined(key, EXECUTE_BACKGROUND_OPERATION).into());
+        }
+    }
+    let Some(Value::Object(request)) = body.get("Request") else {
+        return Err(ApiError::invalid_argument(
+            "ExecuteBackgroundOperation needs 'Request': {\"RequestName\": \"{custom API}\", \"Parameters\": {…}}.",
+        )
+        .into());
+    };
+    let (name, params) = match request.get("RequestName") {
+        Some(Value::String(name)) => {
+            let params = match request.get("Parameters") {
+                None | Some(Value::Null) => Map::new(),
+                Some(Value::Object(p)) => p.clone(),
+                Some(_) => {
+                    return Err(ApiError::invalid_argument(
+                        "'Request.Parameters' must be a JSON object of parameter values.",
+                    )
+                    .into())
+                }
+            };
+            (name.clone(), params)
+        }
+        _ => match request
+            .get("@odata.type")
+            .and_then(Value::as_str)
+            .and_then(|t| t.strip_prefix("Microsoft.Dynamics.CRM."))
+        {
+            Some(name) => {
+                let mut params = request.clone();
+                params.remove("@odata.type");
+                (name.to_owned(), params)
+            }
+            None => {
+                return Err(ApiError::invalid_argument(
+                    "'Request' must name the custom API in 'RequestName' (or '@odata.type').",
+                )
+                .into())
+            }
+        },
+    };
+    let api = lookup(state, &name)?;
+    authorize_call(caller, &api, true)?;
+    match body.get("CallbackUri") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(url)) => {
+            if headers.get(CALLBACK_HEADER).is_some()
+                || !Prefer::from_headers(headers).callback_urls().is_empty()
+            {
+                return Err(ApiError::new(
+                    400,
+                    ErrorCode::CALLBACK_TWICE,
+                    "Callback Uri provided in both prefer as well as x-ms-dyn-callback-url header. Use only one of them.",
+                )
+                .into());
+            }
+            check_callback(url)?;
+        }
+        Some(other) => {
+            return Err(ApiError::param_type(
+                "CallbackUri",
+                EXECUTE_BACKGROUND_OPERATION,
+                "String",
+                bgops_core::params::json_type_name(other),
+            )
+            .into())
+        }
+    }
+    let inputs = api.validate_request(&params)?;
+    let id = submit(state, caller, &api, &inputs).await?;
+    let loc = location(root, id);
+    let mut resp = response::json(
+        StatusCode::OK,
+        &json!({
+            "@odata.context": format!("{}/api/data/v9.2/$metadata#Microsoft.Dynamics.CRM.ExecuteBackgroundOperationResponse", root.0),
+            "BackgroundOperationId": id.to_string(),
+            "Location": loc,
+        }),
+    );
+    resp.headers_mut()
+        .insert("x-ms-dyn-backgroundoperationid", header_value(&id.to_string())?);
+    Ok(resp)
+}
+
+fn header_value(s: &str) -> Result<HeaderValue, AppError> {
+    HeaderValue::from_str(s).map_err(|e| AppError::Internal(format!("bad header value: {e}")))
+}

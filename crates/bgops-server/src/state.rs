@@ -1,0 +1,55 @@
+//! The state every handler gets.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bgops_engine::Engine;
+
+use crate::auth::Authenticator;
+
+/// HTTP-level settings.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// `Retry-After` of the status monitor while an operation is not terminal.
+    pub poll_retry_after: Duration,
+    /// Largest request body accepted; larger ones get 413.
+    pub max_body_bytes: usize,
+    /// Default `ttlinseconds` of new rows.
+    pub default_ttl: Duration,
+    /// Scheme used in absolute URLs (`http`, or `https` behind TLS).
+    pub scheme: &'static str,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            poll_retry_after: Duration::from_secs(60),
+            max_body_bytes: 1024 * 1024,
+            default_ttl: bgops_core::operation::DEFAULT_TTL,
+            scheme: "http",
+        }
+    }
+}
+
+/// Shared by all handlers: the engine, authentication and settings.
+#[derive(Clone)]
+pub struct AppState {
+    /// Runs and stores operations.
+    pub engine: Engine,
+    /// Resolves bearer tokens to users.
+    pub auth: Arc<Authenticator>,
+    /// HTTP settings.
+    pub config: Arc<ServerConfig>,
+}
+
+impl AppState {
+    /// State over an engine with these settings.
+    pub fn new(engine: Engine, config: ServerConfig) -> Self {
+        let auth = Arc::new(Authenticator::new(engine.store().clone()));
+        Self {
+            engine,
+            auth,
+            config: Arc::new(config),
+        }
+    }
+}

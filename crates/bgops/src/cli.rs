@@ -1,0 +1,171 @@
+//! The command line: `bgops serve` and its flags (SPEC §1), each also `BGOPS_<NAME>`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use bgops_engine::EngineConfig;
+use bgops_server::{ServerConfig, Settings};
+use clap::{Args, Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+/// bgops: durable background operations with the Microsoft Dataverse contract.
+#[derive(Parser, Debug)]
+#[command(name = "bgops", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Start the service.
+    Serve(ServeArgs),
+}
+
+fn duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("'{s}' is not a duration like 200ms, 30s or 90d ({e})"))
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port; the bound address is printed).
+    #[arg(long, env = "BGOPS_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Database: sqlite://PATH (embedded, the default).
+    #[arg(long, env = "BGOPS_DATABASE", default_value = "sqlite://bgops.db")]
+    database: String,
+    /// Concurrent attempts on this node (default: 2 × cores).
+    #[arg(long, env = "BGOPS_WORKERS", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    workers: Option<u32>,
+    /// Creates or updates the bootstrap System Administrator's API key. Without it, a fresh
+    /// database prints a generated key once.
+    #[arg(long, env = "BGOPS_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Time-out of one attempt.
+    #[arg(long, env = "BGOPS_ATTEMPT_TIMEOUT", default_value = "120s", value_parser = duration)]
+    attempt_timeout: Duration,
+    /// Base of the exponential retry delay (full jitter).
+    #[arg(long, env = "BGOPS_RETRY_BASE_DELAY", default_value = "10s", value_parser = duration)]
+    retry_base_delay: Duration,
+    /// Retries after a failed attempt.
+    #[arg(long, env = "BGOPS_MAX_RETRIES", default_value_t = 3, value_parser = clap::value_parser!(u32).range(0..=100))]
+    max_retries: u32,
+    /// Lease of a running attempt; renewed every third of it. A dead node's work is taken
+    /// back when it expires.
+    #[arg(long, env = "BGOPS_LEASE", default_value = "30s", value_parser = duration)]
+    lease: Duration,
+    /// Default time to live of operation rows, counted from their last modification.
+    #[arg(long, env = "BGOPS_DEFAULT_TTL", default_value = "90d", value_parser = duration)]
+    default_ttl: Duration,
+    /// How often rows past their time to live are deleted.
+    #[arg(long, env = "BGOPS_TTL_SWEEP_INTERVAL", default_value = "60s", value_parser = duration)]
+    ttl_sweep_interval: Duration,
+    /// The status monitor's Retry-After while an operation is not finished.
+    #[arg(long, env = "BGOPS_POLL_RETRY_AFTER", default_value = "60s", value_parser = duration)]
+    poll_retry_after: Duration,
+    /// How long shutdown waits for running attempts (default: attempt time-out + 30s).
+    #[arg(long, env = "BGOPS_SHUTDOWN_GRACE", value_parser = duration)]
+    shutdown_grace: Option<Duration>,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "BGOPS_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    max_body_bytes: usize,
+}
+
+impl ServeArgs {
+    fn check(&self) -> anyhow::Result<()> {
+        let positive = [
+            ("--attempt-timeout", self.attempt_timeout),
+            ("--lease", self.lease),
+            ("--ttl-sweep-interval", self.ttl_sweep_interval),
+            ("--default-ttl", self.default_ttl),
+        ];
+        for (flag, d) in positive {
+            if d.is_zero() {
+                anyhow::bail!("{flag} must be longer than zero");
+            }
+        }
+        if self.lease < Duration::from_millis(300) {
+            anyhow::bail!("--lease must be at least 300ms (it is renewed every third of it)");
+        }
+        if self.default_ttl.as_secs() == 0 || self.default_ttl.as_secs() > i32::MAX as u64 {
+            anyhow::bail!("--default-ttl must be between 1s and {}s", i32::MAX);
+        }
+        Ok(())
+    }
+
+    fn settings(self) -> Settings {
+        let defaults = EngineConfig::default();
+        let engine = EngineConfig {
+            workers: self.workers.map_or(defaults.workers, |w| w as usize),
+            attempt_timeout: self.attempt_timeout,
+            retry_base_delay: self.retry_base_delay,
+            max_retries: self.max_retries,
+            lease: self.lease,
+            default_ttl: self.default_ttl,
+            ttl_sweep_interval: self.ttl_sweep_interval,
+            shutdown_grace: self
+                .shutdown_grace
+                .unwrap_or(self.attempt_timeout + Duration::from_secs(30)),
+            ..defaults
+        };
+        Settings {
+            database_url: self.database,
+            admin_token: self.admin_token,
+            engine,
+            server: ServerConfig {
+                poll_retry_after: self.poll_retry_after,
+                max_body_bytes: self.max_body_bytes,
+                default_ttl: self.default_ttl,
+                ..ServerConfig::default()
+            },
+        }
+    }
+}
+
+impl Cli {
+    /// Runs the chosen command.
+    pub async fn run(self) -> anyhow::Result<()> {
+        match self.command {
+            Command::Serve(args) => serve(args).await,
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    args.check()?;
+    let listen = args.listen;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let shutdown = CancellationToken::new();
+    tokio::spawn(signal_shutdown(shutdown.clone()));
+    bgops_server::run(args.settings(), listener, shutdown).await?;
+    Ok(())
+}
+
+/// Fires `shutdown` on SIGTERM or SIGINT.
+async fn signal_shutdown(shutdown: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+    tracing::info!("shutdown requested: no new work is claimed; running attempts may finish");
+    shutdown.cancel();
+}
