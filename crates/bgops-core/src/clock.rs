@@ -17,7 +17,7 @@ pub struct Timestamp(pub i64);
 
 impl Timestamp {
     /// The timestamp `d` later than `self` (saturating).
-    pub fn add(self, d: Duration) -> Timestamp {
+    pub fn plus(self, d: Duration) -> Timestamp {
         let ms = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
         Timestamp(self.0.saturating_add(ms))
     }

@@ -186,7 +186,11 @@ pub mod diagnostics {
                     req("Number", Integer, true),
                     req("Flag", Boolean, true),
                 ],
-                vec![resp("Text", String), resp("Number", Integer), resp("Flag", Boolean)],
+                vec![
+                    resp("Text", String),
+                    resp("Number", Integer),
+                    resp("Flag", Boolean),
+                ],
             ),
             api(
                 DELAY,
@@ -234,8 +238,13 @@ mod tests {
 
     #[test]
     fn refuses_unknown_wrong_type_and_missing() {
-        let e = echo().validate_request(&obj(json!({"Nope": 1}))).unwrap_err();
-        assert_eq!(e.message, "Parameter Nope is not defined on Custom API bgops_Echo.");
+        let e = echo()
+            .validate_request(&obj(json!({"Nope": 1})))
+            .unwrap_err();
+        assert_eq!(
+            e.message,
+            "Parameter Nope is not defined on Custom API bgops_Echo."
+        );
         assert_eq!(e.code.to_string(), "0x8009732e");
         let e = echo()
             .validate_request(&obj(json!({"Number": "x"})))

@@ -99,7 +99,11 @@ impl ApiError {
 
     /// The status monitor's 404: `Could not find item '{id}'.`
     pub fn item_not_found(id: impl fmt::Display) -> Self {
-        Self::new(404, ErrorCode::NOT_FOUND, format!("Could not find item '{id}'."))
+        Self::new(
+            404,
+            ErrorCode::NOT_FOUND,
+            format!("Could not find item '{id}'."),
+        )
     }
 
     /// A table row's 404: `{table} With Id = {id} Does Not Exist`.

@@ -77,7 +77,12 @@ mod tests {
 
     #[test]
     fn refuses_malformed() {
-        for s in ["", "abc", "110eaa68db174115ad74d185823fc089", "110eaa68-db17-4115-ad74-d185823fc08z"] {
+        for s in [
+            "",
+            "abc",
+            "110eaa68db174115ad74d185823fc089",
+            "110eaa68-db17-4115-ad74-d185823fc08z",
+        ] {
             assert!(s.parse::<OperationId>().is_err(), "{s}");
         }
     }

@@ -6,8 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bgops_core::{
-    ApiError, Clock, CustomApi, Jitter, NewOperation, OperationId, Parameters, RetryPolicy,
-    UserId,
+    ApiError, Clock, CustomApi, Jitter, NewOperation, OperationId, Parameters, RetryPolicy, UserId,
 };
 use bgops_store::{CancelOutcome, NodeId, Store, StoreError};
 use rand::Rng;
@@ -78,11 +77,7 @@ impl Inner {
     }
 
     /// Runs `api`'s plug-in once under its time-out, isolating panics.
-    pub async fn execute(
-        &self,
-        api: &CustomApi,
-        mut ctx: PluginContext,
-    ) -> AttemptRun {
+    pub async fn execute(&self, api: &CustomApi, mut ctx: PluginContext) -> AttemptRun {
         let Some(plugin) = self.registry.plugin(&api.plugin_type) else {
             return AttemptRun::Error(PluginError::permanent(format!(
                 "No plug-in is registered with type name '{}'.",
@@ -247,7 +242,9 @@ impl Engine {
                 Err(ApiError::plugin("The plug-in stopped before it finished."))
             }
             AttemptRun::TimedOut => Err(ApiError::timeout()),
-            AttemptRun::Crashed(why) => Err(ApiError::plugin(format!("The plug-in crashed: {why}"))),
+            AttemptRun::Crashed(why) => {
+                Err(ApiError::plugin(format!("The plug-in crashed: {why}")))
+            }
         }
     }
 }

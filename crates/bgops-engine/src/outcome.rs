@@ -59,7 +59,9 @@ pub fn decide(
             e
         }
         AttemptRun::TimedOut => OperationError::timeout(),
-        AttemptRun::Crashed(why) => OperationError::plugin(format!("The plug-in crashed: {why}"), false),
+        AttemptRun::Crashed(why) => {
+            OperationError::plugin(format!("The plug-in crashed: {why}"), false)
+        }
     };
     failure(
         op.retry_count,
@@ -87,10 +89,11 @@ pub fn failure(
         ..policy
     };
     let retries_done = u32::try_from(retry_count).unwrap_or(0);
-    let retry_at = match policy.after_failure(retries_done, error.permanent || cancel_requested, jitter) {
-        FailureDecision::RetryAfter(d) => Some(now.add(d)),
-        FailureDecision::GiveUp => None,
-    };
+    let retry_at =
+        match policy.after_failure(retries_done, error.permanent || cancel_requested, jitter) {
+            FailureDecision::RetryAfter(d) => Some(now.plus(d)),
+            FailureDecision::GiveUp => None,
+        };
     AttemptResult::Failed { error, retry_at }
 }
 
@@ -154,7 +157,15 @@ mod tests {
     fn failure_is_retried_with_backoff_until_retries_are_spent() {
         let j = FixedJitter(1.0);
         let now = Timestamp(1_000_000);
-        let r = decide(&op(1, 3), &api(), AttemptRun::Error(PluginError::failed("x")), false, POLICY, &j, now);
+        let r = decide(
+            &op(1, 3),
+            &api(),
+            AttemptRun::Error(PluginError::failed("x")),
+            false,
+            POLICY,
+            &j,
+            now,
+        );
         assert_eq!(
             r,
             AttemptResult::Failed {
@@ -162,7 +173,15 @@ mod tests {
                 retry_at: Some(Timestamp(1_020_000)),
             }
         );
-        let r = decide(&op(3, 3), &api(), AttemptRun::Error(PluginError::failed("x")), false, POLICY, &j, now);
+        let r = decide(
+            &op(3, 3),
+            &api(),
+            AttemptRun::Error(PluginError::failed("x")),
+            false,
+            POLICY,
+            &j,
+            now,
+        );
         assert!(matches!(r, AttemptResult::Failed { retry_at: None, .. }));
     }
 
@@ -170,17 +189,49 @@ mod tests {
     fn permanent_and_canceled_are_not_retried() {
         let j = FixedJitter(0.5);
         let now = Timestamp(0);
-        let r = decide(&op(0, 3), &api(), AttemptRun::Error(PluginError::permanent("p")), false, POLICY, &j, now);
+        let r = decide(
+            &op(0, 3),
+            &api(),
+            AttemptRun::Error(PluginError::permanent("p")),
+            false,
+            POLICY,
+            &j,
+            now,
+        );
         assert!(matches!(r, AttemptResult::Failed { retry_at: None, .. }));
-        let r = decide(&op(0, 3), &api(), AttemptRun::Error(PluginError::failed("f")), true, POLICY, &j, now);
+        let r = decide(
+            &op(0, 3),
+            &api(),
+            AttemptRun::Error(PluginError::failed("f")),
+            true,
+            POLICY,
+            &j,
+            now,
+        );
         assert!(matches!(r, AttemptResult::Failed { retry_at: None, .. }));
-        let r = decide(&op(0, 3), &api(), AttemptRun::Error(PluginError::Canceled), true, POLICY, &j, now);
+        let r = decide(
+            &op(0, 3),
+            &api(),
+            AttemptRun::Error(PluginError::Canceled),
+            true,
+            POLICY,
+            &j,
+            now,
+        );
         assert_eq!(r, AttemptResult::Canceled);
     }
 
     #[test]
     fn timeout_has_its_code_and_is_retryable() {
-        let r = decide(&op(0, 3), &api(), AttemptRun::TimedOut, false, POLICY, &FixedJitter(0.0), Timestamp(5));
+        let r = decide(
+            &op(0, 3),
+            &api(),
+            AttemptRun::TimedOut,
+            false,
+            POLICY,
+            &FixedJitter(0.0),
+            Timestamp(5),
+        );
         match r {
             AttemptResult::Failed { error, retry_at } => {
                 assert_eq!(error.code, ErrorCode::TIMEOUT);
@@ -194,13 +245,24 @@ mod tests {
     fn wrong_output_type_fails_permanently() {
         let mut out = Parameters::default();
         out.set("Attempts", ParamValue::String("1".into()));
-        let r = decide(&op(0, 3), &api(), AttemptRun::Returned(out), false, POLICY, &FixedJitter(0.0), Timestamp(0));
+        let r = decide(
+            &op(0, 3),
+            &api(),
+            AttemptRun::Returned(out),
+            false,
+            POLICY,
+            &FixedJitter(0.0),
+            Timestamp(0),
+        );
         assert!(matches!(r, AttemptResult::Failed { retry_at: None, .. }));
     }
 
     #[test]
     fn stored_inputs_regain_their_types() {
-        let p = stored_inputs(&api(), r#"[{"Key":"FailTimes","Value":"2"},{"Key":"Permanent","Value":"true"}]"#);
+        let p = stored_inputs(
+            &api(),
+            r#"[{"Key":"FailTimes","Value":"2"},{"Key":"Permanent","Value":"true"}]"#,
+        );
         assert_eq!(p.get("FailTimes"), Some(&ParamValue::Integer(2)));
         assert_eq!(p.get("Permanent"), Some(&ParamValue::Boolean(true)));
     }

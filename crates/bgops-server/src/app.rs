@@ -50,7 +50,9 @@ pub async fn run(
     let now = bgops_core::Clock::now(&SystemClock);
     match &settings.admin_token {
         Some(token) => {
-            store.bootstrap_admin(AdminKey::Set(hash_token(token)), now).await?;
+            store
+                .bootstrap_admin(AdminKey::Set(hash_token(token)), now)
+                .await?;
             tracing::info!("bootstrap administrator key set from --admin-token");
         }
         None => {

@@ -148,7 +148,9 @@ mod tests {
 
     #[test]
     fn annotations_and_representation() {
-        let p = prefer(r#"odata.include-annotations="OData.Community.Display.V1.FormattedValue",return=representation"#);
+        let p = prefer(
+            r#"odata.include-annotations="OData.Community.Display.V1.FormattedValue",return=representation"#,
+        );
         assert!(!p.respond_async());
         assert_eq!(
             p.include_annotations(),

@@ -193,7 +193,10 @@ mod tests {
 
     #[test]
     fn select_refuses_unknown_columns() {
-        assert!(parse_select(Some("name,nope")).unwrap_err().message.contains("'nope'"));
+        assert!(parse_select(Some("name,nope"))
+            .unwrap_err()
+            .message
+            .contains("'nope'"));
         assert_eq!(
             parse_select(Some("name, name,errorcode")).unwrap(),
             Some(vec!["name".to_owned(), "errorcode".to_owned()])
@@ -203,15 +206,24 @@ mod tests {
     #[test]
     fn annotation_patterns() {
         assert!(wants_annotation(Some("*"), FORMATTED_VALUE));
-        assert!(wants_annotation(Some("OData.Community.Display.V1.*"), FORMATTED_VALUE));
+        assert!(wants_annotation(
+            Some("OData.Community.Display.V1.*"),
+            FORMATTED_VALUE
+        ));
         assert!(wants_annotation(Some(FORMATTED_VALUE), FORMATTED_VALUE));
-        assert!(!wants_annotation(Some(LOOKUP_LOGICAL_NAME), FORMATTED_VALUE));
+        assert!(!wants_annotation(
+            Some(LOOKUP_LOGICAL_NAME),
+            FORMATTED_VALUE
+        ));
         assert!(!wants_annotation(None, FORMATTED_VALUE));
     }
 
     #[test]
     fn dates_format_like_dataverse_labels() {
         assert_eq!(format_date(Timestamp(0)), "1/1/1970 12:00 AM");
-        assert_eq!(format_date(Timestamp(1_700_000_000_000)), "11/14/2023 10:13 PM");
+        assert_eq!(
+            format_date(Timestamp(1_700_000_000_000)),
+            "11/14/2023 10:13 PM"
+        );
     }
 }

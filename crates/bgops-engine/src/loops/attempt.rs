@@ -18,7 +18,8 @@ const WRITE_TRIES: u32 = 5;
 
 /// Starts an attempt of `op` (already claimed) holding a worker `permit`.
 pub fn spawn(inner: Arc<Inner>, op: BackgroundOperation, permit: OwnedSemaphorePermit) {
-    let span = tracing::info_span!("attempt", operation = %op.id, name = %op.name, attempt = op.attempt);
+    let span =
+        tracing::info_span!("attempt", operation = %op.id, name = %op.name, attempt = op.attempt);
     tokio::spawn(
         async move {
             run(&inner, op).await;
@@ -61,11 +62,20 @@ async fn run(inner: &Arc<Inner>, op: BackgroundOperation) {
             )
         }
         None => AttemptResult::Failed {
-            error: OperationError::plugin(format!("Custom API {} no longer exists.", op.name), true),
+            error: OperationError::plugin(
+                format!("Custom API {} no longer exists.", op.name),
+                true,
+            ),
             retry_at: None,
         },
     };
-    let retry = matches!(result, AttemptResult::Failed { retry_at: Some(_), .. });
+    let retry = matches!(
+        result,
+        AttemptResult::Failed {
+            retry_at: Some(_),
+            ..
+        }
+    );
     log_result(&result);
     let outcome = AttemptOutcome {
         id: op.id,
@@ -77,14 +87,18 @@ async fn run(inner: &Arc<Inner>, op: BackgroundOperation) {
         match inner.store.record_outcome(outcome.clone()).await {
             Ok(true) => break,
             Ok(false) => {
-                tracing::warn!("attempt result dropped: the row was taken back or changed meanwhile");
+                tracing::warn!(
+                    "attempt result dropped: the row was taken back or changed meanwhile"
+                );
                 break;
             }
             Err(e) if n < WRITE_TRIES => {
                 tracing::warn!(error = %e, "recording the attempt result failed; trying again");
                 tokio::time::sleep(Duration::from_millis(200 * u64::from(n))).await;
             }
-            Err(e) => tracing::error!(error = %e, "recording the attempt result failed; lease recovery will retry the operation"),
+            Err(e) => {
+                tracing::error!(error = %e, "recording the attempt result failed; lease recovery will retry the operation")
+            }
         }
     }
     if let Ok(mut running) = inner.running.lock() {
@@ -100,10 +114,16 @@ fn log_result(result: &AttemptResult) {
     match result {
         AttemptResult::Succeeded { .. } => tracing::info!("succeeded"),
         AttemptResult::Canceled => tracing::info!("canceled while running"),
-        AttemptResult::Failed { error, retry_at: Some(at) } => {
+        AttemptResult::Failed {
+            error,
+            retry_at: Some(at),
+        } => {
             tracing::info!(code = %error.code, message = %error.message, retry_at = %at, "failed; retry scheduled")
         }
-        AttemptResult::Failed { error, retry_at: None } => {
+        AttemptResult::Failed {
+            error,
+            retry_at: None,
+        } => {
             tracing::info!(code = %error.code, message = %error.message, "failed for good")
         }
     }

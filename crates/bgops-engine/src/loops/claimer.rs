@@ -49,7 +49,7 @@ impl Claimer {
             let req = ClaimRequest {
                 owner: inner.node.clone(),
                 now,
-                lease_until: now.add(inner.config.lease),
+                lease_until: now.plus(inner.config.lease),
                 limit: permits.len(),
             };
             let outcome = match inner.store.claim(req).await {

@@ -42,7 +42,7 @@ impl Renewer {
         let req = RenewRequest {
             owner: inner.node.clone(),
             attempts,
-            lease_until: now.add(inner.config.lease),
+            lease_until: now.plus(inner.config.lease),
         };
         let states = match inner.store.renew_leases(req).await {
             Ok(s) => s,

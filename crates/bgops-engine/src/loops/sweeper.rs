@@ -36,7 +36,12 @@ impl Sweeper {
             if self.stop.is_cancelled() {
                 break;
             }
-            match self.inner.store.sweep_expired(self.inner.clock.now(), batch).await {
+            match self
+                .inner
+                .store
+                .sweep_expired(self.inner.clock.now(), batch)
+                .await
+            {
                 Ok(n) => {
                     total += n;
                     if n < batch {
@@ -51,7 +56,10 @@ impl Sweeper {
             }
         }
         if total > 0 {
-            tracing::info!(deleted = total, "deleted operations past their time to live");
+            tracing::info!(
+                deleted = total,
+                "deleted operations past their time to live"
+            );
         }
     }
 }

@@ -10,7 +10,9 @@ use bgops_core::{ApiError, BackgroundOperation, OperationId};
 use bgops_store::CancelOutcome;
 use serde_json::{Map, Value};
 
-use crate::auth::{authorize, Caller, PRV_READ_BACKGROUND_OPERATION, PRV_WRITE_BACKGROUND_OPERATION};
+use crate::auth::{
+    authorize, Caller, PRV_READ_BACKGROUND_OPERATION, PRV_WRITE_BACKGROUND_OPERATION,
+};
 use crate::error::AppError;
 use crate::extract::Root;
 use crate::prefer::Prefer;
@@ -27,7 +29,9 @@ const ROW_OPTIONS: &[&str] = &["$select"];
 fn parse_key(raw: &str) -> Result<OperationId, ApiError> {
     let raw = raw.strip_prefix("backgroundoperationid=").unwrap_or(raw);
     raw.parse().map_err(|_| {
-        ApiError::bad_syntax(format!("'{raw}' is not a valid value for the key backgroundoperationid (a GUID)."))
+        ApiError::bad_syntax(format!(
+            "'{raw}' is not a valid value for the key backgroundoperationid (a GUID)."
+        ))
     })
 }
 
@@ -37,7 +41,9 @@ fn query_options(query: Option<&str>) -> Result<HashMap<String, String>, ApiErro
     let Some(q) = query else { return Ok(out) };
     for (k, v) in form_pairs(q) {
         if out.insert(k.clone(), v).is_some() {
-            return Err(ApiError::bad_syntax(format!("the query option '{k}' is given more than once.")));
+            return Err(ApiError::bad_syntax(format!(
+                "the query option '{k}' is given more than once."
+            )));
         }
     }
     Ok(out)
@@ -93,7 +99,12 @@ async fn entity_body(
     annotations: Option<&str>,
 ) -> Result<Value, AppError> {
     let created_by_name = if row_json::wants_annotation(annotations, row_json::FORMATTED_VALUE) {
-        state.engine.store().find_user(op.created_by).await?.map(|u| u.full_name)
+        state
+            .engine
+            .store()
+            .find_user(op.created_by)
+            .await?
+            .map(|u| u.full_name)
     } else {
         None
     };
@@ -103,7 +114,10 @@ async fn entity_body(
             root.0,
             cols.join(",")
         ),
-        _ => format!("{}/api/data/v9.2/$metadata#backgroundoperations/$entity", root.0),
+        _ => format!(
+            "{}/api/data/v9.2/$metadata#backgroundoperations/$entity",
+            root.0
+        ),
     };
     let mut body = Map::new();
     body.insert("@odata.context".into(), Value::String(context));
@@ -171,10 +185,11 @@ fn if_match(headers: &HeaderMap) -> Result<IfMatch, ApiError> {
         return Ok(IfMatch::Any);
     }
     let inner = v.strip_prefix("W/").unwrap_or(v).trim_matches('"');
-    inner
-        .parse()
-        .map(IfMatch::Version)
-        .map_err(|_| ApiError::bad_syntax(format!("'{v}' is not a valid If-Match value (use * or an @odata.etag).")))
+    inner.parse().map(IfMatch::Version).map_err(|_| {
+        ApiError::bad_syntax(format!(
+            "'{v}' is not a valid If-Match value (use * or an @odata.etag)."
+        ))
+    })
 }
 
 /// `PATCH /api/data/v9.2/backgroundoperations({id})`: only the cancel pair (2, 22) is accepted.
@@ -189,7 +204,10 @@ pub async fn patch(
     let id = parse_key(key)?;
     let condition = if_match(headers)?;
     for k in body.keys() {
-        if k != "backgroundoperationstatecode" && k != "backgroundoperationstatuscode" && !k.starts_with('@') {
+        if k != "backgroundoperationstatecode"
+            && k != "backgroundoperationstatuscode"
+            && !k.starts_with('@')
+        {
             return Err(ApiError::invalid_argument(format!(
                 "The column '{k}' of backgroundoperation cannot be changed: only a cancel ({{\"backgroundoperationstatecode\":2,\"backgroundoperationstatuscode\":22}}) is accepted."
             ))

@@ -7,7 +7,9 @@ use axum::response::Response;
 use bgops_core::{ApiError, CustomApi, ErrorCode, NewOperation, OperationId, Parameters};
 use serde_json::{json, Map, Value};
 
-use crate::auth::{authorize, Caller, PRV_READ_BACKGROUND_OPERATION, PRV_WRITE_BACKGROUND_OPERATION};
+use crate::auth::{
+    authorize, Caller, PRV_READ_BACKGROUND_OPERATION, PRV_WRITE_BACKGROUND_OPERATION,
+};
 use crate::error::AppError;
 use crate::extract::Root;
 use crate::prefer::Prefer;
@@ -32,8 +34,16 @@ fn lookup(state: &AppState, name: &str) -> Result<std::sync::Arc<CustomApi>, Api
 /// Checks the privileges of running `api` (in the background when `background`).
 fn authorize_call(caller: &Caller, api: &CustomApi, background: bool) -> Result<(), ApiError> {
     if background {
-        authorize(&caller.0, PRV_READ_BACKGROUND_OPERATION, "backgroundoperation")?;
-        authorize(&caller.0, PRV_WRITE_BACKGROUND_OPERATION, "backgroundoperation")?;
+        authorize(
+            &caller.0,
+            PRV_READ_BACKGROUND_OPERATION,
+            "backgroundoperation",
+        )?;
+        authorize(
+            &caller.0,
+            PRV_WRITE_BACKGROUND_OPERATION,
+            "backgroundoperation",
+        )?;
     }
     if let Some(p) = &api.execute_privilege {
         authorize(&caller.0, p, "customapi")?;
@@ -153,8 +163,14 @@ pub async fn invoke(
         let h = resp.headers_mut();
         let loc = location(root, id);
         h.insert("Location", header_value(&loc)?);
-        h.insert("x-ms-dyn-backgroundoperationid", header_value(&id.to_string())?);
-        h.insert("Preference-Applied", HeaderValue::from_static("respond-async"));
+        h.insert(
+            "x-ms-dyn-backgroundoperationid",
+            header_value(&id.to_string())?,
+        );
+        h.insert(
+            "Preference-Applied",
+            HeaderValue::from_static("respond-async"),
+        );
         return Ok(resp);
     }
 
@@ -265,8 +281,10 @@ pub async fn execute_background_operation(
             "Location": loc,
         }),
     );
-    resp.headers_mut()
-        .insert("x-ms-dyn-backgroundoperationid", header_value(&id.to_string())?);
+    resp.headers_mut().insert(
+        "x-ms-dyn-backgroundoperationid",
+        header_value(&id.to_string())?,
+    );
     Ok(resp)
 }
 

@@ -34,17 +34,23 @@ pub fn router(state: AppState) -> Router {
         .route(&format!("{WEB_API}/{{segment}}"), any(web_api))
         .fallback(unknown_route)
         .layer(DefaultBodyLimit::max(limit))
-        .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
-            tracing::error!("a request handler panicked");
-            api_error_response(&ApiError::internal())
-        }))
+        .layer(CatchPanicLayer::custom(
+            |_: Box<dyn std::any::Any + Send>| {
+                tracing::error!("a request handler panicked");
+                api_error_response(&ApiError::internal())
+            },
+        ))
         .with_state(state)
 }
 
 /// A path no route serves: the Dataverse "unknown segment" error naming its last segment.
 async fn unknown_route(req: Request) -> Response {
     let path = req.uri().path();
-    let last = path.trim_end_matches('/').rsplit('/').next().unwrap_or(path);
+    let last = path
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or(path);
     api_error_response(&ApiError::unknown_segment(last))
 }
 
@@ -119,9 +125,24 @@ mod tests {
     fn segments() {
         assert_eq!(
             parse_segment("backgroundoperations(abc)"),
-            Segment { name: "backgroundoperations", key: Some("abc") }
+            Segment {
+                name: "backgroundoperations",
+                key: Some("abc")
+            }
         );
-        assert_eq!(parse_segment("bgops_Echo"), Segment { name: "bgops_Echo", key: None });
-        assert_eq!(parse_segment("x(y"), Segment { name: "x(y", key: None });
+        assert_eq!(
+            parse_segment("bgops_Echo"),
+            Segment {
+                name: "bgops_Echo",
+                key: None
+            }
+        );
+        assert_eq!(
+            parse_segment("x(y"),
+            Segment {
+                name: "x(y",
+                key: None
+            }
+        );
     }
 }

@@ -8,22 +8,33 @@ use bgops_core::{ApiError, BackgroundOperation, OperationId, OperationStatus, Pa
 use bgops_store::CancelOutcome;
 use serde_json::{json, Map, Value};
 
-use crate::auth::{authorize, Caller, PRV_READ_BACKGROUND_OPERATION, PRV_WRITE_BACKGROUND_OPERATION};
+use crate::auth::{
+    authorize, Caller, PRV_READ_BACKGROUND_OPERATION, PRV_WRITE_BACKGROUND_OPERATION,
+};
 use crate::error::AppError;
 use crate::response;
 use crate::state::AppState;
 
 /// Parses the id segment; a malformed one is 400.
 pub fn parse_id(raw: &str) -> Result<OperationId, ApiError> {
-    raw.parse()
-        .map_err(|_| ApiError::bad_syntax(format!("'{raw}' is not a valid background operation id (a GUID).")))
+    raw.parse().map_err(|_| {
+        ApiError::bad_syntax(format!(
+            "'{raw}' is not a valid background operation id (a GUID)."
+        ))
+    })
 }
 
 /// The status monitor body of `op`.
 fn body(state: &AppState, op: &BackgroundOperation) -> Value {
     let mut out = Map::new();
-    out.insert("backgroundOperationStateCode".into(), Value::from(op.state().code()));
-    out.insert("backgroundOperationStatusCode".into(), Value::from(op.status.code()));
+    out.insert(
+        "backgroundOperationStateCode".into(),
+        Value::from(op.state().code()),
+    );
+    out.insert(
+        "backgroundOperationStatusCode".into(),
+        Value::from(op.status.code()),
+    );
     match op.status {
         OperationStatus::Succeeded => {
             let api = state.engine.registry().api(&op.name);
@@ -38,7 +49,10 @@ fn body(state: &AppState, op: &BackgroundOperation) -> Value {
             }
         }
         OperationStatus::Failed => {
-            out.insert("backgroundOperationErrorCode".into(), op.error_code.map_or(Value::Null, Value::from));
+            out.insert(
+                "backgroundOperationErrorCode".into(),
+                op.error_code.map_or(Value::Null, Value::from),
+            );
             out.insert(
                 "backgroundOperationErrorMessage".into(),
                 op.error_message.clone().map_or(Value::Null, Value::String),
@@ -56,7 +70,11 @@ pub async fn get(
     Path(raw): Path<String>,
 ) -> Result<Response, AppError> {
     let id = parse_id(&raw)?;
-    authorize(&caller.0, PRV_READ_BACKGROUND_OPERATION, "backgroundoperation")?;
+    authorize(
+        &caller.0,
+        PRV_READ_BACKGROUND_OPERATION,
+        "backgroundoperation",
+    )?;
     let op = state
         .engine
         .store()
@@ -80,7 +98,11 @@ pub async fn cancel(
     Path(raw): Path<String>,
 ) -> Result<Response, AppError> {
     let id = parse_id(&raw)?;
-    authorize(&caller.0, PRV_WRITE_BACKGROUND_OPERATION, "backgroundoperation")?;
+    authorize(
+        &caller.0,
+        PRV_WRITE_BACKGROUND_OPERATION,
+        "backgroundoperation",
+    )?;
     match state.engine.cancel(id, None).await? {
         CancelOutcome::NotFound => Err(ApiError::item_not_found(id).into()),
         CancelOutcome::Terminal => Err(ApiError::terminal_cancel().into()),
