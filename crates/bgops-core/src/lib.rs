@@ -5,10 +5,13 @@
 //! around.
 #![warn(missing_docs)]
 
+pub mod catalogue;
 pub mod clock;
 pub mod custom_api;
 pub mod error;
 pub mod ids;
+pub mod metadata;
+pub mod odata;
 pub mod operation;
 pub mod params;
 pub mod retry;

@@ -1,0 +1,7 @@
+//! OData query options as Dataverse supports them (SPEC §6): parsing `$select`, `$filter`,
+//! `$orderby`, `$top`, `$count` and parameter aliases into a plain AST ([`ast`]), validating it
+//! against table metadata into a typed [`plan::QueryPlan`] that the storage layer translates to
+//! parameterized SQL, and the opaque, tamper-checked `$skiptoken` of keyset paging.
+
+pub mod ast;
+pub mod plan;
