@@ -25,7 +25,8 @@ fn open_ro(db: &Path) -> Connection {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .expect("open the database read-only");
-    conn.busy_timeout(Duration::from_secs(5)).expect("busy timeout");
+    conn.busy_timeout(Duration::from_secs(5))
+        .expect("busy timeout");
     conn
 }
 
@@ -83,12 +84,18 @@ async fn submit_raw(
 
 /// Waits until every id is terminal (state 3) on `s`, within one shared deadline; returns the
 /// final status monitor bodies.
-async fn wait_all_terminal(s: &Server, ids: &[String], timeout: Duration) -> HashMap<String, Value> {
+async fn wait_all_terminal(
+    s: &Server,
+    ids: &[String],
+    timeout: Duration,
+) -> HashMap<String, Value> {
     let deadline = Instant::now() + timeout;
     let mut out = HashMap::new();
     for id in ids {
         let left = deadline.saturating_duration_since(Instant::now());
-        let body = s.wait_terminal(id, left.max(Duration::from_millis(1))).await;
+        let body = s
+            .wait_terminal(id, left.max(Duration::from_millis(1)))
+            .await;
         out.insert(id.clone(), body);
     }
     out
@@ -101,14 +108,24 @@ async fn wait_count_positive(db: &Path, sql: &str, timeout: Duration) {
         if count(db, sql) > 0 {
             return;
         }
-        assert!(start.elapsed() < timeout, "never true within {timeout:?}: {sql}");
+        assert!(
+            start.elapsed() < timeout,
+            "never true within {timeout:?}: {sql}"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn acknowledged_submissions_survive_sigkill() {
-    const FLAGS: &[&str] = &["--lease", "1s", "--retry-base-delay", "50ms", "--workers", "4"];
+    const FLAGS: &[&str] = &[
+        "--lease",
+        "1s",
+        "--retry-base-delay",
+        "50ms",
+        "--workers",
+        "4",
+    ];
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("bgops.db");
     let mut first = Server::start_on(&db, FLAGS);
@@ -119,7 +136,10 @@ async fn acknowledged_submissions_survive_sigkill() {
     for i in 0..70u32 {
         let r = match i % 7 {
             0 | 2 | 4 | 6 => ("bgops_Delay", json!({ "DelayMs": 200 + (i * 37) % 601 })),
-            1 | 5 => ("bgops_Echo", json!({ "Text": format!("echo {i}"), "Number": i })),
+            1 | 5 => (
+                "bgops_Echo",
+                json!({ "Text": format!("echo {i}"), "Number": i }),
+            ),
             _ => ("bgops_Fail", json!({ "FailTimes": 0 })),
         };
         requests.push(r);
@@ -145,10 +165,16 @@ async fn acknowledged_submissions_survive_sigkill() {
     }
     // Throttling (429) may legitimately refuse some; anything else is a failure.
     assert!(
-        refused.iter().all(|(_, (status, _))| *status == StatusCode::TOO_MANY_REQUESTS),
+        refused
+            .iter()
+            .all(|(_, (status, _))| *status == StatusCode::TOO_MANY_REQUESTS),
         "submissions refused: {refused:?}"
     );
-    assert!(acked.len() >= 60, "too few acknowledged: {} ({refused:?})", acked.len());
+    assert!(
+        acked.len() >= 60,
+        "too few acknowledged: {} ({refused:?})",
+        acked.len()
+    );
     let ids: Vec<String> = acked.iter().map(|(id, _)| id.clone()).collect();
     let kinds: HashMap<String, &str> = acked.iter().cloned().collect();
 
@@ -165,15 +191,26 @@ async fn acknowledged_submissions_survive_sigkill() {
     // Straight from the file, before any restart: every acknowledged id is there, once.
     let before = snapshot(&db);
     for id in &ids {
-        assert!(before.contains_key(id), "acknowledged {id} missing after SIGKILL");
+        assert!(
+            before.contains_key(id),
+            "acknowledged {id} missing after SIGKILL"
+        );
     }
-    assert_eq!(before.len(), ids.len(), "rows in SQLite vs acknowledged ids after SIGKILL");
+    assert_eq!(
+        before.len(),
+        ids.len(),
+        "rows in SQLite vs acknowledged ids after SIGKILL"
+    );
     let lost: HashSet<String> = before
         .iter()
         .filter(|(_, (state, status, _, _))| *state == 2 && *status == 20)
         .map(|(id, _)| id.clone())
         .collect();
     assert!(!lost.is_empty(), "no attempt was running at the kill");
+    assert!(
+        before.values().any(|(state, _, _, _)| *state == 0),
+        "no acknowledged row was still queued at the kill"
+    );
     assert!(
         before.values().all(|(_, _, retries, _)| *retries == 0),
         "a retry happened before the kill: {before:?}"
@@ -185,7 +222,10 @@ async fn acknowledged_submissions_survive_sigkill() {
     for id in &ids {
         let body = &finals[id];
         assert_eq!(
-            (&body["backgroundOperationStateCode"], &body["backgroundOperationStatusCode"]),
+            (
+                &body["backgroundOperationStateCode"],
+                &body["backgroundOperationStatusCode"]
+            ),
             (&json!(3), &json!(30)),
             "{} {id} did not succeed: {body}\nlog:\n{}",
             kinds[id],
@@ -194,7 +234,10 @@ async fn acknowledged_submissions_survive_sigkill() {
         let row = second.row(id).await;
         let retries = row["retrycount"].as_i64().expect("retrycount");
         if lost.contains(id) {
-            assert_eq!(retries, 1, "{id} was running at the kill: its lost attempt counts once: {row}");
+            assert_eq!(
+                retries, 1,
+                "{id} was running at the kill: its lost attempt counts once: {row}"
+            );
         } else {
             assert_eq!(retries, 0, "{id} was not running at the kill: {row}");
         }
@@ -216,20 +259,33 @@ async fn acknowledged_submissions_survive_sigkill() {
     let status = second.wait_exit(Duration::from_secs(20));
     assert!(status.success(), "restarted node exited with {status}");
     let after = snapshot(&db);
-    assert_eq!(after.len(), ids.len(), "rows in SQLite vs acknowledged ids at the end");
     assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM backgroundoperation WHERE backgroundoperationstatecode = 2"),
+        after.len(),
+        ids.len(),
+        "rows in SQLite vs acknowledged ids at the end"
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM backgroundoperation WHERE backgroundoperationstatecode = 2"
+        ),
         0,
         "rows left Locked"
     );
     assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM backgroundoperation WHERE backgroundoperationstatuscode <> 30"),
+        count(
+            &db,
+            "SELECT COUNT(*) FROM backgroundoperation WHERE backgroundoperationstatuscode <> 30"
+        ),
         0,
         "rows not Succeeded"
     );
     for id in &lost {
         // starttime is set on the first attempt and kept.
-        assert_eq!(after[id].3, before[id].3, "{id}: starttime changed by the retry");
+        assert_eq!(
+            after[id].3, before[id].3,
+            "{id}: starttime changed by the retry"
+        );
         assert_eq!(after[id].2, 1, "{id}: retrycount in SQLite");
     }
 }
@@ -238,13 +294,24 @@ async fn acknowledged_submissions_survive_sigkill() {
 async fn submission_survives_sigkill_right_after_its_202() {
     // One worker, blocked by a long Delay; a long lease keeps that row Locked on the restarted
     // node so the queued Echo rows are not stuck behind its retry.
-    const FLAGS: &[&str] = &["--workers", "1", "--lease", "60s", "--retry-base-delay", "50ms"];
+    const FLAGS: &[&str] = &[
+        "--workers",
+        "1",
+        "--lease",
+        "60s",
+        "--retry-base-delay",
+        "50ms",
+    ];
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("bgops.db");
     let mut first = Server::start_on(&db, FLAGS);
 
-    let blocker = first.submit("bgops_Delay", json!({ "DelayMs": 60000 })).await;
-    first.wait_status(&blocker, 20, Duration::from_secs(10)).await;
+    let blocker = first
+        .submit("bgops_Delay", json!({ "DelayMs": 60000 }))
+        .await;
+    first
+        .wait_status(&blocker, 20, Duration::from_secs(10))
+        .await;
     let mut echoes = Vec::new();
     for i in 0..20 {
         echoes.push(first.submit("bgops_Echo", json!({ "Number": i })).await);
@@ -281,11 +348,20 @@ async fn submission_survives_sigkill_right_after_its_202() {
 
 #[tokio::test]
 async fn lost_attempt_without_retries_ends_failed() {
-    const FLAGS: &[&str] = &["--lease", "1s", "--max-retries", "0", "--retry-base-delay", "50ms"];
+    const FLAGS: &[&str] = &[
+        "--lease",
+        "1s",
+        "--max-retries",
+        "0",
+        "--retry-base-delay",
+        "50ms",
+    ];
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("bgops.db");
     let mut first = Server::start_on(&db, FLAGS);
-    let id = first.submit("bgops_Delay", json!({ "DelayMs": 60000 })).await;
+    let id = first
+        .submit("bgops_Delay", json!({ "DelayMs": 60000 }))
+        .await;
     first.wait_status(&id, 20, Duration::from_secs(10)).await;
     first.kill9();
     drop(first);
@@ -296,7 +372,9 @@ async fn lost_attempt_without_retries_ends_failed() {
     assert_eq!(body["backgroundOperationStatusCode"], 31, "{body}");
     assert_eq!(body["backgroundOperationErrorCode"], WORKER_LOST, "{body}");
     assert!(
-        body["backgroundOperationErrorMessage"].as_str().is_some_and(|m| !m.is_empty()),
+        body["backgroundOperationErrorMessage"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
         "{body}"
     );
     let row = second.row(&id).await;
@@ -305,7 +383,10 @@ async fn lost_attempt_without_retries_ends_failed() {
     assert_eq!(row["errorcode"], WORKER_LOST, "{row}");
     assert!(row["endtime"].is_string(), "endtime not set: {row}");
     assert!(row["starttime"].is_string(), "starttime not set: {row}");
-    assert!(row["outputparameters"].is_null(), "a failed row has no outputs: {row}");
+    assert!(
+        row["outputparameters"].is_null(),
+        "a failed row has no outputs: {row}"
+    );
 }
 
 #[tokio::test]
@@ -314,7 +395,10 @@ async fn cancel_while_running_ends_canceled_promptly() {
     let id = s.submit("bgops_Delay", json!({ "DelayMs": 60000 })).await;
     s.wait_status(&id, 20, Duration::from_secs(10)).await;
     let resp = s
-        .req(reqwest::Method::DELETE, &format!("/api/backgroundoperation/{id}"))
+        .req(
+            reqwest::Method::DELETE,
+            &format!("/api/backgroundoperation/{id}"),
+        )
         .send()
         .await
         .expect("cancel");
@@ -345,14 +429,19 @@ async fn canceling_row_of_dead_node_ends_canceled() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("bgops.db");
     let mut first = Server::start_on(&db, FLAGS);
-    let id = first.submit("bgops_Delay", json!({ "DelayMs": 60000 })).await;
+    let id = first
+        .submit("bgops_Delay", json!({ "DelayMs": 60000 }))
+        .await;
     first.wait_status(&id, 20, Duration::from_secs(10)).await;
     first.kill9();
     drop(first);
 
     let second = Server::start_on(&db, FLAGS);
     let resp = second
-        .req(reqwest::Method::DELETE, &format!("/api/backgroundoperation/{id}"))
+        .req(
+            reqwest::Method::DELETE,
+            &format!("/api/backgroundoperation/{id}"),
+        )
         .send()
         .await
         .expect("cancel");
@@ -378,7 +467,126 @@ async fn canceling_row_of_dead_node_ends_canceled() {
         second.log_text()
     );
     let row = second.row(&id).await;
-    assert!(row["errorcode"].is_null(), "a canceled row has no errorcode: {row}");
+    assert!(
+        row["errorcode"].is_null(),
+        "a canceled row has no errorcode: {row}"
+    );
     assert!(row["endtime"].is_string(), "{row}");
-    assert_eq!(row["retrycount"], 0, "a canceled lost attempt is not retried: {row}");
+    assert_eq!(
+        row["retrycount"], 0,
+        "a canceled lost attempt is not retried: {row}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigkill_during_a_submission_burst_loses_no_acknowledged_row() {
+    const FLAGS: &[&str] = &[
+        "--lease",
+        "1s",
+        "--retry-base-delay",
+        "50ms",
+        "--workers",
+        "4",
+    ];
+    const SUBMITTERS: usize = 8;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("bgops.db");
+    let mut first = Server::start_on(&db, FLAGS);
+
+    // Submitters keep going until the process is gone; the kill lands mid-burst.
+    let acked_so_far = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = tokio::task::JoinSet::new();
+    for t in 0..SUBMITTERS {
+        let client = first.client.clone();
+        let base = first.base.clone();
+        let acked_so_far = acked_so_far.clone();
+        tasks.spawn(async move {
+            let mut acked = Vec::new();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            for n in 0.. {
+                let (api, body) = if n % 3 == 0 {
+                    ("bgops_Delay", json!({ "DelayMs": 100 }))
+                } else {
+                    ("bgops_Echo", json!({ "Text": format!("{t}/{n}") }))
+                };
+                match submit_raw(&client, &base, api, &body).await {
+                    Ok(id) => {
+                        acked.push(id);
+                        acked_so_far.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    Err((status, _)) if status == StatusCode::TOO_MANY_REQUESTS => {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    Err(_) => break,
+                }
+                if Instant::now() > deadline {
+                    break;
+                }
+            }
+            acked
+        });
+    }
+    let start = Instant::now();
+    while acked_so_far.load(std::sync::atomic::Ordering::SeqCst) < 150 {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "submissions too slow"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    first.kill9();
+    let mut ids = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        ids.extend(joined.expect("submitter"));
+    }
+    drop(first);
+
+    let before = snapshot(&db);
+    for id in &ids {
+        assert!(
+            before.contains_key(id),
+            "acknowledged {id} missing after SIGKILL"
+        );
+    }
+    // At most one unacknowledged (in-flight) submission per submitter may have been stored.
+    assert!(
+        before.len() >= ids.len() && before.len() <= ids.len() + SUBMITTERS,
+        "{} rows for {} acknowledged submissions",
+        before.len(),
+        ids.len()
+    );
+
+    let second = Server::start_on(&db, FLAGS);
+    let all: Vec<String> = before.keys().cloned().collect();
+    let finals = wait_all_terminal(&second, &all, Duration::from_secs(30)).await;
+    for (id, body) in &finals {
+        assert_eq!(
+            (
+                &body["backgroundOperationStateCode"],
+                &body["backgroundOperationStatusCode"]
+            ),
+            (&json!(3), &json!(30)),
+            "{id}: {body}"
+        );
+    }
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM backgroundoperation WHERE backgroundoperationstatecode <> 3"
+        ),
+        0
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM backgroundoperation WHERE retrycount > 1"
+        ),
+        0,
+        "a lost attempt counted more than once"
+    );
+    assert_eq!(
+        snapshot(&db).len(),
+        before.len(),
+        "rows appeared or vanished after the restart"
+    );
 }

@@ -11,7 +11,12 @@ async fn health_and_echo_in_the_background() {
     let s = Server::start(common::FAST);
     let h = s.client.get(s.url("/health")).send().await.unwrap();
     assert_eq!(h.status(), 200);
-    let id = s.submit("bgops_Echo", json!({"Text": "hi", "Number": 7, "Flag": true})).await;
+    let id = s
+        .submit(
+            "bgops_Echo",
+            json!({"Text": "hi", "Number": 7, "Flag": true}),
+        )
+        .await;
     let body = s.wait_terminal(&id, Duration::from_secs(10)).await;
     assert_eq!(
         body,

@@ -43,7 +43,10 @@ impl Server {
 
     /// Starts a server on `db` (which may already hold data).
     pub fn start_on(db: &Path, extra: &[&str]) -> Server {
-        let log = db.with_extension(format!("{}.log", std::process::id() as u64 * 1000 + rand_suffix()));
+        let log = db.with_extension(format!(
+            "{}.log",
+            std::process::id() as u64 * 1000 + rand_suffix()
+        ));
         let log_file = std::fs::File::create(&log).expect("log file");
         let mut child = Command::new(env!("CARGO_BIN_EXE_bgops"))
             .arg("serve")
@@ -115,7 +118,12 @@ impl Server {
             .send()
             .await
             .expect("submit");
-        assert_eq!(resp.status(), StatusCode::ACCEPTED, "submit {api}: {:?}", resp.text().await);
+        assert_eq!(
+            resp.status(),
+            StatusCode::ACCEPTED,
+            "submit {api}: {:?}",
+            resp.text().await
+        );
         resp.headers()["x-ms-dyn-backgroundoperationid"]
             .to_str()
             .unwrap()
@@ -125,7 +133,10 @@ impl Server {
     /// GET of the status monitor.
     pub async fn status(&self, id: &str) -> (StatusCode, HeaderMap, Value) {
         let resp = self
-            .req(reqwest::Method::GET, &format!("/api/backgroundoperation/{id}"))
+            .req(
+                reqwest::Method::GET,
+                &format!("/api/backgroundoperation/{id}"),
+            )
             .send()
             .await
             .expect("status");
@@ -138,7 +149,10 @@ impl Server {
     /// The row as the Web API shows it.
     pub async fn row(&self, id: &str) -> Value {
         let resp = self
-            .req(reqwest::Method::GET, &format!("/api/data/v9.2/backgroundoperations({id})"))
+            .req(
+                reqwest::Method::GET,
+                &format!("/api/data/v9.2/backgroundoperations({id})"),
+            )
             .send()
             .await
             .expect("row");
@@ -154,7 +168,10 @@ impl Server {
             if body["backgroundOperationStateCode"] == 3 {
                 return body;
             }
-            assert!(start.elapsed() < timeout, "operation {id} not terminal after {timeout:?}: {body}");
+            assert!(
+                start.elapsed() < timeout,
+                "operation {id} not terminal after {timeout:?}: {body}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -167,7 +184,10 @@ impl Server {
             if body["backgroundOperationStatusCode"] == status {
                 return body;
             }
-            assert!(start.elapsed() < timeout, "operation {id} never reached status {status}: {body}");
+            assert!(
+                start.elapsed() < timeout,
+                "operation {id} never reached status {status}: {body}"
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
@@ -191,7 +211,10 @@ impl Server {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
                 return status;
             }
-            assert!(start.elapsed() < timeout, "bgops did not exit within {timeout:?}");
+            assert!(
+                start.elapsed() < timeout,
+                "bgops did not exit within {timeout:?}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
