@@ -53,6 +53,8 @@ impl ErrorCode {
     pub const TOO_LARGE: Self = Self(0x8004_4185);
     /// `ConcurrencyVersionMismatch`: `If-Match` did not match the row's etag.
     pub const VERSION_MISMATCH: Self = Self(0x8006_0882);
+    /// `DuplicateRecord`: a row with the same key exists.
+    pub const DUPLICATE_RECORD: Self = Self(0x8004_0237);
     /// A method the resource does not support.
     pub const NOT_SUPPORTED: Self = Self(0x8006_0889);
     /// An unexpected internal failure.
@@ -196,6 +198,18 @@ impl ApiError {
             400,
             ErrorCode::BAD_SYNTAX,
             format!("Bad Request - Error in query syntax: {detail}"),
+        )
+    }
+
+    /// A property name in a query option or URL that the table does not have, worded as
+    /// Dataverse words it.
+    pub fn unknown_property(property: &str, table_logical_name: &str) -> Self {
+        Self::new(
+            400,
+            ErrorCode::BAD_SYNTAX,
+            format!(
+                "Could not find a property named '{property}' on type 'Microsoft.Dynamics.CRM.{table_logical_name}'."
+            ),
         )
     }
 

@@ -16,6 +16,7 @@ pub mod operation;
 pub mod params;
 pub mod retry;
 pub mod state;
+pub mod table_json;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use custom_api::{CustomApi, RequestParameter, ResponseProperty};

@@ -48,6 +48,17 @@ impl Registry {
         self.apis.read().ok()?.get(name).cloned()
     }
 
+    /// Every custom API, sorted by unique name.
+    pub fn apis(&self) -> Vec<Arc<CustomApi>> {
+        let mut all: Vec<_> = self
+            .apis
+            .read()
+            .map(|a| a.values().cloned().collect())
+            .unwrap_or_default();
+        all.sort_by(|a: &Arc<CustomApi>, b| a.unique_name.cmp(&b.unique_name));
+        all
+    }
+
     /// The plug-in registered as `type_name`.
     pub fn plugin(&self, type_name: &str) -> Option<Arc<dyn Plugin>> {
         self.plugins.read().ok()?.get(type_name).cloned()

@@ -76,3 +76,66 @@ impl FromRequestParts<AppState> for Root {
         Ok(Self(format!("{}://{}", state.config.scheme, host)))
     }
 }
+
+/// Splits and decodes a query string into `(name, value)` pairs: percent-decoding of names and
+/// values, `+` as space.
+pub fn query_pairs(q: &str) -> Vec<(String, String)> {
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+pub fn percent_decode(s: &str) -> String {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h * 16 + l);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+
+/// Percent-encodes a query value for a URL we build (`@odata.nextLink`).
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'$' | b','
+            | b'(' | b')' | b'\'' | b':' | b'@' | b'/' | b'*' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_query_options() {
+        let o = query_pairs("%24select=name%2Cerrorcode&x=a+b%20c");
+        assert_eq!(o[0], ("$select".to_owned(), "name,errorcode".to_owned()));
+        assert_eq!(o[1], ("x".to_owned(), "a b c".to_owned()));
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+        assert_eq!(percent_decode("%é%41"), "%éA");
+        assert_eq!(percent_encode("a b&$c='d'"), "a%20b%26$c%3D'd'");
+    }
+}

@@ -11,7 +11,6 @@ mod extract;
 mod prefer;
 mod response;
 mod routes;
-mod row_json;
 mod state;
 
 use std::time::Duration;

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use bgops_core::catalogue::Catalogue;
 use bgops_engine::Engine;
+use rand::RngCore;
 
 use crate::auth::Authenticator;
 
@@ -40,16 +42,25 @@ pub struct AppState {
     pub auth: Arc<Authenticator>,
     /// HTTP settings.
     pub config: Arc<ServerConfig>,
+    /// The tables of the Web API.
+    pub catalogue: Arc<Catalogue>,
+    /// Signs `$skiptoken`s; random per process, so a token outlives neither a restart nor its
+    /// query.
+    pub skiptoken_key: Arc<[u8]>,
 }
 
 impl AppState {
     /// State over an engine with these settings.
     pub fn new(engine: Engine, config: ServerConfig) -> Self {
         let auth = Arc::new(Authenticator::new(engine.store().clone()));
+        let mut key = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut key);
         Self {
             engine,
             auth,
             config: Arc::new(config),
+            catalogue: Arc::new(Catalogue::standard()),
+            skiptoken_key: Arc::from(&key[..]),
         }
     }
 }

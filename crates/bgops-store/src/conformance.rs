@@ -56,6 +56,7 @@ macro_rules! cases {
 
 cases!(
     insert_then_get,
+    failed_insert_affects_only_its_caller,
     claim_orders_by_priority_then_age,
     concurrent_claims_never_share_a_row,
     retry_keeps_first_start_time,
@@ -73,6 +74,7 @@ cases!(
     cancel_running_row_is_signaled_and_not_retried,
     cancel_terminal_row_is_refused,
     cancel_checks_version,
+    repeated_cancel_answers_like_the_first,
     renew_leases_only_for_current_holder,
     expired_leases_lists_only_lapsed_attempts,
     sweep_deletes_rows_past_their_ttl,
@@ -99,14 +101,20 @@ where
 }
 
 /// Generates one `#[tokio::test]` per conformance case, each on a fresh database from `$fresh`
-/// (a fn or closure returning a future of a [`TestDatabase`]), plus a test that the generated
-/// list matches [`CASES`]. The calling crate needs `tokio` with the `macros` and `rt-multi-thread`
-/// features.
+/// (a fn or closure returning a future of a [`TestDatabase`]). The calling crate needs `tokio`
+/// with the `macros` and `rt-multi-thread` features.
+///
+/// `store_conformance_tests!(fresh)` runs every case. To mark a case for one backend only (a
+/// known bug, say), list the cases after a `;`, each with its attributes:
+/// `store_conformance_tests!(fresh; insert_then_get, #[ignore = "why"] sweep_respects_limit, …)`.
+/// Either way a generated test checks that the list names every case in [`CASES`], so a
+/// backend cannot drop one silently.
 #[macro_export]
 macro_rules! store_conformance_tests {
     ($fresh:expr) => {
-        $crate::store_conformance_tests!(@cases $fresh;
+        $crate::store_conformance_tests!($fresh;
             insert_then_get,
+            failed_insert_affects_only_its_caller,
             claim_orders_by_priority_then_age,
             concurrent_claims_never_share_a_row,
             retry_keeps_first_start_time,
@@ -124,6 +132,7 @@ macro_rules! store_conformance_tests {
             cancel_running_row_is_signaled_and_not_retried,
             cancel_terminal_row_is_refused,
             cancel_checks_version,
+            repeated_cancel_answers_like_the_first,
             renew_leases_only_for_current_holder,
             expired_leases_lists_only_lapsed_attempts,
             sweep_deletes_rows_past_their_ttl,
@@ -134,9 +143,10 @@ macro_rules! store_conformance_tests {
             reopen_keeps_rows,
         );
     };
-    (@cases $fresh:expr; $($case:ident),+ $(,)?) => {
+    ($fresh:expr; $($(#[$attr:meta])* $case:ident),+ $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            $(#[$attr])*
             async fn $case() {
                 let db = ($fresh)().await;
                 $crate::conformance::$case(&db).await;
@@ -145,9 +155,11 @@ macro_rules! store_conformance_tests {
 
         #[test]
         fn every_conformance_case_is_generated() {
-            let generated: &[&str] = &[$(stringify!($case)),+];
-            let listed: Vec<&str> = $crate::conformance::CASES.iter().map(|(n, _)| *n).collect();
-            assert_eq!(generated, listed.as_slice());
+            let mut generated: Vec<&str> = vec![$(stringify!($case)),+];
+            let mut listed: Vec<&str> = $crate::conformance::CASES.iter().map(|(n, _)| *n).collect();
+            generated.sort_unstable();
+            listed.sort_unstable();
+            assert_eq!(generated, listed, "the generated tests must be exactly the suite's cases");
         }
     };
 }
@@ -229,6 +241,12 @@ async fn running(store: &dyn Store, op: &NewOperation, now: Timestamp) -> Backgr
     let out = claim(store, "node-a", now, t(1_000_000_000), 1).await;
     assert_eq!(ids(&out.claimed), vec![op.id], "the new row is claimed");
     out.claimed.into_iter().next().expect("claimed row")
+}
+
+/// Claims one row for `node-a` and checks it is `id` (the highest priority due).
+async fn claim_only(store: &dyn Store, id: OperationId) {
+    let out = claim(store, "node-a", t(1_000), t(60_000), 1).await;
+    assert_eq!(ids(&out.claimed), vec![id]);
 }
 
 async fn record(
@@ -399,6 +417,54 @@ pub async fn insert_then_get(db: &dyn TestDatabase) {
         .await
         .expect("get_operation");
     assert_eq!(unknown, None);
+}
+
+/// A batch that cannot be stored (a duplicate id) stores none of its rows and fails only its own
+/// caller, even when other callers' writes are committed alongside it.
+pub async fn failed_insert_affects_only_its_caller(db: &dyn TestDatabase) {
+    let store = db.open().await;
+    let existing = new_op(t(0));
+    insert(&*store, &[&existing]).await;
+    let before = get(&*store, existing.id).await;
+
+    let fresh_row = new_op(t(1));
+    let duplicate = NewOperation {
+        name: "other_Name".to_owned(),
+        ..existing.clone()
+    };
+    let refused = store
+        .insert_operations(vec![fresh_row.clone(), duplicate.clone()])
+        .await;
+    assert!(refused.is_err(), "a duplicate id is refused");
+    assert!(
+        !exists(&*store, fresh_row.id).await,
+        "a refused batch stored a row"
+    );
+    assert_eq!(get(&*store, existing.id).await, before);
+
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let store = store.clone();
+        let op = if i == 8 {
+            duplicate.clone()
+        } else {
+            new_op(t(i))
+        };
+        tasks.push(tokio::spawn(async move {
+            let result = store.insert_operations(vec![op.clone()]).await;
+            (op.id, result.is_ok())
+        }));
+    }
+    for task in tasks {
+        let (id, ok) = task.await.expect("insert task");
+        if id == existing.id {
+            assert!(!ok, "the duplicate was accepted");
+        } else {
+            assert!(ok, "{id} failed alongside the duplicate");
+            assert!(exists(&*store, id).await);
+        }
+    }
+    assert_eq!(get(&*store, existing.id).await, before);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1085,6 +1151,42 @@ pub async fn cancel_checks_version(db: &dyn TestDatabase) {
     );
 }
 
+/// A repeated cancel changes nothing and answers as the first did: `was_running` still says
+/// whether an attempt runs, so the engine can signal it.
+pub async fn repeated_cancel_answers_like_the_first(db: &dyn TestDatabase) {
+    let store = db.open().await;
+    let store = &*store;
+    let (ready, busy) = (new_op(t(0)), new_op(t(1)));
+    insert(store, &[&busy]).await;
+    claim(store, "node-a", t(1_000), t(60_000), 1).await;
+    insert(store, &[&ready]).await;
+
+    for now in [t(2_000), t(3_000)] {
+        assert_eq!(
+            cancel(store, ready.id, now, None).await,
+            CancelOutcome::Requested { was_running: false }
+        );
+        assert_eq!(
+            get(store, ready.id).await.status,
+            OperationStatus::Canceling
+        );
+    }
+    for now in [t(2_000), t(3_000)] {
+        assert_eq!(
+            cancel(store, busy.id, now, None).await,
+            CancelOutcome::Requested { was_running: true },
+            "cancel at {now:?} of a running row"
+        );
+        assert_eq!(get(store, busy.id).await.status, OperationStatus::Canceling);
+    }
+    assert_eq!(
+        renew(store, "node-a", &[(busy.id, 1)], t(60_000)).await,
+        vec![held(busy.id, true)]
+    );
+    let out = claim(store, "node-a", t(4_000), t(60_000), 10).await;
+    assert_eq!(out.canceled, vec![ready.id], "finalized once");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Leases
 // ---------------------------------------------------------------------------------------------
@@ -1492,7 +1594,7 @@ pub async fn reopen_keeps_rows(db: &dyn TestDatabase) {
     };
     let ready = new_op(t(1));
     insert(&*store, &[&done, &ready]).await;
-    running_first(&*store, done.id).await;
+    claim_only(&*store, done.id).await;
     assert!(
         record(
             &*store,
@@ -1532,10 +1634,4 @@ pub async fn reopen_keeps_rows(db: &dyn TestDatabase) {
         "versionnumber {} after reopen, {newest} before",
         out.claimed[0].version_number
     );
-}
-
-/// Claims one row (the highest priority) and checks it is `id`.
-async fn running_first(store: &dyn Store, id: OperationId) {
-    let out = claim(store, "node-a", t(1_000), t(60_000), 1).await;
-    assert_eq!(ids(&out.claimed), vec![id]);
 }

@@ -20,6 +20,11 @@ pub enum StoreError {
     /// The store was shut down while a call was pending.
     #[error("the store is closed")]
     Closed,
+    /// The call does not fit the table it names: a column the table lacks, a value of the wrong
+    /// type for its column, a keyset position of the wrong shape. A bug in the caller, never
+    /// caused by stored data.
+    #[error("invalid storage request: {0}")]
+    InvalidRequest(String),
     /// A stored value could not be read back into the domain.
     #[error("corrupt row: {0}")]
     Corrupt(String),

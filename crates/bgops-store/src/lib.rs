@@ -5,6 +5,8 @@
 
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance_tables;
 mod error;
 pub mod sqlite;
 mod store;

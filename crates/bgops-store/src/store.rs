@@ -1,7 +1,11 @@
 //! The storage interface: what the engine and the HTTP layer need from a database, stated as
 //! intent. Each implementation must pass the same conformance tests.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
+use bgops_core::metadata::{Cell, Row, Table};
+use bgops_core::odata::plan::{Filter, QueryPlan};
 use bgops_core::{
     BackgroundOperation, NewOperation, OperationError, OperationId, OperationStatus, Timestamp,
     UserId,
@@ -159,6 +163,81 @@ pub enum AdminKey {
     IfAbsent(String),
 }
 
+/// Which page of a query to read.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PageRequest {
+    /// Most rows to return.
+    pub size: usize,
+    /// Keyset position: the values of the plan's order-by columns (primary key last) of the last
+    /// row of the previous page; rows strictly after it in the plan's order are returned.
+    pub after: Option<Vec<Cell>>,
+}
+
+/// One page of rows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RowPage {
+    /// The rows, with the plan's selected columns, in the plan's order.
+    pub rows: Vec<Row>,
+    /// The keyset position of each row, parallel to `rows` (values of the order-by columns,
+    /// primary key last), so the caller can build the next page's token.
+    pub keys: Vec<Vec<Cell>>,
+    /// Whether more rows follow.
+    pub more: bool,
+}
+
+/// Who writes and when: sets `createdon`/`modifiedon`/`createdby`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WriteContext {
+    /// The time of the write.
+    pub now: Timestamp,
+    /// The caller.
+    pub user: UserId,
+}
+
+/// What an update may do when the row exists or not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UpdateMode {
+    /// No `If-Match`: update, or create the row with this id (upsert).
+    Upsert,
+    /// `If-Match: *`: update only an existing row.
+    MustExist,
+    /// `If-Match: {etag}`: update only if the row's `versionnumber` is this.
+    IfVersion(i64),
+}
+
+/// What an insert did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum InsertOutcome {
+    /// Created; the full row as stored.
+    Created(Row),
+    /// A row with this primary key exists already.
+    Duplicate,
+}
+
+/// What an update did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum UpdateOutcome {
+    /// Updated; the full row as stored.
+    Updated(Row),
+    /// Created by upsert; the full row as stored.
+    Created(Row),
+    /// No such row (and no upsert).
+    NotFound,
+    /// `If-Match` named another version.
+    VersionMismatch,
+}
+
+/// What a delete did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeleteOutcome {
+    /// Deleted.
+    Deleted,
+    /// No such row.
+    NotFound,
+    /// `If-Match` named another version.
+    VersionMismatch,
+}
+
 /// The storage interface.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -211,4 +290,50 @@ pub trait Store: Send + Sync + 'static {
 
     /// Creates or updates the bootstrap System Administrator; returns whether a key was written.
     async fn bootstrap_admin(&self, key: AdminKey, now: Timestamp) -> Result<bool, StoreError>;
+
+    /// Reads a page of `table` rows matching `plan` (filter, order, selected columns).
+    async fn query_rows(
+        &self,
+        table: Arc<Table>,
+        plan: QueryPlan,
+        page: PageRequest,
+    ) -> Result<RowPage, StoreError>;
+
+    /// Counts the rows of `table` matching `filter`.
+    async fn count_rows(
+        &self,
+        table: Arc<Table>,
+        filter: Option<Filter>,
+    ) -> Result<u64, StoreError>;
+
+    /// Reads one row by primary key, with every column of the table.
+    async fn get_row(&self, table: Arc<Table>, id: uuid::Uuid) -> Result<Option<Row>, StoreError>;
+
+    /// Inserts a row. `values` holds the primary key and the caller's writable columns; the
+    /// store sets `createdon`, `modifiedon`, `createdby` and `versionnumber`.
+    async fn insert_row(
+        &self,
+        table: Arc<Table>,
+        values: Row,
+        ctx: WriteContext,
+    ) -> Result<InsertOutcome, StoreError>;
+
+    /// Updates the given columns of a row (or creates it, per `mode`); bumps `versionnumber`
+    /// and `modifiedon`.
+    async fn update_row(
+        &self,
+        table: Arc<Table>,
+        id: uuid::Uuid,
+        values: Row,
+        mode: UpdateMode,
+        ctx: WriteContext,
+    ) -> Result<UpdateOutcome, StoreError>;
+
+    /// Deletes a row, optionally only at a given version.
+    async fn delete_row(
+        &self,
+        table: Arc<Table>,
+        id: uuid::Uuid,
+        if_version: Option<i64>,
+    ) -> Result<DeleteOutcome, StoreError>;
 }

@@ -24,7 +24,8 @@ enum Command {
 }
 
 fn duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s).map_err(|e| format!("'{s}' is not a duration like 200ms, 30s or 90d ({e})"))
+    humantime::parse_duration(s)
+        .map_err(|e| format!("'{s}' is not a duration like 200ms, 30s or 90d ({e})"))
 }
 
 #[derive(Args, Debug)]

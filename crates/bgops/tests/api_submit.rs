@@ -15,8 +15,9 @@ const ECHO_ID_FIELD: &str = "x-ms-dyn-backgroundoperationid";
 
 /// Rows in the backgroundoperation table, read straight from the SQLite file.
 fn row_count(db: &Path) -> i64 {
-    let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .expect("open sqlite read-only");
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("open sqlite read-only");
     conn.busy_timeout(Duration::from_secs(5)).unwrap();
     conn.query_row("SELECT COUNT(*) FROM backgroundoperation", [], |r| r.get(0))
         .expect("count rows")
@@ -29,7 +30,10 @@ fn assert_json_headers(h: &HeaderMap, what: &str) {
         .unwrap_or_else(|| panic!("{what}: no Content-Type"))
         .to_str()
         .unwrap();
-    assert_eq!(ct, "application/json; odata.metadata=minimal", "{what}: Content-Type");
+    assert_eq!(
+        ct, "application/json; odata.metadata=minimal",
+        "{what}: Content-Type"
+    );
     let v = h
         .get("odata-version")
         .unwrap_or_else(|| panic!("{what}: no OData-Version"))
@@ -53,8 +57,8 @@ async fn error_shape(resp: Response, status: u16, what: &str) -> (String, String
     let text = resp.text().await.unwrap_or_default();
     assert_eq!(got, status, "{what}: HTTP status; body: {text}");
     assert_json_headers(&headers, what);
-    let body: Value =
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{what}: body is not JSON ({e}): {text}"));
+    let body: Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{what}: body is not JSON ({e}): {text}"));
     let obj = body.as_object().expect("error body is an object");
     assert_eq!(obj.len(), 1, "{what}: only `error` at top level: {body}");
     let code = body["error"]["code"]
@@ -68,7 +72,9 @@ async fn error_shape(resp: Response, status: u16, what: &str) -> (String, String
     assert!(
         code.len() == 10
             && code.starts_with("0x")
-            && code[2..].chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)),
+            && code[2..]
+                .chars()
+                .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)),
         "{what}: code is not lower-case 0x-hex: {code}"
     );
     (code, message)
@@ -87,7 +93,8 @@ fn api(name: &str) -> String {
 
 /// A background submission request (no body yet).
 fn post_async(s: &Server, name: &str) -> reqwest::RequestBuilder {
-    s.req(Method::POST, &api(name)).header("Prefer", "respond-async")
+    s.req(Method::POST, &api(name))
+        .header("Prefer", "respond-async")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -108,10 +115,16 @@ async fn assert_accepted(s: &Server, resp: Response) -> String {
         format!("{}/api/backgroundoperation/{id}", s.base)
     );
     assert_eq!(
-        h.get("preference-applied").expect("Preference-Applied").to_str().unwrap(),
+        h.get("preference-applied")
+            .expect("Preference-Applied")
+            .to_str()
+            .unwrap(),
         "respond-async"
     );
-    assert!(h.get("odata-entityid").is_none(), "a 202 carries no OData-EntityId: {h:?}");
+    assert!(
+        h.get("odata-entityid").is_none(),
+        "a 202 carries no OData-EntityId: {h:?}"
+    );
     let body = resp.bytes().await.unwrap();
     assert!(body.is_empty(), "a 202 has no body: {body:?}");
     id
@@ -152,7 +165,10 @@ async fn background_submit_with_extra_preferences() {
             .unwrap();
         let id = assert_accepted(&s, resp).await;
         let body = s.wait_terminal(&id, Duration::from_secs(10)).await;
-        assert_eq!(body["backgroundOperationStatusCode"], 30, "{prefer}: {body}");
+        assert_eq!(
+            body["backgroundOperationStatusCode"], 30,
+            "{prefer}: {body}"
+        );
         assert_eq!(body["Text"], "p");
     }
     assert_eq!(row_count(&s.db), 3);
@@ -236,7 +252,9 @@ async fn execute_background_operation_message() {
         .to_owned();
     assert_guid(&id);
     assert_eq!(
-        body["Location"].as_str().unwrap_or_else(|| panic!("no Location: {body}")),
+        body["Location"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no Location: {body}")),
         format!("{}/api/backgroundoperation/{id}", s.base)
     );
     let done = s.wait_terminal(&id, Duration::from_secs(10)).await;
@@ -288,7 +306,10 @@ async fn undefined_parameter_is_rejected() {
         .await
         .unwrap();
     let msg = expect_error(resp, 400, "0x8009732e", "undefined parameter").await;
-    assert_eq!(msg, "Parameter Nope is not defined on Custom API bgops_Echo.");
+    assert_eq!(
+        msg,
+        "Parameter Nope is not defined on Custom API bgops_Echo."
+    );
     assert_eq!(row_count(&s.db), 0);
 }
 
@@ -311,9 +332,16 @@ async fn wrong_parameter_type_is_rejected() {
 #[tokio::test]
 async fn missing_required_parameter_is_rejected() {
     let s = Server::start(common::FAST);
-    let resp = post_async(&s, "bgops_Delay").json(&json!({})).send().await.unwrap();
+    let resp = post_async(&s, "bgops_Delay")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
     let msg = expect_error(resp, 400, "0x80040200", "missing DelayMs").await;
-    assert!(msg.contains("DelayMs"), "message names the parameter: {msg}");
+    assert!(
+        msg.contains("DelayMs"),
+        "message names the parameter: {msg}"
+    );
     assert_eq!(row_count(&s.db), 0);
 }
 
@@ -327,7 +355,13 @@ async fn callback_without_respond_async_is_rejected() {
         .send()
         .await
         .unwrap();
-    expect_error(resp, 400, "0x80097326", "Prefer callback without respond-async").await;
+    expect_error(
+        resp,
+        400,
+        "0x80097326",
+        "Prefer callback without respond-async",
+    )
+    .await;
 
     let resp = s
         .req(Method::POST, &api("bgops_Echo"))
@@ -336,7 +370,13 @@ async fn callback_without_respond_async_is_rejected() {
         .send()
         .await
         .unwrap();
-    expect_error(resp, 400, "0x80097326", "x-ms-dyn-callback-url without respond-async").await;
+    expect_error(
+        resp,
+        400,
+        "0x80097326",
+        "x-ms-dyn-callback-url without respond-async",
+    )
+    .await;
     assert_eq!(row_count(&s.db), 0);
 }
 
@@ -345,7 +385,10 @@ async fn callback_given_twice_is_rejected() {
     let s = Server::start(common::FAST);
     let resp = s
         .req(Method::POST, &api("bgops_Echo"))
-        .header("Prefer", "respond-async, odata.callback; url=\"https://example.com/x\"")
+        .header(
+            "Prefer",
+            "respond-async, odata.callback; url=\"https://example.com/x\"",
+        )
         .header("x-ms-dyn-callback-url", "https://example.com/y")
         .json(&json!({"Text": "x"}))
         .send()
@@ -360,19 +403,47 @@ async fn callback_url_rules() {
     let s = Server::start(common::FAST);
     let cases: &[(Option<&str>, Option<&str>, &str)] = &[
         // (Prefer, x-ms-dyn-callback-url, expected code)
-        (Some("respond-async, odata.callback; url=\"http://example.com/x\""), None, "0x80097328"),
-        (Some("respond-async,odata.callback;url=\"http://example.com\""), None, "0x80097328"),
-        (Some("respond-async"), Some("http://example.com/x"), "0x80097328"),
+        (
+            Some("respond-async, odata.callback; url=\"http://example.com/x\""),
+            None,
+            "0x80097328",
+        ),
+        (
+            Some("respond-async,odata.callback;url=\"http://example.com\""),
+            None,
+            "0x80097328",
+        ),
+        (
+            Some("respond-async"),
+            Some("http://example.com/x"),
+            "0x80097328",
+        ),
         (
             Some("respond-async, odata.callback; url=\"https://example.com/x?a=1#b\""),
             None,
             "0x80097329",
         ),
-        (Some("respond-async"), Some("https://example.com/x?a=1#b"), "0x80097329"),
+        (
+            Some("respond-async"),
+            Some("https://example.com/x?a=1#b"),
+            "0x80097329",
+        ),
         // A valid https callback: delivery is not available in this version.
-        (Some("respond-async, odata.callback; url=\"https://example.com/x\""), None, "0x80040203"),
-        (Some("respond-async,odata.callback;url=\"https://example.com/x\""), None, "0x80040203"),
-        (Some("respond-async"), Some("https://example.com/x"), "0x80040203"),
+        (
+            Some("respond-async, odata.callback; url=\"https://example.com/x\""),
+            None,
+            "0x80040203",
+        ),
+        (
+            Some("respond-async,odata.callback;url=\"https://example.com/x\""),
+            None,
+            "0x80040203",
+        ),
+        (
+            Some("respond-async"),
+            Some("https://example.com/x"),
+            "0x80040203",
+        ),
     ];
     for (prefer, header, code) in cases {
         let mut rb = s.req(Method::POST, &api("bgops_Echo"));
@@ -383,7 +454,13 @@ async fn callback_url_rules() {
             rb = rb.header("x-ms-dyn-callback-url", *h);
         }
         let resp = rb.json(&json!({"Text": "x"})).send().await.unwrap();
-        expect_error(resp, 400, code, &format!("Prefer {prefer:?} header {header:?}")).await;
+        expect_error(
+            resp,
+            400,
+            code,
+            &format!("Prefer {prefer:?} header {header:?}"),
+        )
+        .await;
     }
     assert_eq!(row_count(&s.db), 0);
 }
@@ -413,19 +490,40 @@ async fn every_endpoint_but_health_needs_a_token() {
     let cancel = json!({"backgroundoperationstatecode": 2, "backgroundoperationstatuscode": 22});
     let targets: Vec<(Method, String, Option<Value>)> = vec![
         (Method::POST, api("bgops_Echo"), Some(json!({"Text": "x"}))),
-        (Method::POST, api("ExecuteBackgroundOperation"), Some(
-            json!({"Request": {"RequestName": "bgops_Echo", "Parameters": {"Text": "x"}}}),
-        )),
+        (
+            Method::POST,
+            api("ExecuteBackgroundOperation"),
+            Some(json!({"Request": {"RequestName": "bgops_Echo", "Parameters": {"Text": "x"}}})),
+        ),
         (Method::GET, format!("/api/backgroundoperation/{id}"), None),
-        (Method::DELETE, format!("/api/backgroundoperation/{id}"), None),
-        (Method::GET, api(&format!("backgroundoperations({id})")), None),
-        (Method::PATCH, api(&format!("backgroundoperations({id})")), Some(cancel)),
+        (
+            Method::DELETE,
+            format!("/api/backgroundoperation/{id}"),
+            None,
+        ),
+        (
+            Method::GET,
+            api(&format!("backgroundoperations({id})")),
+            None,
+        ),
+        (
+            Method::PATCH,
+            api(&format!("backgroundoperations({id})")),
+            Some(cancel),
+        ),
     ];
     for (method, path, body) in targets {
-        for token in [None, Some("wrong-token")] {
+        for auth in [
+            None,
+            Some("Bearer wrong-token".to_owned()),
+            Some("Bearer ".to_owned()),
+            Some(format!("Basic {}", "dGVzdC1hZG1pbi10b2tlbjo=")),
+            Some(common::TOKEN.to_owned()),
+        ] {
+            let token = auth.clone();
             let mut rb = s.client.request(method.clone(), s.url(&path));
-            if let Some(t) = token {
-                rb = rb.bearer_auth(t);
+            if let Some(a) = auth {
+                rb = rb.header("Authorization", a);
             }
             if method == Method::POST {
                 rb = rb.header("Prefer", "respond-async");
@@ -484,7 +582,9 @@ async fn malformed_bodies_are_400_or_415() {
     expect_error(resp, 400, "0x80048d19", "malformed JSON").await;
     let resp = send("{not json}", "application/json").await.unwrap();
     expect_error(resp, 400, "0x80048d19", "malformed JSON 2").await;
-    let resp = send("[{\"Text\":\"x\"}]", "application/json").await.unwrap();
+    let resp = send("[{\"Text\":\"x\"}]", "application/json")
+        .await
+        .unwrap();
     error_shape(resp, 400, "JSON array body").await;
     let resp = send("{\"Text\":\"x\"}", "text/plain").await.unwrap();
     error_shape(resp, 415, "text/plain body").await;
@@ -496,8 +596,14 @@ async fn malformed_ids_are_400() {
     let s = Server::start(common::FAST);
     let cancel = json!({"backgroundoperationstatecode": 2, "backgroundoperationstatuscode": 22});
     for (method, path) in [
-        (Method::GET, "/api/backgroundoperation/not-a-guid".to_owned()),
-        (Method::DELETE, "/api/backgroundoperation/not-a-guid".to_owned()),
+        (
+            Method::GET,
+            "/api/backgroundoperation/not-a-guid".to_owned(),
+        ),
+        (
+            Method::DELETE,
+            "/api/backgroundoperation/not-a-guid".to_owned(),
+        ),
         (Method::GET, api("backgroundoperations(not-a-guid)")),
         (Method::PATCH, api("backgroundoperations(not-a-guid)")),
     ] {
@@ -532,10 +638,22 @@ async fn odd_inputs_never_answer_500() {
         ("application/json", b"{\"Number\": 1e30}".to_vec()),
         ("application/json", b"{\"Number\": 2147483648}".to_vec()),
         ("application/json", b"{\"Number\": 1.5}".to_vec()),
-        ("application/json", b"{\"Number\": null, \"Flag\": \"true\"}".to_vec()),
-        ("application/json", b"{\"Text\": {\"nested\": [1,2]}}".to_vec()),
-        ("application/json", b"{\"Text\": \"a\", \"Text\": 1}".to_vec()),
-        ("application/json", vec![b'{', b'"', 0xff, 0xfe, b'"', b':', b'1', b'}']),
+        (
+            "application/json",
+            b"{\"Number\": null, \"Flag\": \"true\"}".to_vec(),
+        ),
+        (
+            "application/json",
+            b"{\"Text\": {\"nested\": [1,2]}}".to_vec(),
+        ),
+        (
+            "application/json",
+            b"{\"Text\": \"a\", \"Text\": 1}".to_vec(),
+        ),
+        (
+            "application/json",
+            vec![b'{', b'"', 0xff, 0xfe, b'"', b':', b'1', b'}'],
+        ),
         ("application/xml", b"<a/>".to_vec()),
         ("application/json; charset=utf-8", b"{\"Flag\": 1}".to_vec()),
     ];
@@ -561,17 +679,131 @@ async fn odd_inputs_never_answer_500() {
     // Odd ids and segments.
     for (method, path) in [
         (Method::GET, "/api/backgroundoperation/%00".to_owned()),
-        (Method::GET, "/api/backgroundoperation/00000000-0000-0000-0000-00000000000g".to_owned()),
+        (
+            Method::GET,
+            "/api/backgroundoperation/00000000-0000-0000-0000-00000000000g".to_owned(),
+        ),
         (Method::DELETE, "/api/backgroundoperation/%7B%7D".to_owned()),
         (Method::GET, api("backgroundoperations()")),
         (Method::GET, api("backgroundoperations(')")),
-        (Method::GET, api("backgroundoperations(00000000-0000-0000-0000-000000000000")),
-        (Method::POST, api("")),
+        (
+            Method::GET,
+            api("backgroundoperations(00000000-0000-0000-0000-000000000000"),
+        ),
         (Method::PUT, api("bgops_Echo")),
+        (
+            Method::DELETE,
+            api("backgroundoperations(00000000-0000-0000-0000-000000000001)"),
+        ),
+        (
+            Method::PUT,
+            api("backgroundoperations(00000000-0000-0000-0000-000000000001)"),
+        ),
+        (Method::POST, api("backgroundoperations")),
     ] {
         let resp = s.req(method.clone(), &path).send().await.unwrap();
         let status = resp.status().as_u16();
         assert!((400..500).contains(&status), "{method} {path}: {status}");
         error_shape(resp, status, &format!("{method} {path}")).await;
     }
+}
+
+/// Absolute URLs follow the `Host` the client used.
+#[tokio::test]
+async fn location_follows_the_host_header() {
+    let s = Server::start(common::FAST);
+    let resp = post_async(&s, "bgops_Echo")
+        .header("Host", "bgops.example.test:4321")
+        .json(&json!({"Text": "h"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let id = resp.headers()[ECHO_ID_FIELD].to_str().unwrap().to_owned();
+    assert_eq!(
+        resp.headers()["location"].to_str().unwrap(),
+        format!("http://bgops.example.test:4321/api/backgroundoperation/{id}")
+    );
+
+    let resp = s
+        .req(Method::POST, &api("bgops_Echo"))
+        .header("Host", "bgops.example.test:4321")
+        .json(&json!({"Text": "h"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(
+        body["@odata.context"],
+        "http://bgops.example.test:4321/api/data/v9.2/$metadata#Microsoft.Dynamics.CRM.bgops_EchoResponse"
+    );
+}
+
+/// `application/json; charset=utf-8` is JSON; bodiless GET and DELETE may carry
+/// `Content-Type: application/json`.
+#[tokio::test]
+async fn content_type_variants_are_accepted() {
+    let s = Server::start(common::FAST);
+    let resp = post_async(&s, "bgops_Echo")
+        .header("Content-Type", "application/json; charset=utf-8")
+        .body("{\"Text\":\"é\"}")
+        .send()
+        .await
+        .unwrap();
+    let id = assert_accepted(&s, resp).await;
+    let body = s.wait_terminal(&id, Duration::from_secs(10)).await;
+    assert_eq!(body["Text"], "é");
+
+    let resp = s
+        .req(Method::GET, &format!("/api/backgroundoperation/{id}"))
+        .header("Content-Type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let resp = s
+        .req(Method::GET, &api(&format!("backgroundoperations({id})")))
+        .header("Content-Type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let resp = s
+        .req(Method::DELETE, &format!("/api/backgroundoperation/{id}"))
+        .header("Content-Type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    // Terminal already: refused, but as a cancel, not as a bad request body.
+    assert_eq!(
+        expect_error(resp, 400, "0x80048408", "DELETE with Content-Type").await,
+        "Canceling background operation is not allowed after it is in terminal state."
+    );
+}
+
+/// A method a route does not serve is still an error in the Dataverse shape (with the JSON
+/// headers), not an empty 405.
+#[tokio::test]
+async fn unsupported_methods_answer_the_error_shape() {
+    let s = Server::start(common::FAST);
+    let monitor = "/api/backgroundoperation/00000000-0000-0000-0000-000000000001";
+    for (method, path) in [
+        (Method::POST, "/health".to_owned()),
+        (Method::PUT, monitor.to_owned()),
+        (Method::PATCH, monitor.to_owned()),
+        (Method::POST, monitor.to_owned()),
+        (Method::POST, api("")),
+    ] {
+        let resp = s
+            .req(method.clone(), &path)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        assert!((400..500).contains(&status), "{method} {path}: {status}");
+        error_shape(resp, status, &format!("{method} {path}")).await;
+    }
+    assert_eq!(row_count(&s.db), 0);
 }

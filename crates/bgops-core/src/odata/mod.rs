@@ -4,4 +4,8 @@
 //! parameterized SQL, and the opaque, tamper-checked `$skiptoken` of keyset paging.
 
 pub mod ast;
+pub mod eval;
+pub mod parse;
 pub mod plan;
+pub mod skiptoken;
+pub mod validate;

@@ -33,12 +33,9 @@ impl Claimer {
     pub async fn run(self) {
         let inner = &self.inner;
         loop {
-            // Wait for at least one free worker, then take every other free one.
-            let first = tokio::select! {
-                p = inner.workers.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
-                _ = self.stop.cancelled() => return,
-            };
-            let mut permits = vec![first];
+            // Take every free worker (possibly none: a claim of zero rows still finalizes
+            // cancel requests of queued rows, which must not wait for a worker).
+            let mut permits = Vec::new();
             while permits.len() < MAX_CLAIM {
                 match inner.workers.clone().try_acquire_owned() {
                     Ok(p) => permits.push(p),
@@ -66,14 +63,24 @@ impl Claimer {
             for id in &outcome.canceled {
                 tracing::info!(operation = %id, "canceled before it ran");
             }
-            let claimed = outcome.claimed.len();
-            let full = claimed == permits.len();
+            let had_workers = !permits.is_empty();
+            let full = had_workers && outcome.claimed.len() == permits.len();
             for op in outcome.claimed {
                 let Some(permit) = permits.pop() else { break };
                 attempt::spawn(inner.clone(), op, permit);
             }
             drop(permits);
             if full {
+                continue;
+            }
+            if !had_workers {
+                // Every worker is busy: wait for one to free up, or for a wake-up (a cancel of a
+                // queued row is finalized without a worker).
+                tokio::select! {
+                    p = inner.workers.acquire() => if p.is_err() { return },
+                    _ = inner.wake.notified() => {}
+                    _ = self.stop.cancelled() => return,
+                }
                 continue;
             }
             // Nothing more due now: sleep until woken, the next retry, or the idle poll.

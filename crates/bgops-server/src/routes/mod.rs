@@ -4,7 +4,9 @@
 mod backgroundoperations;
 mod custom_api;
 mod health;
+mod service;
 mod status_monitor;
+mod tables;
 
 use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::{HeaderMap, Method};
@@ -31,8 +33,12 @@ pub fn router(state: AppState) -> Router {
             "/api/backgroundoperation/{id}",
             get(status_monitor::get).delete(status_monitor::cancel),
         )
+        .route(&format!("{WEB_API}/"), get(service_document))
+        .route(&format!("{WEB_API}/$metadata"), get(metadata))
         .route(&format!("{WEB_API}/{{segment}}"), any(web_api))
+        .route(&format!("{WEB_API}/{{segment}}/$count"), get(count))
         .fallback(unknown_route)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
         .layer(CatchPanicLayer::custom(
             |_: Box<dyn std::any::Any + Send>| {
@@ -52,6 +58,51 @@ async fn unknown_route(req: Request) -> Response {
         .next()
         .unwrap_or(path);
     api_error_response(&ApiError::unknown_segment(last))
+}
+
+/// The longest URL accepted, as in Dataverse.
+pub const MAX_URL_LEN: usize = 32 * 1024;
+
+fn check_url(req: &Request) -> Result<(), ApiError> {
+    let len = req.uri().path().len() + req.uri().query().map_or(0, str::len);
+    if len > MAX_URL_LEN {
+        return Err(ApiError::bad_syntax(format!(
+            "the URL is {len} characters long; the limit is {MAX_URL_LEN}."
+        )));
+    }
+    Ok(())
+}
+
+async fn service_document(State(state): State<AppState>, root: Root, _caller: Caller) -> Response {
+    service::service_document(&state, &root).await
+}
+
+async fn metadata(State(state): State<AppState>, _caller: Caller) -> Response {
+    service::metadata(&state).await
+}
+
+/// `GET /api/data/v9.2/{set}/$count`.
+async fn count(
+    State(state): State<AppState>,
+    Path(segment): Path<String>,
+    caller: Caller,
+    req: Request,
+) -> Result<Response, AppError> {
+    check_url(&req)?;
+    let table = state
+        .catalogue
+        .by_entity_set(&segment)
+        .ok_or_else(|| ApiError::unknown_segment(&segment))?;
+    tables::get_count(&state, &caller, table, req.uri().query()).await
+}
+
+/// A method the route does not serve.
+async fn method_not_allowed(req: Request) -> Response {
+    api_error_response(&ApiError::method_not_allowed(format!(
+        "{} is not supported on {}.",
+        req.method(),
+        req.uri().path()
+    )))
 }
 
 /// A `{set}({key})` segment, or a bare name.
@@ -81,39 +132,69 @@ async fn web_api(
     caller: Caller,
     req: Request,
 ) -> Result<Response, AppError> {
+    check_url(&req)?;
     let seg = parse_segment(&segment);
     let query = req.uri().query().map(str::to_owned);
+    let query = query.as_deref();
     match (seg.name, seg.key, method) {
-        ("backgroundoperations", Some(key), Method::GET) => {
-            backgroundoperations::get(&state, &caller, &root, &headers, key, query.as_deref()).await
-        }
         ("backgroundoperations", Some(key), Method::PATCH) => {
             let JsonObject(body) = JsonObject::from_req(req, &state).await?;
             backgroundoperations::patch(&state, &caller, &root, &headers, key, body).await
         }
-        ("backgroundoperations", Some(_), _) => Err(ApiError::method_not_allowed(
+        ("backgroundoperations", Some(_), Method::DELETE) => Err(ApiError::method_not_allowed(
             "Background operation rows are deleted only when their time to live passes; cancel with PATCH or DELETE on the status monitor.",
         )
         .into()),
-        ("backgroundoperations", None, Method::GET) => Err(ApiError::new(
-            501,
-            bgops_core::ErrorCode::NOT_SUPPORTED,
-            "Querying the backgroundoperations collection is not available yet: read one row with backgroundoperations({id}) or poll the status monitor.",
-        )
-        .into()),
-        ("backgroundoperations", None, _) => Err(ApiError::method_not_allowed(
+        ("backgroundoperations", None, m) if m != Method::GET => Err(ApiError::method_not_allowed(
             "Background operation rows are created only by submitting a custom API with 'Prefer: respond-async'.",
         )
         .into()),
+        ("WhoAmI", Some(""), Method::GET) => Ok(service::who_am_i(&root, &caller).await),
+        ("EntityDefinitions", None, Method::GET) => {
+            service::entity_definitions(&state, &root, query).await
+        }
+        ("EntityDefinitions", Some(key), Method::GET) => {
+            service::entity_definition(&state, &root, key, query, &headers).await
+        }
         (custom_api::EXECUTE_BACKGROUND_OPERATION, None, Method::POST) => {
             let JsonObject(body) = JsonObject::from_req(req, &state).await?;
             custom_api::execute_background_operation(&state, &caller, &root, &headers, body).await
         }
-        (name, None, Method::POST) => {
-            let JsonObject(body) = JsonObject::from_req(req, &state).await?;
-            custom_api::invoke(&state, &caller, &root, &headers, name, body).await
+        (name, key, method) => {
+            if let Some(table) = state.catalogue.by_entity_set(name) {
+                return match (key, method) {
+                    (None, Method::GET) => {
+                        tables::get_collection(&state, &caller, &root, &headers, table, query).await
+                    }
+                    (Some(key), Method::GET) => {
+                        tables::get_row(&state, &caller, &root, &headers, table, key, query).await
+                    }
+                    (None, Method::POST) => {
+                        let JsonObject(body) = JsonObject::from_req(req, &state).await?;
+                        tables::create(&state, &caller, &root, &headers, table, body).await
+                    }
+                    (Some(key), Method::PATCH) => {
+                        let JsonObject(body) = JsonObject::from_req(req, &state).await?;
+                        tables::update(&state, &caller, &root, &headers, table, key, body).await
+                    }
+                    (Some(key), Method::DELETE) => {
+                        tables::delete(&state, &caller, &headers, table, key).await
+                    }
+                    (_, m) => Err(ApiError::method_not_allowed(format!(
+                        "{m} is not supported on {}.",
+                        segment
+                    ))
+                    .into()),
+                };
+            }
+            match (key, method) {
+                (None, Method::POST) => {
+                    let JsonObject(body) = JsonObject::from_req(req, &state).await?;
+                    custom_api::invoke(&state, &caller, &root, &headers, name, body).await
+                }
+                _ => Err(ApiError::unknown_segment(name).into()),
+            }
         }
-        (name, _, _) => Err(ApiError::unknown_segment(name).into()),
     }
 }
 

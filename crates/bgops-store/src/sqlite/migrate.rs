@@ -3,10 +3,13 @@
 use rusqlite::Connection;
 
 /// `(version, SQL)` in order; a new migration is appended, never edited.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    include_str!("../../migrations/sqlite/0001_backgroundoperation.sql"),
-)];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        include_str!("../../migrations/sqlite/0001_backgroundoperation.sql"),
+    ),
+    (2, include_str!("../../migrations/sqlite/0002_tables.sql")),
+];
 
 /// Applies every migration newer than the database's version.
 pub fn apply(conn: &mut Connection) -> Result<(), rusqlite::Error> {

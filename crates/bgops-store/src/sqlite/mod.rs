@@ -5,6 +5,7 @@
 mod migrate;
 mod operations;
 mod pool;
+mod tables;
 mod users;
 mod writer;
 
@@ -12,6 +13,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use bgops_core::metadata::{Row, Table};
+use bgops_core::odata::plan::{Filter, QueryPlan};
 use bgops_core::{BackgroundOperation, NewOperation, OperationId, Timestamp, UserId};
 
 use crate::store::*;
@@ -144,7 +147,69 @@ impl Store for SqliteStore {
 
     async fn bootstrap_admin(&self, key: AdminKey, now: Timestamp) -> Result<bool, StoreError> {
         self.writer
-            .run(move |conn, _| users::bootstrap_admin(conn, &key, now))
+            .run(move |conn, ctx| users::bootstrap_admin(conn, ctx, &key, now))
+            .await
+    }
+
+    async fn query_rows(
+        &self,
+        table: Arc<Table>,
+        plan: QueryPlan,
+        page: PageRequest,
+    ) -> Result<RowPage, StoreError> {
+        self.readers
+            .run(move |conn| tables::query(conn, &table, &plan, &page))
+            .await
+    }
+
+    async fn count_rows(
+        &self,
+        table: Arc<Table>,
+        filter: Option<Filter>,
+    ) -> Result<u64, StoreError> {
+        self.readers
+            .run(move |conn| tables::count(conn, &table, filter.as_ref()))
+            .await
+    }
+
+    async fn get_row(&self, table: Arc<Table>, id: uuid::Uuid) -> Result<Option<Row>, StoreError> {
+        self.readers
+            .run(move |conn| tables::get(conn, &table, id))
+            .await
+    }
+
+    async fn insert_row(
+        &self,
+        table: Arc<Table>,
+        values: Row,
+        ctx: WriteContext,
+    ) -> Result<InsertOutcome, StoreError> {
+        self.writer
+            .run(move |conn, wctx| tables::insert(conn, wctx, &table, &values, ctx))
+            .await
+    }
+
+    async fn update_row(
+        &self,
+        table: Arc<Table>,
+        id: uuid::Uuid,
+        values: Row,
+        mode: UpdateMode,
+        ctx: WriteContext,
+    ) -> Result<UpdateOutcome, StoreError> {
+        self.writer
+            .run(move |conn, wctx| tables::update(conn, wctx, &table, id, &values, mode, ctx))
+            .await
+    }
+
+    async fn delete_row(
+        &self,
+        table: Arc<Table>,
+        id: uuid::Uuid,
+        if_version: Option<i64>,
+    ) -> Result<DeleteOutcome, StoreError> {
+        self.writer
+            .run(move |conn, _| tables::delete(conn, &table, id, if_version))
             .await
     }
 }

@@ -302,14 +302,14 @@ pub fn request_cancel(
     now: Timestamp,
     if_version: Option<i64>,
 ) -> Result<CancelOutcome, StoreError> {
-    let current: Option<(i64, i64)> = conn
+    let current: Option<(i64, i64, bool)> = conn
         .prepare_cached(
-            "SELECT backgroundoperationstatuscode, versionnumber FROM backgroundoperation \
-             WHERE backgroundoperationid = ?1",
+            "SELECT backgroundoperationstatuscode, versionnumber, leaseowner IS NOT NULL \
+             FROM backgroundoperation WHERE backgroundoperationid = ?1",
         )?
-        .query_row([id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row([id.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
-    let Some((status, version)) = current else {
+    let Some((status, version, leased)) = current else {
         return Ok(CancelOutcome::NotFound);
     };
     if if_version.is_some_and(|v| v != version) {
@@ -317,7 +317,10 @@ pub fn request_cancel(
     }
     match OperationStatus::from_code(status) {
         Some(s) if s.is_terminal() => Ok(CancelOutcome::Terminal),
-        Some(OperationStatus::Canceling) => Ok(CancelOutcome::Requested { was_running: false }),
+        // Asked again: an attempt still holding its lease is still running.
+        Some(OperationStatus::Canceling) => Ok(CancelOutcome::Requested {
+            was_running: leased,
+        }),
         Some(s) => {
             conn.prepare_cached(
                 "UPDATE backgroundoperation SET backgroundoperationstatecode = 2, \

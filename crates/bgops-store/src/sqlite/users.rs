@@ -3,6 +3,7 @@
 use bgops_core::{Timestamp, UserId};
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::writer::WriterCtx;
 use crate::store::{AdminKey, SystemUser};
 use crate::StoreError;
 
@@ -43,6 +44,7 @@ fn by_column(
 
 pub fn bootstrap_admin(
     conn: &Connection,
+    ctx: &mut WriterCtx,
     key: &AdminKey,
     now: Timestamp,
 ) -> Result<bool, StoreError> {
@@ -57,17 +59,24 @@ pub fn bootstrap_admin(
         (Some(_), AdminKey::IfAbsent(_)) => Ok(false),
         (Some(id), AdminKey::Set(hash)) => {
             conn.execute(
-                "UPDATE systemuser SET apikeyhash = ?2, modifiedon = ?3 WHERE systemuserid = ?1",
-                params![id, hash, now.0],
+                "UPDATE systemuser SET apikeyhash = ?2, modifiedon = ?3, versionnumber = ?4 \
+                 WHERE systemuserid = ?1",
+                params![id, hash, now.0, ctx.next_version()],
             )?;
             Ok(true)
         }
         (None, AdminKey::Set(hash) | AdminKey::IfAbsent(hash)) => {
             conn.execute(
                 "INSERT INTO systemuser (systemuserid, fullname, apikeyhash, \
-                 issystemadministrator, isbootstrapadmin, createdon, modifiedon) \
-                 VALUES (?1, ?2, ?3, 1, 1, ?4, ?4)",
-                params![UserId::new_random().to_string(), ADMIN_NAME, hash, now.0],
+                 issystemadministrator, isbootstrapadmin, createdon, modifiedon, versionnumber) \
+                 VALUES (?1, ?2, ?3, 1, 1, ?4, ?4, ?5)",
+                params![
+                    UserId::new_random().to_string(),
+                    ADMIN_NAME,
+                    hash,
+                    now.0,
+                    ctx.next_version()
+                ],
             )?;
             Ok(true)
         }

@@ -38,17 +38,13 @@ pub struct Writer {
 
 impl Writer {
     /// Starts the writer thread on `conn`.
-    pub fn start(conn: Connection) -> Result<Self, rusqlite::Error> {
-        let last_version: i64 = conn.query_row(
-            "SELECT COALESCE(MAX(versionnumber), 0) FROM backgroundoperation",
-            [],
-            |r| r.get(0),
-        )?;
+    pub fn start(conn: Connection) -> Result<Self, StoreError> {
+        let last_version = super::tables::max_version(&conn)?;
         let (tx, rx) = mpsc::channel::<Job>();
         thread::Builder::new()
             .name("bgops-sqlite-writer".into())
             .spawn(move || writer_loop(conn, rx, WriterCtx { last_version }))
-            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+            .map_err(|e| StoreError::Backend(format!("cannot start the writer thread: {e}")))?;
         Ok(Self { jobs: tx })
     }
 

@@ -1,0 +1,181 @@
+//! SQL for the generic tables of the Web API (accounts, contacts, annotations, …): queries
+//! translated from a checked plan ([`query`]), writes ([`write`]), and the storage form of each
+//! column type ([`cells`]).
+//!
+//! Every value is bound; the only text spliced into SQL is table and column names, and those
+//! come from the [`Table`] metadata: a column named by a plan or a row is first resolved to the
+//! table's own column, and the names are checked to be plain identifiers.
+
+mod cells;
+mod query;
+mod write;
+
+use bgops_core::catalogue::Catalogue;
+use bgops_core::metadata::{Cell, Column, Table};
+use rusqlite::Connection;
+
+use crate::StoreError;
+
+pub use query::{count, get, query};
+pub use write::{delete, insert, update};
+
+/// Columns the store sets on every write; a caller's values for them are ignored.
+const SYSTEM_COLUMNS: [&str; 4] = ["createdon", "modifiedon", "createdby", "versionnumber"];
+
+/// Columns SQLite computes (`GENERATED ALWAYS`): readable, never written.
+const GENERATED_COLUMNS: &[(&str, &str)] = &[("contact", "fullname")];
+
+/// Whether the store, not the caller, decides this column's value.
+fn store_managed(table: &Table, column: &str) -> bool {
+    SYSTEM_COLUMNS.contains(&column) || GENERATED_COLUMNS.contains(&(table.logical_name, column))
+}
+
+/// `"name"`, after checking that `name` is a plain lower-case identifier.
+fn ident(name: &str) -> Result<String, StoreError> {
+    let plain = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if plain {
+        Ok(format!("\"{name}\""))
+    } else {
+        Err(StoreError::InvalidRequest(format!(
+            "'{name}' is not a table or column name"
+        )))
+    }
+}
+
+/// The table's own column equal to `column`, so a plan cannot name a column of another table.
+fn own_column<'t>(table: &'t Table, column: &Column) -> Result<&'t Column, StoreError> {
+    table
+        .column(column.logical_name)
+        .filter(|c| *c == column)
+        .ok_or_else(|| {
+            StoreError::InvalidRequest(format!(
+                "table {} has no column {}",
+                table.logical_name, column.logical_name
+            ))
+        })
+}
+
+/// The primary key column.
+fn primary_key(table: &Table) -> Result<&Column, StoreError> {
+    table.column(table.primary_id).ok_or_else(|| {
+        StoreError::InvalidRequest(format!(
+            "table {} lacks its primary key column",
+            table.logical_name
+        ))
+    })
+}
+
+/// `"a", "b", …` for a SELECT or INSERT list.
+fn column_list(columns: &[&Column]) -> Result<String, StoreError> {
+    let names = columns
+        .iter()
+        .map(|c| ident(c.logical_name))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(names.join(", "))
+}
+
+/// Reads `columns` from a result row whose first columns are exactly these, in this order.
+fn read_cells(
+    table: &Table,
+    columns: &[&Column],
+    row: &rusqlite::Row<'_>,
+) -> Result<Vec<Cell>, StoreError> {
+    columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| cells::from_sql(table.logical_name, c, row.get_ref(i)?))
+        .collect()
+}
+
+/// The highest `versionnumber` in any table, so row versions keep increasing across restarts.
+pub fn max_version(conn: &Connection) -> Result<i64, StoreError> {
+    let mut max = 0;
+    for table in Catalogue::standard().tables() {
+        if table.column("versionnumber").is_none() {
+            continue;
+        }
+        let sql = format!(
+            "SELECT COALESCE(MAX(versionnumber), 0) FROM {}",
+            ident(table.logical_name)?
+        );
+        let v: i64 = conn.query_row(&sql, [], |r| r.get(0))?;
+        max = max.max(v);
+    }
+    Ok(max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every catalogue table is an SQL table with exactly the catalogue's columns (plus, for
+    /// the tables the engine and authentication own, their internal ones), each with the
+    /// declared type its column type is stored as.
+    #[test]
+    fn schema_matches_the_catalogue() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::sqlite::migrate::apply(&mut conn).unwrap();
+        for table in Catalogue::standard().tables() {
+            let sql = format!("PRAGMA table_xinfo({})", table.logical_name);
+            let mut stmt = conn.prepare(&sql).unwrap();
+            let declared: Vec<(String, String)> = stmt
+                .query_map([], |r| Ok((r.get(1)?, r.get(2)?)))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert!(!declared.is_empty(), "no SQL table {}", table.logical_name);
+            for column in &table.columns {
+                let (_, ty) = declared
+                    .iter()
+                    .find(|(n, _)| n == column.logical_name)
+                    .unwrap_or_else(|| {
+                        panic!("{}.{} missing", table.logical_name, column.logical_name)
+                    });
+                use bgops_core::metadata::ColumnType as T;
+                let expected = match column.column_type {
+                    T::Double => "REAL",
+                    T::Integer | T::BigInt | T::Choice { .. } | T::Boolean { .. } | T::DateTime => {
+                        "INTEGER"
+                    }
+                    _ => "TEXT",
+                };
+                assert!(
+                    ty.starts_with(expected),
+                    "{}.{} is {ty}, expected {expected}",
+                    table.logical_name,
+                    column.logical_name
+                );
+            }
+            let internal: &[&str] = match table.logical_name {
+                "systemuser" => &["apikeyhash", "issystemadministrator", "isbootstrapadmin"],
+                "backgroundoperation" => &[
+                    "attempt",
+                    "maxretries",
+                    "nextattemptat",
+                    "leaseowner",
+                    "leaseexpiresat",
+                    "expiresat",
+                ],
+                _ => &[],
+            };
+            for (name, _) in &declared {
+                assert!(
+                    table.column(name).is_some() || internal.contains(&name.as_str()),
+                    "{}.{name} is not in the catalogue",
+                    table.logical_name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn identifiers_are_plain() {
+        assert_eq!(ident("address1_city").unwrap(), "\"address1_city\"");
+        for bad in ["", "a b", "x\"y", "Name", "a;--"] {
+            assert!(ident(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! Writes: insert, update (or upsert) and delete of one row, run on the writer connection. The
+//! store sets `createdon`, `modifiedon`, `createdby` and a new `versionnumber`, and returns the
+//! row as stored, read back in the same transaction.
+
+use bgops_core::metadata::{Cell, Column, Row, Table};
+use rusqlite::types::Value;
+use rusqlite::{Connection, ErrorCode, OptionalExtension};
+
+use super::{cells, ident, primary_key, query, store_managed};
+use crate::sqlite::writer::WriterCtx;
+use crate::store::{DeleteOutcome, InsertOutcome, UpdateMode, UpdateOutcome, WriteContext};
+use crate::StoreError;
+
+/// The caller's values for the columns it may set (not the primary key, not the store's own
+/// columns), resolved to the table's columns and converted for binding.
+fn caller_values<'t>(
+    table: &'t Table,
+    values: &Row,
+) -> Result<Vec<(&'t Column, Value)>, StoreError> {
+    let mut out: Vec<(&Column, Value)> = Vec::with_capacity(values.len());
+    for (name, cell) in values {
+        let column = table.column(name).ok_or_else(|| {
+            StoreError::InvalidRequest(format!("table {} has no column {name}", table.logical_name))
+        })?;
+        if *name == table.primary_id || store_managed(table, name) {
+            continue;
+        }
+        if out.iter().any(|(c, _)| c.logical_name == *name) {
+            return Err(StoreError::InvalidRequest(format!(
+                "column {name} is given twice"
+            )));
+        }
+        out.push((column, cells::to_sql(column, cell)?));
+    }
+    Ok(out)
+}
+
+/// The store's own values for a write: `modifiedon` and `versionnumber` always, `createdon`
+/// and `createdby` on create; only those the table has.
+fn system_values<'t>(
+    table: &'t Table,
+    ctx: &mut WriterCtx,
+    write: WriteContext,
+    create: bool,
+) -> Result<Vec<(&'t Column, Value)>, StoreError> {
+    let mut wanted = vec![
+        ("modifiedon", Cell::DateTime(write.now)),
+        ("versionnumber", Cell::Int(ctx.next_version())),
+    ];
+    if create {
+        wanted.push(("createdon", Cell::DateTime(write.now)));
+        wanted.push(("createdby", Cell::Guid(write.user.0)));
+    }
+    let mut out = Vec::with_capacity(wanted.len());
+    for (name, cell) in wanted {
+        if let Some(column) = table.column(name) {
+            out.push((column, cells::to_sql(column, &cell)?));
+        }
+    }
+    Ok(out)
+}
+
+/// Whether `e` is a primary-key or unique-index violation.
+fn is_duplicate(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.code == ErrorCode::ConstraintViolation
+                && (f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                    || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
+    )
+}
+
+/// The row as stored right after a write.
+fn read_back(conn: &Connection, table: &Table, id: uuid::Uuid) -> Result<Row, StoreError> {
+    query::get(conn, table, id)?.ok_or_else(|| {
+        StoreError::Backend(format!(
+            "{} {id} is missing right after it was written",
+            table.logical_name
+        ))
+    })
+}
+
+/// The current `versionnumber` of the row, if it exists.
+fn current_version(
+    conn: &Connection,
+    table: &Table,
+    id: uuid::Uuid,
+) -> Result<Option<i64>, StoreError> {
+    let pk = primary_key(table)?;
+    let sql = format!(
+        "SELECT versionnumber FROM {} WHERE {} = ?1",
+        ident(table.logical_name)?,
+        ident(pk.logical_name)?
+    );
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([cells::to_sql(pk, &Cell::Guid(id))?], |r| r.get(0))
+        .optional()?)
+}
+
+/// Inserts the row `id` with the caller's values; `None` when a key or unique index already
+/// holds them.
+fn insert_with_id(
+    conn: &Connection,
+    ctx: &mut WriterCtx,
+    table: &Table,
+    id: uuid::Uuid,
+    values: &Row,
+    write: WriteContext,
+) -> Result<Option<Row>, StoreError> {
+    let pk = primary_key(table)?;
+    let mut columns = vec![(pk, cells::to_sql(pk, &Cell::Guid(id))?)];
+    columns.extend(caller_values(table, values)?);
+    columns.extend(system_values(table, ctx, write, true)?);
+    let names = columns
+        .iter()
+        .map(|(c, _)| ident(c.logical_name))
+        .collect::<Result<Vec<_>, _>>()?;
+    let sql = format!(
+        "INSERT INTO {} ({}) VALUES ({})",
+        ident(table.logical_name)?,
+        names.join(", "),
+        vec!["?"; names.len()].join(", ")
+    );
+    let params = columns.iter().map(|(_, v)| v);
+    match conn
+        .prepare_cached(&sql)?
+        .execute(rusqlite::params_from_iter(params))
+    {
+        Ok(_) => read_back(conn, table, id).map(Some),
+        Err(e) if is_duplicate(&e) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Inserts a row; its primary key is among `values`.
+pub fn insert(
+    conn: &Connection,
+    ctx: &mut WriterCtx,
+    table: &Table,
+    values: &Row,
+    write: WriteContext,
+) -> Result<InsertOutcome, StoreError> {
+    let id = match values.iter().find(|(n, _)| *n == table.primary_id) {
+        Some((_, Cell::Guid(id))) => *id,
+        _ => {
+            return Err(StoreError::InvalidRequest(format!(
+                "an insert into {} needs its primary key {} as a GUID",
+                table.logical_name, table.primary_id
+            )))
+        }
+    };
+    Ok(match insert_with_id(conn, ctx, table, id, values, write)? {
+        Some(row) => InsertOutcome::Created(row),
+        None => InsertOutcome::Duplicate,
+    })
+}
+
+/// Updates row `id` (or creates it, per `mode`).
+pub fn update(
+    conn: &Connection,
+    ctx: &mut WriterCtx,
+    table: &Table,
+    id: uuid::Uuid,
+    values: &Row,
+    mode: UpdateMode,
+    write: WriteContext,
+) -> Result<UpdateOutcome, StoreError> {
+    if let Some((_, key)) = values.iter().find(|(n, _)| *n == table.primary_id) {
+        if *key != Cell::Guid(id) {
+            return Err(StoreError::InvalidRequest(format!(
+                "an update of {} {id} cannot change its primary key",
+                table.logical_name
+            )));
+        }
+    }
+    let version = match (current_version(conn, table, id)?, mode) {
+        (None, UpdateMode::Upsert) => {
+            return match insert_with_id(conn, ctx, table, id, values, write)? {
+                Some(row) => Ok(UpdateOutcome::Created(row)),
+                None => Err(StoreError::Backend(format!(
+                    "creating {} {id} would duplicate a unique key",
+                    table.logical_name
+                ))),
+            };
+        }
+        (None, _) => return Ok(UpdateOutcome::NotFound),
+        (Some(current), UpdateMode::IfVersion(expected)) if current != expected => {
+            return Ok(UpdateOutcome::VersionMismatch)
+        }
+        (Some(current), _) => current,
+    };
+    let mut columns = caller_values(table, values)?;
+    columns.extend(system_values(table, ctx, write, false)?);
+    let assignments = columns
+        .iter()
+        .map(|(c, _)| Ok(format!("{} = ?", ident(c.logical_name)?)))
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let pk = primary_key(table)?;
+    let sql = format!(
+        "UPDATE {} SET {} WHERE {} = ? AND versionnumber = ?",
+        ident(table.logical_name)?,
+        assignments.join(", "),
+        ident(pk.logical_name)?
+    );
+    let mut params: Vec<Value> = columns.into_iter().map(|(_, v)| v).collect();
+    params.push(cells::to_sql(pk, &Cell::Guid(id))?);
+    params.push(Value::Integer(version));
+    match conn
+        .prepare_cached(&sql)?
+        .execute(rusqlite::params_from_iter(params))
+    {
+        Ok(1) => read_back(conn, table, id).map(UpdateOutcome::Updated),
+        Ok(n) => Err(StoreError::Backend(format!(
+            "updating {} {id} changed {n} rows",
+            table.logical_name
+        ))),
+        Err(e) if is_duplicate(&e) => Err(StoreError::Backend(format!(
+            "updating {} {id} would duplicate a unique key",
+            table.logical_name
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Deletes row `id`, only at `if_version` when given.
+pub fn delete(
+    conn: &Connection,
+    table: &Table,
+    id: uuid::Uuid,
+    if_version: Option<i64>,
+) -> Result<DeleteOutcome, StoreError> {
+    let Some(current) = current_version(conn, table, id)? else {
+        return Ok(DeleteOutcome::NotFound);
+    };
+    if if_version.is_some_and(|v| v != current) {
+        return Ok(DeleteOutcome::VersionMismatch);
+    }
+    let pk = primary_key(table)?;
+    let sql = format!(
+        "DELETE FROM {} WHERE {} = ?1",
+        ident(table.logical_name)?,
+        ident(pk.logical_name)?
+    );
+    conn.prepare_cached(&sql)?
+        .execute([cells::to_sql(pk, &Cell::Guid(id))?])?;
+    Ok(DeleteOutcome::Deleted)
+}
