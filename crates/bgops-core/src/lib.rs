@@ -15,6 +15,7 @@ pub mod odata;
 pub mod operation;
 pub mod params;
 pub mod retry;
+pub mod signing;
 pub mod state;
 pub mod table_json;
 

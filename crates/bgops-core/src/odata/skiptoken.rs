@@ -20,8 +20,8 @@ use crate::odata::plan::{Filter, QueryPlan};
 const VERSION: u8 = 1;
 /// Length of an HMAC-SHA256 tag.
 const MAC_LEN: usize = 32;
-/// The longest token decoded, in characters: bounds the work a hostile token can cause.
-const MAX_TOKEN_CHARS: usize = 16 * 1024;
+/// The longest token decoded, in bytes: bounds the work a hostile token can cause.
+const MAX_TOKEN_LEN: usize = 16 * 1024;
 
 /// A cell on the wire: a one-letter type tag, so decoding gives back the exact variant.
 #[derive(Serialize, Deserialize)]
@@ -87,7 +87,7 @@ pub fn encode(key: &[u8], query_fingerprint: &str, values: &[Cell]) -> String {
 /// token this server wrote for this query with this key, byte for byte, is a 400
 /// `The $skiptoken is not valid.`
 pub fn decode(key: &[u8], query_fingerprint: &str, token: &str) -> Result<Vec<Cell>, ApiError> {
-    if token.len() > MAX_TOKEN_CHARS {
+    if token.len() > MAX_TOKEN_LEN {
         return Err(invalid());
     }
     let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
