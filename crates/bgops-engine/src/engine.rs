@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bgops_core::catalogue::Catalogue;
 use bgops_core::{
     ApiError, Clock, CustomApi, Jitter, NewOperation, OperationId, Parameters, RetryPolicy, UserId,
 };
@@ -15,6 +16,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::EngineConfig;
+use crate::data::DataAccess;
 use crate::outcome::AttemptRun;
 use crate::plugin::{PluginContext, PluginError};
 use crate::registry::Registry;
@@ -46,6 +48,8 @@ pub(crate) struct Inner {
     pub store: Arc<dyn Store>,
     /// Custom APIs and plug-ins.
     pub registry: Arc<Registry>,
+    /// The tables plug-ins may use.
+    pub catalogue: Arc<Catalogue>,
     /// Settings.
     pub config: EngineConfig,
     /// Time source for every timestamp written.
@@ -63,6 +67,16 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
+    /// Data access for a plug-in running as `user`.
+    pub fn data_access(&self, user: UserId) -> DataAccess {
+        DataAccess::new(
+            self.store.clone(),
+            self.catalogue.clone(),
+            user,
+            self.clock.clone(),
+        )
+    }
+
     /// The retry policy with the service defaults.
     pub fn policy(&self) -> RetryPolicy {
         RetryPolicy {
@@ -132,6 +146,7 @@ impl Engine {
     pub fn new(
         store: Arc<dyn Store>,
         registry: Arc<Registry>,
+        catalogue: Arc<Catalogue>,
         config: EngineConfig,
         clock: Arc<dyn Clock>,
         jitter: Arc<dyn Jitter>,
@@ -141,6 +156,7 @@ impl Engine {
             inner: Arc::new(Inner {
                 store,
                 registry,
+                catalogue,
                 clock,
                 jitter,
                 node: format!("node-{}", uuid::Uuid::new_v4()),
@@ -169,6 +185,11 @@ impl Engine {
     /// The registry of custom APIs.
     pub fn registry(&self) -> &Arc<Registry> {
         &self.inner.registry
+    }
+
+    /// The tables.
+    pub fn catalogue(&self) -> &Arc<Catalogue> {
+        &self.inner.catalogue
     }
 
     /// The settings.
@@ -225,6 +246,7 @@ impl Engine {
             attempt: 1,
             inputs,
             cancel: CancellationToken::new(),
+            data: self.inner.data_access(user),
         };
         match self.inner.execute(api, ctx).await {
             AttemptRun::Returned(outputs) => match api.validate_outputs(&outputs) {

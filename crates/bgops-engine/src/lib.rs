@@ -6,6 +6,7 @@
 
 pub mod builtin;
 mod config;
+mod data;
 mod engine;
 mod loops;
 mod outcome;
@@ -13,6 +14,7 @@ mod plugin;
 mod registry;
 
 pub use config::EngineConfig;
+pub use data::DataAccess;
 pub use engine::{Engine, EngineHandle, RandomJitter};
 pub use plugin::{Plugin, PluginContext, PluginError};
 pub use registry::Registry;

@@ -4,8 +4,10 @@ use async_trait::async_trait;
 use bgops_core::{ErrorCode, OperationId, Parameters, UserId};
 use tokio_util::sync::CancellationToken;
 
+use crate::data::DataAccess;
+
 /// What a plug-in gets for one execution.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct PluginContext {
     /// The background operation, or `None` for a synchronous call.
     pub operation_id: Option<OperationId>,
@@ -20,6 +22,8 @@ pub struct PluginContext {
     /// Fires when cancellation is requested or the attempt's time-out passes; a plug-in that
     /// watches it can stop early (return [`PluginError::Canceled`]).
     pub cancel: CancellationToken,
+    /// The tables, as the user the operation runs as.
+    pub data: DataAccess,
 }
 
 /// How a plug-in fails.

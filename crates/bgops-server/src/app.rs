@@ -66,9 +66,11 @@ pub async fn run(
         }
     }
     let registry = Arc::new(Registry::with_builtins());
+    let catalogue = Arc::new(bgops_core::catalogue::Catalogue::standard());
     let engine = Engine::new(
         store,
         registry,
+        catalogue,
         settings.engine,
         Arc::new(SystemClock),
         Arc::new(RandomJitter),

@@ -53,13 +53,14 @@ impl AppState {
     /// State over an engine with these settings.
     pub fn new(engine: Engine, config: ServerConfig) -> Self {
         let auth = Arc::new(Authenticator::new(engine.store().clone()));
+        let catalogue = engine.catalogue().clone();
         let mut key = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut key);
         Self {
             engine,
             auth,
             config: Arc::new(config),
-            catalogue: Arc::new(Catalogue::standard()),
+            catalogue,
             skiptoken_key: Arc::from(&key[..]),
         }
     }

@@ -82,6 +82,7 @@ cases!(
     version_increases_on_every_write,
     bootstrap_admin_if_absent,
     bootstrap_admin_set_replaces_key,
+    settings_are_created_once_and_kept,
     reopen_keeps_rows,
 );
 
@@ -140,6 +141,7 @@ macro_rules! store_conformance_tests {
             version_increases_on_every_write,
             bootstrap_admin_if_absent,
             bootstrap_admin_set_replaces_key,
+            settings_are_created_once_and_kept,
             reopen_keeps_rows,
         );
     };
@@ -1634,4 +1636,26 @@ pub async fn reopen_keeps_rows(db: &dyn TestDatabase) {
         "versionnumber {} after reopen, {newest} before",
         out.claimed[0].version_number
     );
+}
+
+/// A setting is created from its default once, kept across calls and reopening, and replaced
+/// only by an explicit value.
+pub async fn settings_are_created_once_and_kept(db: &dyn TestDatabase) {
+    let store = db.open().await;
+    let first = store.setting("webhook_secret", None, "a".into()).await.unwrap();
+    assert_eq!(first, "a");
+    let again = store.setting("webhook_secret", None, "b".into()).await.unwrap();
+    assert_eq!(again, "a", "the default applies only when nothing is stored");
+    let set = store
+        .setting("webhook_secret", Some("c".into()), "d".into())
+        .await
+        .unwrap();
+    assert_eq!(set, "c");
+    drop(store);
+    let store = db.open().await;
+    assert_eq!(
+        store.setting("webhook_secret", None, "e".into()).await.unwrap(),
+        "c"
+    );
+    assert_eq!(store.setting("other", None, "x".into()).await.unwrap(), "x");
 }

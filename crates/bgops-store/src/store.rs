@@ -291,6 +291,15 @@ pub trait Store: Send + Sync + 'static {
     /// Creates or updates the bootstrap System Administrator; returns whether a key was written.
     async fn bootstrap_admin(&self, key: AdminKey, now: Timestamp) -> Result<bool, StoreError>;
 
+    /// The setting `name`: `value` when given (stored, replacing any), else the stored one, else
+    /// `default` (stored, so every later call and every node gets the same).
+    async fn setting(
+        &self,
+        name: &str,
+        value: Option<String>,
+        default: String,
+    ) -> Result<String, StoreError>;
+
     /// Reads a page of `table` rows matching `plan` (filter, order, selected columns).
     async fn query_rows(
         &self,

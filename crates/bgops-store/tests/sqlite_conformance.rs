@@ -61,5 +61,6 @@ bgops_store::store_conformance_tests!(fresh;
     version_increases_on_every_write,
     bootstrap_admin_if_absent,
     bootstrap_admin_set_replaces_key,
+    settings_are_created_once_and_kept,
     reopen_keeps_rows,
 );

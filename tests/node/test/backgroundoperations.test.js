@@ -145,6 +145,13 @@ test("retrieveMultiple with count: true reports oDataCount", async () => {
   assert.deepEqual(others.value.map((r) => r.backgroundoperationid).sort(), [...otherIds].sort());
 });
 
+test("count of backgroundoperations, with and without a filter", async () => {
+  assert.equal(await api.count({ collection: "backgroundoperations", filter: "name eq 'bgops_Echo'" }), echoIds.length);
+  const total = await api.count({ collection: "backgroundoperations" });
+  assert.equal(typeof total, "number");
+  assert.ok(total >= echoIds.length + otherIds.length, `total ${total}`);
+});
+
 test("retrieveMultiple with maxPageSize returns oDataNextLink and the next page follows it", async () => {
   const request = {
     collection: "backgroundoperations",

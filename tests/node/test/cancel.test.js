@@ -91,6 +91,26 @@ test("update with If-Match: * of an unknown backgroundoperations row is 404, nev
   assert.equal(err2.status, 404);
 });
 
+test("update of a backgroundoperations row with a stale etag is 412 (the library answers false)", async () => {
+  const id = operationId(await submitAsync(api, "bgops_Delay", { DelayMs: 30000 }));
+  try {
+    await waitForStatus(api, id, isRunning);
+    const row = await api.retrieve({ collection: "backgroundoperations", key: id, select: ["backgroundoperationstatuscode"] });
+    assert.match(row["@odata.etag"], /^W\/"/);
+    const stale = await api.update({
+      collection: "backgroundoperations",
+      key: id,
+      ifmatch: 'W/"999999999"',
+      data: { backgroundoperationstatecode: 2, backgroundoperationstatuscode: 22 },
+    });
+    assert.equal(stale, false, "412 Precondition Failed");
+    const still = await api.getBackgroundOperationStatus(id);
+    assert.equal(still.backgroundOperationStatusCode, 20, "not canceled by the refused update");
+  } finally {
+    await api.cancelBackgroundOperation(id).catch(() => {});
+  }
+});
+
 test("update of a backgroundoperations row with any other state pair is refused", async () => {
   const id = operationId(await submitAsync(api, "bgops_Delay", { DelayMs: 30000 }));
   try {

@@ -49,6 +49,7 @@ async fn run(inner: &Arc<Inner>, op: BackgroundOperation) {
                 attempt: u32::try_from(op.attempt).unwrap_or(u32::MAX),
                 inputs: outcome::stored_inputs(&api, &op.input_parameters),
                 cancel: cancel.clone(),
+                data: inner.data_access(op.run_as),
             };
             let run = inner.execute(&api, ctx).await;
             outcome::decide(

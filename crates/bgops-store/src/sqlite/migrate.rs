@@ -9,6 +9,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/sqlite/0001_backgroundoperation.sql"),
     ),
     (2, include_str!("../../migrations/sqlite/0002_tables.sql")),
+    (3, include_str!("../../migrations/sqlite/0003_settings.sql")),
 ];
 
 /// Applies every migration newer than the database's version.

@@ -145,6 +145,18 @@ impl Store for SqliteStore {
         self.readers.run(move |conn| users::by_id(conn, id)).await
     }
 
+    async fn setting(
+        &self,
+        name: &str,
+        value: Option<String>,
+        default: String,
+    ) -> Result<String, StoreError> {
+        let name = name.to_owned();
+        self.writer
+            .run(move |conn, _| users::setting(conn, &name, value, default))
+            .await
+    }
+
     async fn bootstrap_admin(&self, key: AdminKey, now: Timestamp) -> Result<bool, StoreError> {
         self.writer
             .run(move |conn, ctx| users::bootstrap_admin(conn, ctx, &key, now))

@@ -82,3 +82,34 @@ pub fn bootstrap_admin(
         }
     }
 }
+
+pub fn setting(
+    conn: &Connection,
+    name: &str,
+    value: Option<String>,
+    default: String,
+) -> Result<String, StoreError> {
+    if let Some(v) = value {
+        conn.execute(
+            "INSERT INTO bgops_setting (name, value) VALUES (?1, ?2) \
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            params![name, v],
+        )?;
+        return Ok(v);
+    }
+    let existing: Option<String> = conn
+        .query_row("SELECT value FROM bgops_setting WHERE name = ?1", [name], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    match existing {
+        Some(v) => Ok(v),
+        None => {
+            conn.execute(
+                "INSERT INTO bgops_setting (name, value) VALUES (?1, ?2)",
+                params![name, default],
+            )?;
+            Ok(default)
+        }
+    }
+}
