@@ -23,6 +23,8 @@ pub struct Settings {
     pub engine: EngineConfig,
     /// HTTP settings.
     pub server: ServerConfig,
+    /// Seed a few dozen demo `account` rows into a fresh database.
+    pub demo_data: bool,
 }
 
 /// Why the service could not start or stopped with an error.
@@ -48,12 +50,11 @@ pub async fn run(
 ) -> Result<(), RunError> {
     let store = bgops_store::open(&settings.database_url).await?;
     let now = bgops_core::Clock::now(&SystemClock);
-    match &settings.admin_token {
+    let admin_token = match &settings.admin_token {
         Some(token) => {
-            store
-                .bootstrap_admin(AdminKey::Set(hash_token(token)), now)
-                .await?;
+            store.bootstrap_admin(AdminKey::Set(hash_token(token)), now).await?;
             tracing::info!("bootstrap administrator key set from --admin-token");
+            Some(token.clone())
         }
         None => {
             let token = generate_token();
@@ -62,11 +63,24 @@ pub async fn run(
                 .await?
             {
                 println!("Bootstrap System Administrator API key (shown once, keep it): {token}");
+                Some(token)
+            } else {
+                None
+            }
+        }
+    };
+    let catalogue = Arc::new(bgops_core::catalogue::Catalogue::standard());
+    if settings.demo_data {
+        if let Some(token) = admin_token {
+            if let Some(admin) = store.find_user_by_key_hash(&hash_token(&token)).await? {
+                let n = crate::demo::seed(&store, &catalogue, admin.id, now).await?;
+                if n > 0 {
+                    tracing::info!(accounts = n, "seeded demo accounts");
+                }
             }
         }
     }
     let registry = Arc::new(Registry::with_builtins());
-    let catalogue = Arc::new(bgops_core::catalogue::Catalogue::standard());
     let engine = Engine::new(
         store,
         registry,

@@ -6,6 +6,7 @@
 
 mod app;
 pub mod auth;
+mod demo;
 mod error;
 mod extract;
 mod prefer;

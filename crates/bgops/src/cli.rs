@@ -68,6 +68,9 @@ struct ServeArgs {
     /// How long shutdown waits for running attempts (default: attempt time-out + 30s).
     #[arg(long, env = "BGOPS_SHUTDOWN_GRACE", value_parser = duration)]
     shutdown_grace: Option<Duration>,
+    /// Seed a few dozen demo `account` rows into a fresh database (`--demo-data false` to skip).
+    #[arg(long, env = "BGOPS_DEMO_DATA", default_value_t = true, action = clap::ArgAction::Set)]
+    demo_data: bool,
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "BGOPS_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     max_body_bytes: usize,
@@ -120,6 +123,7 @@ impl ServeArgs {
                 default_ttl: self.default_ttl,
                 ..ServerConfig::default()
             },
+            demo_data: self.demo_data,
         }
     }
 }

@@ -57,6 +57,11 @@ impl Server {
             .arg("--admin-token")
             .arg(TOKEN)
             .args(extra)
+            .args(if extra.contains(&"--demo-data") {
+                &[][..]
+            } else {
+                &["--demo-data", "false"][..]
+            })
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log_file))
