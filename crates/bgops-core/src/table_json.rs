@@ -114,6 +114,42 @@ fn parse_bind(v: &str) -> Option<(&str, &str)> {
     Some((set, id))
 }
 
+/// The rows a body's `@odata.bind` properties point to: `(lookup column, target table, id)`,
+/// for the caller to check that they exist. Malformed binds are skipped (`row_from_json`
+/// refuses them).
+pub fn bound_references(
+    catalogue: &Catalogue,
+    table: &Table,
+    body: &Map<String, Value>,
+) -> Vec<(&'static str, std::sync::Arc<Table>, uuid::Uuid)> {
+    let mut out = Vec::new();
+    for (key, value) in body {
+        let (Some(nav), Some(s)) = (key.strip_suffix("@odata.bind"), value.as_str()) else {
+            continue;
+        };
+        let nav = nav.to_ascii_lowercase();
+        let Some(col) = table.columns.iter().find(|c| {
+            matches!(c.column_type, ColumnType::Lookup { .. })
+                && (nav == c.logical_name
+                    || nav
+                        .strip_prefix(c.logical_name)
+                        .and_then(|r| r.strip_prefix('_'))
+                        .is_some())
+        }) else {
+            continue;
+        };
+        let Some((set, id)) = parse_bind(s) else {
+            continue;
+        };
+        let (Some(target), Ok(Cell::Guid(id))) = (catalogue.by_entity_set(set), Cell::guid(id))
+        else {
+            continue;
+        };
+        out.push((col.logical_name, target, id));
+    }
+    out
+}
+
 /// Reads a create or update body into cells. Unknown properties, read-only columns, values of
 /// the wrong type and bad `@odata.bind` references are 400s that change nothing.
 pub fn row_from_json(

@@ -48,6 +48,19 @@ pub async fn run(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), RunError> {
+    run_with_registry(settings, Registry::with_builtins(), listener, shutdown).await
+}
+
+/// Like [`run`], with the custom APIs and native plug-ins of an embedding program: build a
+/// [`Registry`] (start from [`Registry::with_builtins`] to keep the diagnostic APIs), add your
+/// plug-ins with [`Registry::add_plugin`] under their type names and your custom APIs with
+/// [`Registry::add_api`], and serve. See `examples/embedded.rs`.
+pub async fn run_with_registry(
+    settings: Settings,
+    registry: Registry,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), RunError> {
     let store = bgops_store::open(&settings.database_url).await?;
     let now = bgops_core::Clock::now(&SystemClock);
     let admin_token = match &settings.admin_token {
@@ -80,7 +93,7 @@ pub async fn run(
             }
         }
     }
-    let registry = Arc::new(Registry::with_builtins());
+    let registry = Arc::new(registry);
     let engine = Engine::new(
         store,
         registry,

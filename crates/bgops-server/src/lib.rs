@@ -20,7 +20,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use app::{run, RunError, Settings};
+pub use app::{run, run_with_registry, RunError, Settings};
 pub use error::AppError;
 pub use state::{AppState, ServerConfig};
 

@@ -371,6 +371,27 @@ fn write_context(state: &AppState, caller: &Caller) -> WriteContext {
     }
 }
 
+/// Checks that every row the body binds to exists (404 naming it otherwise, as Dataverse), and
+/// records a polymorphic lookup's table in its `…typecode` column (an annotation's
+/// `objecttypecode`).
+async fn check_references(
+    state: &AppState,
+    table: &Table,
+    body: &Map<String, Value>,
+    row: &mut Row,
+) -> Result<(), AppError> {
+    for (column, target, id) in table_json::bound_references(&state.catalogue, table, body) {
+        if state.engine.store().get_row(target.clone(), id).await?.is_none() {
+            return Err(ApiError::row_not_found(target.logical_name, id).into());
+        }
+        if column == "objectid" && table.column("objecttypecode").is_some() {
+            row.retain(|(c, _)| *c != "objecttypecode");
+            row.push(("objecttypecode", Cell::Text(target.logical_name.to_owned())));
+        }
+    }
+    Ok(())
+}
+
 /// `POST /api/data/v9.2/{set}`: 204 with `OData-EntityId`, or 201 with the row under
 /// `Prefer: return=representation`.
 pub async fn create(
@@ -384,6 +405,7 @@ pub async fn create(
     writable(&table)?;
     authorize(&caller.0, &privilege("Create", &table), table.logical_name)?;
     let mut row = table_json::row_from_json(&state.catalogue, &table, &body, WriteKind::Create)?;
+    check_references(state, &table, &body, &mut row).await?;
     let id = match row_id(&table, &row) {
         Some(id) => id,
         None => {
@@ -453,7 +475,8 @@ pub async fn update(
     writable(&table)?;
     let (mode, create_only) = update_mode(headers)?;
     authorize(&caller.0, &privilege("Write", &table), table.logical_name)?;
-    let row = table_json::row_from_json(&state.catalogue, &table, &body, WriteKind::Update)?;
+    let mut row = table_json::row_from_json(&state.catalogue, &table, &body, WriteKind::Update)?;
+    check_references(state, &table, &body, &mut row).await?;
     let store = state.engine.store();
     if create_only && store.get_row(table.clone(), id).await?.is_some() {
         return Err(ApiError::new(
