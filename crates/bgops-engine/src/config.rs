@@ -1,8 +1,11 @@
 //! The engine's settings (the timing flags of SPEC §1).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bgops_core::operation::DEFAULT_TTL;
+
+use crate::outbound::Outbound;
 
 /// How the engine runs work.
 #[derive(Clone, Debug)]
@@ -25,6 +28,9 @@ pub struct EngineConfig {
     pub ttl_sweep_batch: usize,
     /// How long shutdown waits for running attempts before leaving them to lease recovery.
     pub shutdown_grace: Duration,
+    /// The outbound HTTP client (URL policy and signing secret) that HTTP plug-ins and
+    /// callbacks send with; `None` when the embedding program sends nothing over HTTP.
+    pub outbound: Option<Arc<Outbound>>,
 }
 
 impl Default for EngineConfig {
@@ -40,6 +46,7 @@ impl Default for EngineConfig {
             ttl_sweep_interval: Duration::from_secs(60),
             ttl_sweep_batch: 500,
             shutdown_grace: Duration::from_secs(150),
+            outbound: None,
         }
     }
 }

@@ -247,6 +247,8 @@ impl Engine {
             inputs,
             cancel: CancellationToken::new(),
             data: self.inner.data_access(user),
+            api: Arc::new(api.clone()),
+            timeout: self.inner.attempt_timeout(api),
         };
         match self.inner.execute(api, ctx).await {
             AttemptRun::Returned(outputs) => match api.validate_outputs(&outputs) {

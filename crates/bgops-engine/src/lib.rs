@@ -8,13 +8,18 @@ pub mod builtin;
 mod config;
 mod data;
 mod engine;
+mod http_plugin;
 mod loops;
+pub mod outbound;
 mod outcome;
 mod plugin;
 mod registry;
+pub mod sample;
 
 pub use config::EngineConfig;
 pub use data::DataAccess;
 pub use engine::{Engine, EngineHandle, RandomJitter};
+pub use http_plugin::HttpPlugin;
+pub use outbound::Outbound;
 pub use plugin::{Plugin, PluginContext, PluginError};
 pub use registry::Registry;

@@ -1,7 +1,10 @@
 //! The native plug-in trait: what runs behind a custom API.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use async_trait::async_trait;
-use bgops_core::{ErrorCode, OperationId, Parameters, UserId};
+use bgops_core::{CustomApi, ErrorCode, OperationId, Parameters, UserId};
 use tokio_util::sync::CancellationToken;
 
 use crate::data::DataAccess;
@@ -24,6 +27,12 @@ pub struct PluginContext {
     pub cancel: CancellationToken,
     /// The tables, as the user the operation runs as.
     pub data: DataAccess,
+    /// The custom API being run: a plug-in that converts outputs (an HTTP plug-in) reads the
+    /// response property types from it.
+    pub api: Arc<CustomApi>,
+    /// The attempt's time-out; the engine enforces it, and a plug-in waiting on another system
+    /// (an HTTP plug-in) gives its own request the same bound.
+    pub timeout: Duration,
 }
 
 /// How a plug-in fails.

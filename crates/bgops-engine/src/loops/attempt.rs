@@ -50,6 +50,8 @@ async fn run(inner: &Arc<Inner>, op: BackgroundOperation) {
                 inputs: outcome::stored_inputs(&api, &op.input_parameters),
                 cancel: cancel.clone(),
                 data: inner.data_access(op.run_as),
+                api: api.clone(),
+                timeout: inner.attempt_timeout(&api),
             };
             let run = inner.execute(&api, ctx).await;
             outcome::decide(
