@@ -25,7 +25,7 @@ pub const MAX_PAGE_SIZE: usize = 5_000;
 /// `@odata.count` and `/$count` stop counting here, as Dataverse does.
 pub const MAX_COUNT: u64 = 5_000;
 
-fn privilege(verb: &str, table: &Table) -> String {
+pub(crate) fn privilege(verb: &str, table: &Table) -> String {
     format!("prv{verb}{}", table.logical_name)
 }
 
@@ -123,7 +123,7 @@ fn context(root: &Root, table: &Table, select: Option<&[String]>, entity: bool) 
     s
 }
 
-fn preference_applied(resp: &mut Response, applied: &[String]) {
+pub(crate) fn preference_applied(resp: &mut Response, applied: &[String]) {
     if applied.is_empty() {
         return;
     }
@@ -350,7 +350,7 @@ fn writable(table: &Table) -> Result<(), ApiError> {
     }
 }
 
-fn entity_id_header(resp: &mut Response, root: &Root, table: &Table, id: uuid::Uuid) {
+pub(crate) fn entity_id_header(resp: &mut Response, root: &Root, table: &Table, id: uuid::Uuid) {
     let url = format!("{}/api/data/v9.2/{}({id})", root.0, table.entity_set);
     if let Ok(v) = HeaderValue::from_str(&url) {
         resp.headers_mut().insert("OData-EntityId", v);
@@ -475,10 +475,12 @@ pub async fn update(
     writable(&table)?;
     let (mode, create_only) = update_mode(headers)?;
     authorize(&caller.0, &privilege("Write", &table), table.logical_name)?;
-    let mut row = table_json::row_from_json(&state.catalogue, &table, &body, WriteKind::Update)?;
-    check_references(state, &table, &body, &mut row).await?;
     let store = state.engine.store();
-    if create_only && store.get_row(table.clone(), id).await?.is_some() {
+    let exists = match mode {
+        UpdateMode::Upsert => store.get_row(table.clone(), id).await?.is_some(),
+        _ => true,
+    };
+    if create_only && exists {
         return Err(ApiError::new(
             412,
             ErrorCode::DUPLICATE_RECORD,
@@ -486,6 +488,11 @@ pub async fn update(
         )
         .into());
     }
+    // An upsert that creates reads the body as a create: defaults apply, create-only columns
+    // may be set.
+    let kind = if exists { WriteKind::Update } else { WriteKind::Create };
+    let mut row = table_json::row_from_json(&state.catalogue, &table, &body, kind)?;
+    check_references(state, &table, &body, &mut row).await?;
     let stored = match store
         .update_row(table.clone(), id, row, mode, write_context(state, caller))
         .await?
