@@ -8,11 +8,17 @@
 pub mod catalogue;
 pub mod clock;
 pub mod custom_api;
+pub mod custom_api_file;
+pub mod custom_api_rows;
+pub mod custom_api_rules;
 pub mod error;
+pub mod fetchxml;
+pub mod function_args;
 pub mod ids;
 pub mod metadata;
 pub mod odata;
 pub mod operation;
+pub mod outbound_url;
 pub mod params;
 pub mod retry;
 pub mod signing;

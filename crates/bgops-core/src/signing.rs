@@ -42,8 +42,12 @@ pub enum SignatureError {
 impl WebhookSecret {
     /// Parses `whsec_…`.
     pub fn parse(s: &str) -> Result<Self, SignatureError> {
-        let b64 = s.strip_prefix(SECRET_PREFIX).ok_or(SignatureError::BadSecret)?;
-        let key = STANDARD.decode(b64).map_err(|_| SignatureError::BadSecret)?;
+        let b64 = s
+            .strip_prefix(SECRET_PREFIX)
+            .ok_or(SignatureError::BadSecret)?;
+        let key = STANDARD
+            .decode(b64)
+            .map_err(|_| SignatureError::BadSecret)?;
         if !(24..=64).contains(&key.len()) {
             return Err(SignatureError::BadSecret);
         }
@@ -96,8 +100,12 @@ impl WebhookSecret {
             return Err(SignatureError::Stale);
         }
         for sig in signature_header.split(' ') {
-            let Some(b64) = sig.strip_prefix("v1,") else { continue };
-            let Ok(tag) = STANDARD.decode(b64) else { continue };
+            let Some(b64) = sig.strip_prefix("v1,") else {
+                continue;
+            };
+            let Ok(tag) = STANDARD.decode(b64) else {
+                continue;
+            };
             if self.mac(id, timestamp, body).verify_slice(&tag).is_ok() {
                 return Ok(());
             }
@@ -128,7 +136,10 @@ mod tests {
     fn verifies_and_refuses() {
         let s = WebhookSecret::parse(SECRET).unwrap();
         let header = format!("v1,bogus {SIGNATURE}");
-        assert_eq!(s.verify(ID, TS, BODY.as_bytes(), &header, TS + 10, 300), Ok(()));
+        assert_eq!(
+            s.verify(ID, TS, BODY.as_bytes(), &header, TS + 10, 300),
+            Ok(())
+        );
         assert_eq!(
             s.verify(ID, TS, b"{\"test\": 1}", SIGNATURE, TS, 300),
             Err(SignatureError::Mismatch)
@@ -137,7 +148,13 @@ mod tests {
             s.verify(ID, TS, BODY.as_bytes(), SIGNATURE, TS + 301, 300),
             Err(SignatureError::Stale)
         );
-        assert_eq!(WebhookSecret::parse("whsec_short"), Err(SignatureError::BadSecret));
-        assert_eq!(WebhookSecret::parse("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), Err(SignatureError::BadSecret));
+        assert_eq!(
+            WebhookSecret::parse("whsec_short"),
+            Err(SignatureError::BadSecret)
+        );
+        assert_eq!(
+            WebhookSecret::parse("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+            Err(SignatureError::BadSecret)
+        );
     }
 }

@@ -83,7 +83,12 @@ impl DataAccess {
             now: self.clock.now(),
             user: self.user,
         };
-        match self.store.insert_row(table, row, ctx).await.map_err(storage_error)? {
+        match self
+            .store
+            .insert_row(table, row, ctx)
+            .await
+            .map_err(storage_error)?
+        {
             InsertOutcome::Created(_) => Ok(id),
             InsertOutcome::Duplicate => Err(PluginError::failed(format!(
                 "A record with the id {id} already exists."
@@ -93,7 +98,12 @@ impl DataAccess {
 
     /// Deletes a row; returns whether it existed.
     pub async fn delete(&self, table: Arc<Table>, id: uuid::Uuid) -> Result<bool, PluginError> {
-        match self.store.delete_row(table, id, None).await.map_err(storage_error)? {
+        match self
+            .store
+            .delete_row(table, id, None)
+            .await
+            .map_err(storage_error)?
+        {
             DeleteOutcome::Deleted => Ok(true),
             _ => Ok(false),
         }

@@ -11,7 +11,9 @@ use bgops_core::fetchxml;
 use bgops_core::metadata::{Cell, Row, Table};
 use bgops_core::odata::ast::CmpOp;
 use bgops_core::odata::plan::{Filter, QueryPlan};
-use bgops_core::{CustomApi, ParamType, ParamValue, Parameters, RequestParameter, ResponseProperty};
+use bgops_core::{
+    CustomApi, ParamType, ParamValue, Parameters, RequestParameter, ResponseProperty,
+};
 use bgops_store::PageRequest;
 
 use crate::data::DataAccess;
@@ -31,8 +33,14 @@ pub const MIME_TYPE: &str = "text/csv";
 
 /// Registers both sample APIs and their plug-ins.
 pub fn register(registry: &Registry) {
-    registry.add_plugin("PowerApps.Samples.ExportDataUsingFetchXmlToAnnotation", Arc::new(Export));
-    registry.add_plugin("PowerApps.Samples.CleanupExportedDataAnnotations", Arc::new(Cleanup));
+    registry.add_plugin(
+        "PowerApps.Samples.ExportDataUsingFetchXmlToAnnotation",
+        Arc::new(Export),
+    );
+    registry.add_plugin(
+        "PowerApps.Samples.CleanupExportedDataAnnotations",
+        Arc::new(Cleanup),
+    );
     registry.add_api(CustomApi {
         unique_name: EXPORT.into(),
         display_name: "Export Data Using FetchXml To Annotation".into(),
@@ -104,7 +112,10 @@ impl Plugin for Export {
 
 /// Reads every row the query selects, page by page, in the query's order, each row's columns
 /// in the query's select order (requested attributes, then the primary id).
-async fn read_all(ctx: &PluginContext, query: &fetchxml::FetchQuery) -> Result<Vec<Row>, PluginError> {
+async fn read_all(
+    ctx: &PluginContext,
+    query: &fetchxml::FetchQuery,
+) -> Result<Vec<Row>, PluginError> {
     let paging = query.paging;
     let page_size = paging.page_size.max(1) as usize;
     let mut to_skip = paging.rows_to_skip();
@@ -117,7 +128,14 @@ async fn read_all(ctx: &PluginContext, query: &fetchxml::FetchQuery) -> Result<V
         }
         let page = ctx
             .data
-            .query(query.table.clone(), query.plan.clone(), PageRequest { size: page_size, after })
+            .query(
+                query.table.clone(),
+                query.plan.clone(),
+                PageRequest {
+                    size: page_size,
+                    after,
+                },
+            )
             .await?;
         after = page.keys.last().cloned();
         for row in page.rows {
@@ -189,10 +207,18 @@ impl Plugin for Cleanup {
             }
             let page = ctx
                 .data
-                .query(notes.clone(), plan.clone(), PageRequest { size: 500, after: None })
+                .query(
+                    notes.clone(),
+                    plan.clone(),
+                    PageRequest {
+                        size: 500,
+                        after: None,
+                    },
+                )
                 .await?;
             for row in &page.rows {
-                if let Some((_, Cell::Guid(id))) = row.iter().find(|(c, _)| *c == notes.primary_id) {
+                if let Some((_, Cell::Guid(id))) = row.iter().find(|(c, _)| *c == notes.primary_id)
+                {
                     ctx.data.delete(notes.clone(), *id).await?;
                 }
             }

@@ -13,7 +13,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use bgops_core::{CustomApi, ParamType, ParamValue, Parameters, RequestParameter, ResponseProperty};
+use bgops_core::{
+    CustomApi, ParamType, ParamValue, Parameters, RequestParameter, ResponseProperty,
+};
 use bgops_engine::{EngineConfig, Plugin, PluginContext, PluginError, Registry};
 use bgops_server::{ServerConfig, Settings};
 use tokio_util::sync::CancellationToken;
@@ -80,6 +82,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         engine: EngineConfig::default(),
         server: ServerConfig::default(),
         demo_data: false,
+        custom_apis: None,
+        outbound: Default::default(),
+        webhook_secret: None,
     };
     let listener = tokio::net::TcpListener::bind(&listen).await?;
     let shutdown = CancellationToken::new();

@@ -3,9 +3,11 @@
 
 use std::sync::Arc;
 
+use bgops_core::outbound_url::UrlPolicy;
+use bgops_core::signing::WebhookSecret;
 use bgops_core::SystemClock;
-use bgops_engine::{Engine, EngineConfig, RandomJitter, Registry};
-use bgops_store::{AdminKey, StoreError};
+use bgops_engine::{Engine, EngineConfig, Outbound, RandomJitter, Registry};
+use bgops_store::{AdminKey, Store, StoreError};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -25,6 +27,13 @@ pub struct Settings {
     pub server: ServerConfig,
     /// Seed a few dozen demo `account` rows into a fresh database.
     pub demo_data: bool,
+    /// `--custom-apis`: a TOML file declaring custom APIs and HTTP plug-ins, applied at start-up.
+    pub custom_apis: Option<std::path::PathBuf>,
+    /// `--callback-allow-http` / `--callback-allow-private`: the rules for callback and HTTP
+    /// plug-in URLs.
+    pub outbound: UrlPolicy,
+    /// `--webhook-secret` (`whsec_…`); when absent the stored one, generated on first start.
+    pub webhook_secret: Option<String>,
 }
 
 /// Why the service could not start or stopped with an error.
@@ -36,6 +45,38 @@ pub enum RunError {
     /// Serving HTTP failed.
     #[error("HTTP server failed: {0}")]
     Http(#[from] std::io::Error),
+    /// The custom API definitions could not be written or the `--custom-apis` file applied.
+    #[error("{0}")]
+    Definitions(String),
+    /// A setting is not acceptable (a malformed webhook secret) or the outbound client failed.
+    #[error("{0}")]
+    Config(String),
+}
+
+/// The name of the stored setting holding the webhook signing secret.
+const WEBHOOK_SECRET_SETTING: &str = "webhook_secret";
+
+/// The secret that signs callbacks and HTTP plug-in requests: `given` (`--webhook-secret`,
+/// stored so that every node and `bgops webhook-secret` agree), else the stored one, else 32
+/// fresh random bytes, stored on first use.
+pub async fn webhook_secret(
+    store: &dyn Store,
+    given: Option<&str>,
+) -> Result<WebhookSecret, RunError> {
+    let given = given
+        .map(|text| {
+            WebhookSecret::parse(text)
+                .map(|s| s.to_text())
+                .map_err(|e| RunError::Config(format!("--webhook-secret: {e}")))
+        })
+        .transpose()?;
+    let fresh = WebhookSecret::from_bytes(&rand::random::<[u8; 32]>())
+        .map_err(|e| RunError::Config(e.to_string()))?;
+    let text = store
+        .setting(WEBHOOK_SECRET_SETTING, given, fresh.to_text())
+        .await?;
+    WebhookSecret::parse(&text)
+        .map_err(|e| RunError::Config(format!("the stored webhook secret is not usable: {e}")))
 }
 
 /// Runs the service on `listener` until `shutdown` fires: HTTP stops accepting, the engine
@@ -65,7 +106,9 @@ pub async fn run_with_registry(
     let now = bgops_core::Clock::now(&SystemClock);
     let admin_token = match &settings.admin_token {
         Some(token) => {
-            store.bootstrap_admin(AdminKey::Set(hash_token(token)), now).await?;
+            store
+                .bootstrap_admin(AdminKey::Set(hash_token(token)), now)
+                .await?;
             tracing::info!("bootstrap administrator key set from --admin-token");
             Some(token.clone())
         }
@@ -93,15 +136,23 @@ pub async fn run_with_registry(
             }
         }
     }
+    let mut engine_config = settings.engine;
+    if engine_config.outbound.is_none() {
+        let secret = webhook_secret(store.as_ref(), settings.webhook_secret.as_deref()).await?;
+        let outbound = Outbound::new(settings.outbound, secret)
+            .map_err(|e| RunError::Config(e.to_string()))?;
+        engine_config.outbound = Some(Arc::new(outbound));
+    }
     let registry = Arc::new(registry);
     let engine = Engine::new(
         store,
         registry,
         catalogue,
-        settings.engine,
+        engine_config,
         Arc::new(SystemClock),
         Arc::new(RandomJitter),
     );
+    crate::definitions::apply(&engine, settings.custom_apis.as_deref()).await?;
     let engine_shutdown = CancellationToken::new();
     let engine_handle = engine.start(engine_shutdown.clone());
     let state = AppState::new(engine, settings.server);

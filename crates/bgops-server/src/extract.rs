@@ -111,14 +111,27 @@ pub fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-
 /// Percent-encodes a query value for a URL we build (`@odata.nextLink`).
 pub fn percent_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'$' | b','
-            | b'(' | b')' | b'\'' | b':' | b'@' | b'/' | b'*' => out.push(b as char),
+            b'A'..=b'Z'
+            | b'a'..=b'z'
+            | b'0'..=b'9'
+            | b'-'
+            | b'.'
+            | b'_'
+            | b'~'
+            | b'$'
+            | b','
+            | b'('
+            | b')'
+            | b'\''
+            | b':'
+            | b'@'
+            | b'/'
+            | b'*' => out.push(b as char),
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }

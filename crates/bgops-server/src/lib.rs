@@ -6,6 +6,7 @@
 
 mod app;
 pub mod auth;
+mod definitions;
 mod demo;
 mod error;
 mod extract;
@@ -20,7 +21,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use app::{run, run_with_registry, RunError, Settings};
+pub use app::{run, run_with_registry, webhook_secret, RunError, Settings};
 pub use error::AppError;
 pub use state::{AppState, ServerConfig};
 

@@ -1642,10 +1642,19 @@ pub async fn reopen_keeps_rows(db: &dyn TestDatabase) {
 /// only by an explicit value.
 pub async fn settings_are_created_once_and_kept(db: &dyn TestDatabase) {
     let store = db.open().await;
-    let first = store.setting("webhook_secret", None, "a".into()).await.unwrap();
+    let first = store
+        .setting("webhook_secret", None, "a".into())
+        .await
+        .unwrap();
     assert_eq!(first, "a");
-    let again = store.setting("webhook_secret", None, "b".into()).await.unwrap();
-    assert_eq!(again, "a", "the default applies only when nothing is stored");
+    let again = store
+        .setting("webhook_secret", None, "b".into())
+        .await
+        .unwrap();
+    assert_eq!(
+        again, "a",
+        "the default applies only when nothing is stored"
+    );
     let set = store
         .setting("webhook_secret", Some("c".into()), "d".into())
         .await
@@ -1654,7 +1663,10 @@ pub async fn settings_are_created_once_and_kept(db: &dyn TestDatabase) {
     drop(store);
     let store = db.open().await;
     assert_eq!(
-        store.setting("webhook_secret", None, "e".into()).await.unwrap(),
+        store
+            .setting("webhook_secret", None, "e".into())
+            .await
+            .unwrap(),
         "c"
     );
     assert_eq!(store.setting("other", None, "x".into()).await.unwrap(), "x");

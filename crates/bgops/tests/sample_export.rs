@@ -64,11 +64,18 @@ async fn note_csv(s: &Server, id: &str) -> (Value, Vec<u8>) {
 async fn export_matches_the_golden_file_synchronously_and_in_the_background() {
     let s = Server::start(common::FAST);
     create_accounts(&s).await;
-    let golden = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/sample_export.csv")).unwrap();
+    let golden = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/golden/sample_export.csv"
+    ))
+    .unwrap();
 
     // Synchronously: 200 with the note's id.
     let r = s
-        .req(Method::POST, "/api/data/v9.2/sample_ExportDataUsingFetchXmlToAnnotation")
+        .req(
+            Method::POST,
+            "/api/data/v9.2/sample_ExportDataUsingFetchXmlToAnnotation",
+        )
         .json(&json!({"FetchXml": FETCH}))
         .send()
         .await
@@ -77,7 +84,10 @@ async fn export_matches_the_golden_file_synchronously_and_in_the_background() {
     let out: Value = r.json().await.unwrap();
     let id = out["AnnotationId"].as_str().unwrap().to_owned();
     let (note, csv) = note_csv(&s, &id).await;
-    assert_eq!(String::from_utf8_lossy(&csv), String::from_utf8_lossy(&golden));
+    assert_eq!(
+        String::from_utf8_lossy(&csv),
+        String::from_utf8_lossy(&golden)
+    );
     assert_eq!(csv, golden, "byte for byte");
     assert_eq!(note["subject"], "Export Data Using FetchXml To Csv");
     assert_eq!(note["filename"], "exportdatausingfetchxml.csv");
@@ -86,14 +96,20 @@ async fn export_matches_the_golden_file_synchronously_and_in_the_background() {
 
     // In the background: the status monitor returns the id as a native GUID string.
     let op = s
-        .submit("sample_ExportDataUsingFetchXmlToAnnotation", json!({"FetchXml": FETCH}))
+        .submit(
+            "sample_ExportDataUsingFetchXmlToAnnotation",
+            json!({"FetchXml": FETCH}),
+        )
         .await;
     let status = s.wait_terminal(&op, WAIT).await;
     assert_eq!(status["backgroundOperationStatusCode"], 30, "{status}");
     let (_, csv) = note_csv(&s, status["AnnotationId"].as_str().unwrap()).await;
     assert_eq!(csv, golden);
     let row = s.row(&op).await;
-    assert!(row["outputparameters"].as_str().unwrap().contains("AnnotationId"));
+    assert!(row["outputparameters"]
+        .as_str()
+        .unwrap()
+        .contains("AnnotationId"));
 }
 
 #[tokio::test]
@@ -102,7 +118,10 @@ async fn export_reads_every_page_of_the_demo_accounts() {
     let fetch = "<fetch count='5'><entity name='account'><attribute name='name'/>\
                  <order attribute='name'/></entity></fetch>";
     let op = s
-        .submit("sample_ExportDataUsingFetchXmlToAnnotation", json!({"FetchXml": fetch}))
+        .submit(
+            "sample_ExportDataUsingFetchXmlToAnnotation",
+            json!({"FetchXml": fetch}),
+        )
         .await;
     let status = s.wait_terminal(&op, WAIT).await;
     assert_eq!(status["backgroundOperationStatusCode"], 30, "{status}");
@@ -119,23 +138,39 @@ async fn export_reads_every_page_of_the_demo_accounts() {
     let accounts: usize = count.parse().unwrap();
     assert!(accounts > 5, "demo data has more rows than one page");
     assert!(text.starts_with("name,accountid\r\n"), "{text}");
-    assert_eq!(text.matches("\r\n").count(), accounts + 1, "header + every account: {text}");
+    assert_eq!(
+        text.matches("\r\n").count(),
+        accounts + 1,
+        "header + every account: {text}"
+    );
 }
 
 #[tokio::test]
 async fn malformed_fetchxml_ends_failed_naming_the_problem() {
     let s = Server::start(common::FAST);
     for (fetch, needle) in [
-        ("<fetch><entity name='account'><link-entity name='contact'/></entity></fetch>", "link-entity"),
+        (
+            "<fetch><entity name='account'><link-entity name='contact'/></entity></fetch>",
+            "link-entity",
+        ),
         ("<fetch><entity name='nosuchtable'/></fetch>", "nosuchtable"),
-        ("<fetch><entity name='account'><attribute name='nosuchcolumn'/></entity></fetch>", "nosuchcolumn"),
+        (
+            "<fetch><entity name='account'><attribute name='nosuchcolumn'/></entity></fetch>",
+            "nosuchcolumn",
+        ),
         ("<fetch><entity name='account'>", "not well-formed"),
     ] {
         let op = s
-            .submit("sample_ExportDataUsingFetchXmlToAnnotation", json!({"FetchXml": fetch}))
+            .submit(
+                "sample_ExportDataUsingFetchXmlToAnnotation",
+                json!({"FetchXml": fetch}),
+            )
             .await;
         let status = s.wait_terminal(&op, WAIT).await;
-        assert_eq!(status["backgroundOperationStatusCode"], 31, "{fetch}: {status}");
+        assert_eq!(
+            status["backgroundOperationStatusCode"], 31,
+            "{fetch}: {status}"
+        );
         let message = status["backgroundOperationErrorMessage"].as_str().unwrap();
         assert!(message.contains(needle), "{fetch}: {message}");
         // A malformed query is not retried.
@@ -163,7 +198,10 @@ async fn cleanup_removes_exactly_the_exported_notes() {
     assert_eq!(unrelated.status(), 204);
     for _ in 0..3 {
         let r = s
-            .req(Method::POST, "/api/data/v9.2/sample_ExportDataUsingFetchXmlToAnnotation")
+            .req(
+                Method::POST,
+                "/api/data/v9.2/sample_ExportDataUsingFetchXmlToAnnotation",
+            )
             .json(&json!({"FetchXml": FETCH}))
             .send()
             .await
@@ -176,7 +214,10 @@ async fn cleanup_removes_exactly_the_exported_notes() {
     };
     assert_eq!(count(&s).await, "5");
     let r = s
-        .req(Method::POST, "/api/data/v9.2/sample_CleanupExportedDataAnnotations")
+        .req(
+            Method::POST,
+            "/api/data/v9.2/sample_CleanupExportedDataAnnotations",
+        )
         .send()
         .await
         .unwrap();

@@ -37,7 +37,10 @@ pub enum FetchXmlError {
         parent: &'static str,
     },
     /// An attribute the element does not support, such as `alias` on `attribute`.
-    #[error("The attribute '{}' of FetchXML element '{element}' is not supported.", clip(attribute))]
+    #[error(
+        "The attribute '{}' of FetchXML element '{element}' is not supported.",
+        clip(attribute)
+    )]
     UnsupportedAttribute {
         /// The element.
         element: &'static str,
@@ -88,7 +91,10 @@ pub enum FetchXmlError {
     )]
     UnsupportedOperator(String),
     /// A condition with the wrong number or form of values for its operator.
-    #[error("The condition on '{}' with operator '{operator}' {problem}.", clip(attribute))]
+    #[error(
+        "The condition on '{}' with operator '{operator}' {problem}.",
+        clip(attribute)
+    )]
     ConditionValues {
         /// The condition's column.
         attribute: String,
@@ -140,7 +146,10 @@ pub enum FetchXmlError {
         attribute_type: &'static str,
     },
     /// A `like` pattern that the storage layer cannot run.
-    #[error("The like pattern '{}' of the condition on '{attribute}' is not supported: {problem}.", clip(pattern))]
+    #[error(
+        "The like pattern '{}' of the condition on '{attribute}' is not supported: {problem}.",
+        clip(pattern)
+    )]
     LikePattern {
         /// The column.
         attribute: &'static str,

@@ -2,16 +2,13 @@
 //! annotations; PATCH it to Locked/Canceling to cancel. Rows are created only by submissions
 //! and deleted only by TTL.
 
-
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use bgops_core::{ApiError, OperationId};
 use bgops_store::{CancelOutcome, UpdateMode};
 use serde_json::{Map, Value};
 
-use crate::auth::{
-    authorize, Caller, PRV_WRITE_BACKGROUND_OPERATION,
-};
+use crate::auth::{authorize, Caller, PRV_WRITE_BACKGROUND_OPERATION};
 use crate::error::AppError;
 use crate::extract::Root;
 use crate::prefer::Prefer;

@@ -1,9 +1,11 @@
-//! Calling custom APIs (SPEC §3): synchronously, in the background with
-//! `Prefer: respond-async`, or through the `ExecuteBackgroundOperation` message. Every check
+//! Calling custom APIs (SPEC §3): actions with POST and functions with GET (parameters in the
+//! URL), synchronously, in the background with `Prefer: respond-async`, or through the
+//! `ExecuteBackgroundOperation` message. Every check
 //! runs before anything is stored: a refused request leaves no row.
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
+use bgops_core::function_args::function_parameters;
 use bgops_core::{ApiError, CustomApi, ErrorCode, NewOperation, OperationId, Parameters};
 use serde_json::{json, Map, Value};
 
@@ -11,7 +13,7 @@ use crate::auth::{
     authorize, Caller, PRV_READ_BACKGROUND_OPERATION, PRV_WRITE_BACKGROUND_OPERATION,
 };
 use crate::error::AppError;
-use crate::extract::Root;
+use crate::extract::{query_pairs, Root};
 use crate::prefer::Prefer;
 use crate::response;
 use crate::state::AppState;
@@ -22,12 +24,13 @@ pub const EXECUTE_BACKGROUND_OPERATION: &str = "ExecuteBackgroundOperation";
 /// The header naming a callback URL outside `Prefer`.
 const CALLBACK_HEADER: &str = "x-ms-dyn-callback-url";
 
-/// The custom API named `name`, or the unknown-segment 404.
-fn lookup(state: &AppState, name: &str) -> Result<std::sync::Arc<CustomApi>, ApiError> {
+/// The custom API named `name` as currently defined on any node, or the unknown-segment 404.
+async fn lookup(state: &AppState, name: &str) -> Result<std::sync::Arc<CustomApi>, ApiError> {
     state
         .engine
         .registry()
-        .api(name)
+        .resolve(name)
+        .await
         .ok_or_else(|| ApiError::unknown_segment(name))
 }
 
@@ -147,18 +150,53 @@ pub async fn invoke(
     name: &str,
     body: Map<String, Value>,
 ) -> Result<Response, AppError> {
-    let api = lookup(state, name)?;
+    let api = lookup(state, name).await?;
     if api.is_function {
         return Err(ApiError::unknown_segment(name).into());
     }
     let prefer = Prefer::from_headers(headers);
-    let background = prefer.respond_async();
-    authorize_call(caller, &api, background)?;
+    authorize_call(caller, &api, prefer.respond_async())?;
     let _callback = callback_from_headers(headers, &prefer)?;
     let inputs = api.validate_request(&body)?;
+    run(state, caller, root, &prefer, &api, inputs).await
+}
 
-    if background {
-        let id = submit(state, caller, &api, &inputs).await?;
+/// `GET /api/data/v9.2/{uniquename}({args})?@p1=…` for a function: `args` is the text between
+/// the parentheses (`P1=@p1,P2='x'`, or empty), `query` the query string holding the aliases.
+/// Calling an action this way is the unknown-segment 404, as in Dataverse.
+pub async fn invoke_function(
+    state: &AppState,
+    caller: &Caller,
+    root: &Root,
+    headers: &HeaderMap,
+    name: &str,
+    args: &str,
+    query: Option<&str>,
+) -> Result<Response, AppError> {
+    let api = lookup(state, name).await?;
+    if !api.is_function {
+        return Err(ApiError::unknown_segment(name).into());
+    }
+    let prefer = Prefer::from_headers(headers);
+    authorize_call(caller, &api, prefer.respond_async())?;
+    let _callback = callback_from_headers(headers, &prefer)?;
+    let pairs = query.map(query_pairs).unwrap_or_default();
+    let inputs = function_parameters(&api, args, &pairs)?;
+    run(state, caller, root, &prefer, &api, inputs).await
+}
+
+/// Runs a validated call: in the background with `Prefer: respond-async` (202 and the status
+/// monitor), else now (200 with the response properties, 204 when there are none).
+async fn run(
+    state: &AppState,
+    caller: &Caller,
+    root: &Root,
+    prefer: &Prefer,
+    api: &CustomApi,
+    inputs: Parameters,
+) -> Result<Response, AppError> {
+    if prefer.respond_async() {
+        let id = submit(state, caller, api, &inputs).await?;
         let mut resp = response::empty(StatusCode::ACCEPTED);
         let h = resp.headers_mut();
         let loc = location(root, id);
@@ -174,7 +212,7 @@ pub async fn invoke(
         return Ok(resp);
     }
 
-    let outputs = state.engine.execute_sync(&api, inputs, caller.0.id).await?;
+    let outputs = state.engine.execute_sync(api, inputs, caller.0.id).await?;
     if api.response_properties.is_empty() {
         return Ok(response::empty(StatusCode::NO_CONTENT));
     }
@@ -243,7 +281,7 @@ pub async fn execute_background_operation(
             }
         },
     };
-    let api = lookup(state, &name)?;
+    let api = lookup(state, &name).await?;
     authorize_call(caller, &api, true)?;
     match body.get("CallbackUri") {
         None | Some(Value::Null) => {}

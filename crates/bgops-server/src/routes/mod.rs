@@ -3,6 +3,7 @@
 
 mod backgroundoperations;
 mod custom_api;
+mod custom_api_defs;
 mod health;
 mod service;
 mod status_monitor;
@@ -162,6 +163,32 @@ async fn web_api(
         }
         (name, key, method) => {
             if let Some(table) = state.catalogue.by_entity_set(name) {
+                if let Some(kind) = custom_api_defs::kind(&table) {
+                    // Definition writes follow the custom API rules; reads stay generic.
+                    match (key, &method) {
+                        (None, &Method::POST) => {
+                            let JsonObject(body) = JsonObject::from_req(req, &state).await?;
+                            return custom_api_defs::create(
+                                &state, &caller, &root, &headers, table, kind, body,
+                            )
+                            .await;
+                        }
+                        (Some(key), &Method::PATCH) => {
+                            let JsonObject(body) = JsonObject::from_req(req, &state).await?;
+                            return custom_api_defs::update(
+                                &state, &caller, &root, &headers, table, kind, key, body,
+                            )
+                            .await;
+                        }
+                        (Some(key), &Method::DELETE) => {
+                            return custom_api_defs::delete(
+                                &state, &caller, &headers, table, kind, key,
+                            )
+                            .await;
+                        }
+                        _ => {}
+                    }
+                }
                 return match (key, method) {
                     (None, Method::GET) => {
                         tables::get_collection(&state, &caller, &root, &headers, table, query).await
@@ -191,6 +218,10 @@ async fn web_api(
                 (None, Method::POST) => {
                     let JsonObject(body) = JsonObject::from_req(req, &state).await?;
                     custom_api::invoke(&state, &caller, &root, &headers, name, body).await
+                }
+                (Some(args), Method::GET) => {
+                    custom_api::invoke_function(&state, &caller, &root, &headers, name, args, query)
+                        .await
                 }
                 _ => Err(ApiError::unknown_segment(name).into()),
             }

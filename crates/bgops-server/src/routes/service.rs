@@ -109,7 +109,11 @@ pub fn csdl(catalogue: &Catalogue, apis: &[std::sync::Arc<CustomApi>]) -> String
         x.push_str("</EntityType>");
     }
     for api in apis {
-        let kind = if api.is_function { "Function" } else { "Action" };
+        let kind = if api.is_function {
+            "Function"
+        } else {
+            "Action"
+        };
         let _ = write!(x, r#"<{kind} Name="{}">"#, xml_escape(&api.unique_name));
         for p in &api.request_parameters {
             let _ = write!(
@@ -129,7 +133,11 @@ pub fn csdl(catalogue: &Catalogue, apis: &[std::sync::Arc<CustomApi>]) -> String
         }
         let _ = write!(x, "</{kind}>");
         if !api.response_properties.is_empty() {
-            let _ = write!(x, r#"<ComplexType Name="{}Response">"#, xml_escape(&api.unique_name));
+            let _ = write!(
+                x,
+                r#"<ComplexType Name="{}Response">"#,
+                xml_escape(&api.unique_name)
+            );
             for p in &api.response_properties {
                 let _ = write!(
                     x,
@@ -150,8 +158,16 @@ pub fn csdl(catalogue: &Catalogue, apis: &[std::sync::Arc<CustomApi>]) -> String
         );
     }
     for api in apis {
-        let kind = if api.is_function { "FunctionImport" } else { "ActionImport" };
-        let attr = if api.is_function { "Function" } else { "Action" };
+        let kind = if api.is_function {
+            "FunctionImport"
+        } else {
+            "ActionImport"
+        };
+        let attr = if api.is_function {
+            "Function"
+        } else {
+            "Action"
+        };
         let _ = write!(
             x,
             r#"<{kind} Name="{0}" {attr}="mscrm.{0}"/>"#,
@@ -164,10 +180,12 @@ pub fn csdl(catalogue: &Catalogue, apis: &[std::sync::Arc<CustomApi>]) -> String
 
 /// `GET /api/data/v9.2/$metadata`.
 pub async fn metadata(state: &AppState) -> Response {
-    let apis = state.engine.registry().apis();
+    let apis = state.engine.registry().current_apis().await;
     let mut resp = (StatusCode::OK, csdl(&state.catalogue, &apis)).into_response();
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/xml"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/xml"),
+    );
     resp.headers_mut()
         .insert("OData-Version", HeaderValue::from_static("4.0"));
     resp
@@ -198,7 +216,13 @@ fn entity_definition_table() -> Table {
             ro("PrimaryNameAttribute", ColumnType::String { max_len: 64 }),
             ro("SchemaName", ColumnType::String { max_len: 64 }),
             ro("LogicalCollectionName", ColumnType::String { max_len: 64 }),
-            ro("IsReadOnlyInWebApi", ColumnType::Boolean { true_label: "Yes", false_label: "No" }),
+            ro(
+                "IsReadOnlyInWebApi",
+                ColumnType::Boolean {
+                    true_label: "Yes",
+                    false_label: "No",
+                },
+            ),
         ],
         access: TableAccess::ReadOnly,
     }
@@ -218,7 +242,10 @@ fn entity_definition_row(t: &Table) -> Row {
         ("PrimaryNameAttribute", Cell::Text(t.primary_name.into())),
         ("SchemaName", Cell::Text(t.logical_name.into())),
         ("LogicalCollectionName", Cell::Text(t.entity_set.into())),
-        ("IsReadOnlyInWebApi", Cell::Bool(t.access != TableAccess::ReadWrite)),
+        (
+            "IsReadOnlyInWebApi",
+            Cell::Bool(t.access != TableAccess::ReadWrite),
+        ),
     ]
 }
 
@@ -267,7 +294,10 @@ pub async fn entity_definitions(
         Some(cols) => format!(
             "{}/api/data/v9.2/$metadata#EntityDefinitions({})",
             root.0,
-            cols.iter().map(|c| c.logical_name).collect::<Vec<_>>().join(",")
+            cols.iter()
+                .map(|c| c.logical_name)
+                .collect::<Vec<_>>()
+                .join(",")
         ),
         None => format!("{}/api/data/v9.2/$metadata#EntityDefinitions", root.0),
     };
@@ -312,8 +342,15 @@ pub async fn entity_definition(
     let mut body = Map::new();
     body.insert(
         "@odata.context".into(),
-        Value::String(format!("{}/api/data/v9.2/$metadata#EntityDefinitions/$entity", root.0)),
+        Value::String(format!(
+            "{}/api/data/v9.2/$metadata#EntityDefinitions/$entity",
+            root.0
+        )),
     );
-    body.extend(render_definition(&def, entity_definition_row(&table), select));
+    body.extend(render_definition(
+        &def,
+        entity_definition_row(&table),
+        select,
+    ));
     Ok(response::json(StatusCode::OK, &Value::Object(body)))
 }

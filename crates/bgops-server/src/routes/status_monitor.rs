@@ -81,6 +81,10 @@ pub async fn get(
         .get_operation(id)
         .await?
         .ok_or_else(|| ApiError::item_not_found(id))?;
+    if op.status == OperationStatus::Succeeded {
+        // Outputs are typed by the definition, which another node may have created.
+        let _ = state.engine.registry().resolve(&op.name).await;
+    }
     let mut resp = response::json(StatusCode::OK, &body(&state, &op));
     if !op.status.is_terminal() {
         let secs = crate::retry_after_value(state.config.poll_retry_after);

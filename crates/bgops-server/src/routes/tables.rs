@@ -10,7 +10,9 @@ use bgops_core::metadata::{Cell, Column, ColumnType, Row, Table, TableAccess};
 use bgops_core::odata::{parse, skiptoken, validate};
 use bgops_core::table_json::{self, RenderOptions, WriteKind};
 use bgops_core::{ApiError, ErrorCode};
-use bgops_store::{DeleteOutcome, InsertOutcome, PageRequest, UpdateMode, UpdateOutcome, WriteContext};
+use bgops_store::{
+    DeleteOutcome, InsertOutcome, PageRequest, UpdateMode, UpdateOutcome, WriteContext,
+};
 use serde_json::{Map, Value};
 
 use crate::auth::{authorize, Caller};
@@ -52,14 +54,20 @@ async fn lookup_labels(
     let mut out = HashMap::new();
     for row in rows {
         for (name, cell) in row {
-            let (Some(col), Cell::Guid(id)) = (table.column(name), cell) else { continue };
-            let ColumnType::Lookup { targets } = col.column_type else { continue };
+            let (Some(col), Cell::Guid(id)) = (table.column(name), cell) else {
+                continue;
+            };
+            let ColumnType::Lookup { targets } = col.column_type else {
+                continue;
+            };
             let key = (col.logical_name.to_owned(), *id);
             if out.contains_key(&key) {
                 continue;
             }
             for target in targets {
-                let Some(t) = state.catalogue.by_logical_name(target) else { continue };
+                let Some(t) = state.catalogue.by_logical_name(target) else {
+                    continue;
+                };
                 if let Some(found) = state.engine.store().get_row(t.clone(), *id).await? {
                     let label = found
                         .iter()
@@ -100,7 +108,10 @@ async fn render_rows(
         annotations,
         lookup_label: &lookup,
     };
-    Ok(rows.iter().map(|r| table_json::row_to_json(table, r, &opts)).collect())
+    Ok(rows
+        .iter()
+        .map(|r| table_json::row_to_json(table, r, &opts))
+        .collect())
 }
 
 /// Keeps only the selected columns of a full row (plus the key and version).
@@ -133,7 +144,9 @@ pub(crate) fn preference_applied(resp: &mut Response, applied: &[String]) {
 }
 
 fn page_size(prefer: &Prefer) -> Result<Option<usize>, ApiError> {
-    let Some(p) = prefer.get("odata.maxpagesize") else { return Ok(None) };
+    let Some(p) = prefer.get("odata.maxpagesize") else {
+        return Ok(None);
+    };
     let n = p
         .value
         .as_deref()
@@ -183,7 +196,11 @@ pub async fn get_collection(
     // The row version is read for `@odata.etag` even when not selected.
     let mut read_plan = plan.clone();
     if let Some(v) = table.column("versionnumber") {
-        if !read_plan.select.iter().any(|c| c.logical_name == v.logical_name) {
+        if !read_plan
+            .select
+            .iter()
+            .any(|c| c.logical_name == v.logical_name)
+        {
             read_plan.select.push(*v);
         }
     }
@@ -332,8 +349,16 @@ pub async fn get_row(
         (Some(names), true) => Some((&plan.select[..], &names[..])),
         _ => None,
     };
-    let mut resp =
-        entity_response(state, root, &table, row, StatusCode::OK, select, annotations).await?;
+    let mut resp = entity_response(
+        state,
+        root,
+        &table,
+        row,
+        StatusCode::OK,
+        select,
+        annotations,
+    )
+    .await?;
     if let Some(a) = annotations {
         preference_applied(&mut resp, &[format!("odata.include-annotations=\"{a}\"")]);
     }
@@ -343,10 +368,12 @@ pub async fn get_row(
 fn writable(table: &Table) -> Result<(), ApiError> {
     match table.access {
         TableAccess::ReadWrite => Ok(()),
-        TableAccess::ReadOnly | TableAccess::CancelOnly => Err(ApiError::invalid_argument(format!(
-            "The {} table cannot be changed over the Web API.",
-            table.logical_name
-        ))),
+        TableAccess::ReadOnly | TableAccess::CancelOnly => {
+            Err(ApiError::invalid_argument(format!(
+                "The {} table cannot be changed over the Web API.",
+                table.logical_name
+            )))
+        }
     }
 }
 
@@ -381,7 +408,13 @@ async fn check_references(
     row: &mut Row,
 ) -> Result<(), AppError> {
     for (column, target, id) in table_json::bound_references(&state.catalogue, table, body) {
-        if state.engine.store().get_row(target.clone(), id).await?.is_none() {
+        if state
+            .engine
+            .store()
+            .get_row(target.clone(), id)
+            .await?
+            .is_none()
+        {
             return Err(ApiError::row_not_found(target.logical_name, id).into());
         }
         if column == "objectid" && table.column("objecttypecode").is_some() {
@@ -431,7 +464,8 @@ pub async fn create(
         }
     };
     let mut resp = if Prefer::from_headers(headers).return_representation() {
-        let mut r = entity_response(state, root, &table, stored, StatusCode::CREATED, None, None).await?;
+        let mut r =
+            entity_response(state, root, &table, stored, StatusCode::CREATED, None, None).await?;
         preference_applied(&mut r, &["return=representation".to_owned()]);
         r
     } else {
@@ -456,7 +490,9 @@ pub(crate) fn update_mode(headers: &HeaderMap) -> Result<(UpdateMode, bool), Api
     }
     let inner = v.strip_prefix("W/").unwrap_or(v).trim_matches('"');
     let version = inner.parse().map_err(|_| {
-        ApiError::bad_syntax(format!("'{v}' is not a valid If-Match value (use * or an @odata.etag)."))
+        ApiError::bad_syntax(format!(
+            "'{v}' is not a valid If-Match value (use * or an @odata.etag)."
+        ))
     })?;
     Ok((UpdateMode::IfVersion(version), if_none_match_any))
 }
@@ -490,7 +526,11 @@ pub async fn update(
     }
     // An upsert that creates reads the body as a create: defaults apply, create-only columns
     // may be set.
-    let kind = if exists { WriteKind::Update } else { WriteKind::Create };
+    let kind = if exists {
+        WriteKind::Update
+    } else {
+        WriteKind::Create
+    };
     let mut row = table_json::row_from_json(&state.catalogue, &table, &body, kind)?;
     check_references(state, &table, &body, &mut row).await?;
     let stored = match store
@@ -498,11 +538,14 @@ pub async fn update(
         .await?
     {
         UpdateOutcome::Updated(r) | UpdateOutcome::Created(r) => r,
-        UpdateOutcome::NotFound => return Err(ApiError::row_not_found(table.logical_name, id).into()),
+        UpdateOutcome::NotFound => {
+            return Err(ApiError::row_not_found(table.logical_name, id).into())
+        }
         UpdateOutcome::VersionMismatch => return Err(ApiError::version_mismatch().into()),
     };
     let mut resp = if Prefer::from_headers(headers).return_representation() {
-        let mut r = entity_response(state, root, &table, stored, StatusCode::OK, None, None).await?;
+        let mut r =
+            entity_response(state, root, &table, stored, StatusCode::OK, None, None).await?;
         preference_applied(&mut r, &["return=representation".to_owned()]);
         r
     } else {
@@ -527,7 +570,12 @@ pub async fn delete(
         _ => None,
     };
     authorize(&caller.0, &privilege("Delete", &table), table.logical_name)?;
-    match state.engine.store().delete_row(table.clone(), id, if_version).await? {
+    match state
+        .engine
+        .store()
+        .delete_row(table.clone(), id, if_version)
+        .await?
+    {
         DeleteOutcome::Deleted => Ok(response::empty(StatusCode::NO_CONTENT)),
         DeleteOutcome::NotFound => Err(ApiError::row_not_found(table.logical_name, id).into()),
         DeleteOutcome::VersionMismatch => Err(ApiError::version_mismatch().into()),

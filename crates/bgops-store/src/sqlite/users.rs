@@ -98,9 +98,11 @@ pub fn setting(
         return Ok(v);
     }
     let existing: Option<String> = conn
-        .query_row("SELECT value FROM bgops_setting WHERE name = ?1", [name], |r| {
-            r.get(0)
-        })
+        .query_row(
+            "SELECT value FROM bgops_setting WHERE name = ?1",
+            [name],
+            |r| r.get(0),
+        )
         .optional()?;
     match existing {
         Some(v) => Ok(v),
