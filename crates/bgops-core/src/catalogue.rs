@@ -312,7 +312,7 @@ fn customapi() -> Table {
         "Custom API",
         "customapiid",
         "name",
-        TableAccess::ReadOnly,
+        TableAccess::ReadWrite,
         vec![
             create_only("uniquename", text(128)),
             required("name", text(100)),
@@ -341,6 +341,7 @@ fn customapi() -> Table {
                 },
             ),
             create_only("workflowsdkstepenabled", YES_NO),
+            read_only("bgops_source", text(10)),
         ],
     )
 }
@@ -352,7 +353,7 @@ fn customapirequestparameter() -> Table {
         "Custom API Request Parameter",
         "customapirequestparameterid",
         "name",
-        TableAccess::ReadOnly,
+        TableAccess::ReadWrite,
         vec![
             create_only("uniquename", text(128)),
             required("name", text(100)),
@@ -367,6 +368,7 @@ fn customapirequestparameter() -> Table {
                     targets: &["customapi"],
                 },
             ),
+            read_only("bgops_source", text(10)),
         ],
     )
 }
@@ -378,7 +380,7 @@ fn customapiresponseproperty() -> Table {
         "Custom API Response Property",
         "customapiresponsepropertyid",
         "name",
-        TableAccess::ReadOnly,
+        TableAccess::ReadWrite,
         vec![
             create_only("uniquename", text(128)),
             required("name", text(100)),
@@ -392,6 +394,7 @@ fn customapiresponseproperty() -> Table {
                     targets: &["customapi"],
                 },
             ),
+            read_only("bgops_source", text(10)),
         ],
     )
 }
@@ -403,13 +406,14 @@ fn plugintype() -> Table {
         "Plug-in Type",
         "plugintypeid",
         "name",
-        TableAccess::ReadOnly,
+        TableAccess::ReadWrite,
         vec![
             required("name", text(256)),
             create_only("typename", text(256)),
             col("friendlyname", text(256)),
             col("description", memo(2000)),
             col("bgops_endpointurl", text(2000)),
+            read_only("bgops_source", text(10)),
         ],
     )
 }
@@ -473,7 +477,7 @@ fn serviceendpoint() -> Table {
         "Service Endpoint",
         "serviceendpointid",
         "name",
-        TableAccess::ReadOnly,
+        TableAccess::ReadWrite,
         vec![
             required("name", text(256)),
             col("description", memo(2000)),
@@ -507,9 +511,29 @@ fn serviceendpoint() -> Table {
                     ],
                 },
             ),
-            col("authvalue", text(4000)),
+            col(
+                "messageformat",
+                Choice {
+                    options: &[(1, "BinaryXML"), (2, "Json"), (3, "TextXML")],
+                },
+            ),
         ],
     )
+}
+
+/// The `serviceendpoint` table with its write-only `authvalue` column (the webhook's key or
+/// its header and query string pairs): what the Web API writes and the engine reads. The table
+/// the Web API serves (in [`Catalogue`]) leaves it out, so no read, `$select`, `$filter` or
+/// `$metadata` reveals it — in Dataverse too `authvalue` is not valid for read.
+pub fn serviceendpoint_with_authvalue() -> Table {
+    let mut t = serviceendpoint();
+    let at = t
+        .columns
+        .iter()
+        .position(|c| c.logical_name == "createdon")
+        .unwrap_or(t.columns.len());
+    t.columns.insert(at, col("authvalue", text(4000)));
+    t
 }
 
 fn sdkmessageprocessingstep() -> Table {
@@ -519,7 +543,7 @@ fn sdkmessageprocessingstep() -> Table {
         "Sdk Message Processing Step",
         "sdkmessageprocessingstepid",
         "name",
-        TableAccess::ReadOnly,
+        TableAccess::ReadWrite,
         vec![
             required("name", text(256)),
             col("description", text(256)),
@@ -552,6 +576,22 @@ fn sdkmessageprocessingstep() -> Table {
                 "eventhandler",
                 Lookup {
                     targets: &["serviceendpoint", "plugintype"],
+                },
+            ),
+            col(
+                "plugintypeid",
+                Lookup {
+                    targets: &["plugintype"],
+                },
+            ),
+            col(
+                "supporteddeployment",
+                Choice {
+                    options: &[
+                        (0, "Server Only"),
+                        (1, "Microsoft Dynamics 365 Client for Outlook Only"),
+                        (2, "Both"),
+                    ],
                 },
             ),
             col(

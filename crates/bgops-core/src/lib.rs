@@ -5,6 +5,7 @@
 //! around.
 #![warn(missing_docs)]
 
+pub mod callback;
 pub mod catalogue;
 pub mod clock;
 pub mod custom_api;
@@ -23,6 +24,8 @@ pub mod params;
 pub mod retry;
 pub mod signing;
 pub mod state;
+pub mod step_rules;
+pub mod system_job;
 pub mod table_json;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};

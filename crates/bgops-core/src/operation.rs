@@ -86,6 +86,11 @@ pub struct NewOperation {
     pub max_retries: i32,
     /// Submission time.
     pub created_on: Timestamp,
+    /// The completion callback URL (SPEC §3, §9), already checked against the URL rules; a
+    /// callback is POSTed there when the row reaches a terminal state.
+    pub callback_url: Option<String>,
+    /// The status monitor URL of the row as the caller saw it, sent in the callback payload.
+    pub location: Option<String>,
 }
 
 /// Why an attempt failed.

@@ -60,6 +60,11 @@ pub(crate) struct Inner {
     pub node: NodeId,
     /// Wakes the claimer: new work, a cancel, a retry scheduled.
     pub wake: Notify,
+    /// Wakes the callback deliverer: operations ended, so the outbox may hold new deliveries.
+    pub deliver: Notify,
+    /// Wakes the job runner: operations ended, so OnBackgroundOperationComplete steps may have
+    /// new system jobs.
+    pub jobs: Notify,
     /// Attempts running here, by operation.
     pub running: Mutex<HashMap<OperationId, Running>>,
     /// One permit per worker.
@@ -75,6 +80,13 @@ impl Inner {
             user,
             self.clock.clone(),
         )
+    }
+
+    /// To call after a committed write that may have ended operations (3/30, 3/31, 3/32):
+    /// their completion notifications were written with them, so wake what sends those.
+    pub fn operations_ended(&self) {
+        self.deliver.notify_one();
+        self.jobs.notify_one();
     }
 
     /// The retry policy with the service defaults.
@@ -152,6 +164,7 @@ impl Engine {
         jitter: Arc<dyn Jitter>,
     ) -> Self {
         let workers = Arc::new(Semaphore::new(config.workers.max(1)));
+        registry.attach(store.clone(), catalogue.clone(), config.outbound.clone());
         Self {
             inner: Arc::new(Inner {
                 store,
@@ -161,6 +174,8 @@ impl Engine {
                 jitter,
                 node: format!("node-{}", uuid::Uuid::new_v4()),
                 wake: Notify::new(),
+                deliver: Notify::new(),
+                jobs: Notify::new(),
                 running: Mutex::new(HashMap::new()),
                 workers,
                 config,
@@ -185,6 +200,17 @@ impl Engine {
     /// The registry of custom APIs.
     pub fn registry(&self) -> &Arc<Registry> {
         &self.inner.registry
+    }
+
+    /// Writes custom API definitions as rows (the Web API's `POST customapis` and friends, and
+    /// the definitions kept in step at start-up).
+    pub fn definitions(&self) -> crate::definitions::Definitions {
+        crate::definitions::Definitions::new(
+            self.inner.store.clone(),
+            self.inner.catalogue.clone(),
+            self.inner.registry.clone(),
+            self.inner.clock.clone(),
+        )
     }
 
     /// The tables.

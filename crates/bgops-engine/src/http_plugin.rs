@@ -59,9 +59,12 @@ impl Plugin for HttpPlugin {
             Some(id) => format!("msg_{id}_{}", ctx.attempt),
             None => format!("msg_sync_{}", uuid::Uuid::new_v4().simple()),
         };
-        let send = self
-            .outbound
-            .post_signed(&self.url, &message_id, body.to_string().into_bytes(), ctx.timeout);
+        let send = self.outbound.post_signed(
+            &self.url,
+            &message_id,
+            body.to_string().into_bytes(),
+            ctx.timeout,
+        );
         let answer = tokio::select! {
             answer = send => answer,
             () = ctx.cancel.cancelled() => return Err(PluginError::Canceled),
@@ -125,7 +128,9 @@ fn read_answer(api: &CustomApi, response: &OutboundResponse) -> Result<Parameter
         )));
     }
     let outputs = match json {
-        None if response.body.iter().all(u8::is_ascii_whitespace) => return Ok(Parameters::default()),
+        None if response.body.iter().all(u8::is_ascii_whitespace) => {
+            return Ok(Parameters::default())
+        }
         None => {
             return Err(PluginError::failed(format!(
                 "The HTTP plug-in answered HTTP {status} with a body that is not JSON: {}",
@@ -133,12 +138,10 @@ fn read_answer(api: &CustomApi, response: &OutboundResponse) -> Result<Parameter
             )))
         }
         Some(Value::Object(mut body)) => body.remove("OutputParameters").unwrap_or(Value::Null),
-        Some(other) => {
-            return Err(PluginError::permanent(format!(
-                "The HTTP plug-in answered with JSON {} instead of an object with OutputParameters.",
-                json_type_name(&other)
-            )))
-        }
+        Some(other) => return Err(PluginError::permanent(format!(
+            "The HTTP plug-in answered with JSON {} instead of an object with OutputParameters.",
+            json_type_name(&other)
+        ))),
     };
     let outputs = match outputs {
         Value::Null => return Ok(Parameters::default()),
@@ -253,15 +256,27 @@ mod tests {
     #[test]
     fn errors_are_classified() {
         let (m, permanent) = failure(answer(503, "upstream\n  down"));
-        assert_eq!((m.as_str(), permanent), ("The HTTP plug-in answered HTTP 503 Service Unavailable: upstream down", false));
-        let (m, permanent) = failure(answer(500, r#"{"error":{"message":"no","permanent":true}}"#));
+        assert_eq!(
+            (m.as_str(), permanent),
+            (
+                "The HTTP plug-in answered HTTP 503 Service Unavailable: upstream down",
+                false
+            )
+        );
+        let (m, permanent) = failure(answer(
+            500,
+            r#"{"error":{"message":"no","permanent":true}}"#,
+        ));
         assert_eq!((m.as_str(), permanent), ("no", true));
         let (m, permanent) = failure(answer(200, r#"{"error":{"message":"later"}}"#));
         assert_eq!((m.as_str(), permanent), ("later", false));
         let (m, permanent) = failure(answer(200, "<html>"));
         assert!(m.contains("not JSON: <html>") && !permanent, "{m}");
         let (m, permanent) = failure(answer(200, r#"{"OutputParameters":{"Other":1}}"#));
-        assert!(m.contains("Other, which is not a response property") && permanent, "{m}");
+        assert!(
+            m.contains("Other, which is not a response property") && permanent,
+            "{m}"
+        );
         let (m, permanent) = failure(answer(200, r#"{"OutputParameters":[1]}"#));
         assert!(m.contains("OutputParameters as Array") && permanent, "{m}");
         let (m, permanent) = failure(answer(200, r#"{"OutputParameters":{"Count":"three"}}"#));

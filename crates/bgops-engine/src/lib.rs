@@ -7,6 +7,7 @@
 pub mod builtin;
 mod config;
 mod data;
+pub mod definitions;
 mod engine;
 mod http_plugin;
 mod loops;
@@ -15,6 +16,7 @@ mod outcome;
 mod plugin;
 mod registry;
 pub mod sample;
+mod step_handler;
 
 pub use config::EngineConfig;
 pub use data::DataAccess;

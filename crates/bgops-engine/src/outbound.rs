@@ -236,6 +236,8 @@ fn classify(e: reqwest::Error, timeout: Duration) -> SendError {
     if e.is_timeout() {
         return SendError::Timeout(timeout);
     }
+    // Messages end up in `errormessage`; the URL may carry a secret in its query.
+    let e = e.without_url();
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
     while let Some(err) = source {
         if let Some(refused) = err.downcast_ref::<RefusedHost>() {

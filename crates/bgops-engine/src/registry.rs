@@ -106,10 +106,7 @@ impl Registry {
     }
 
     fn loaded(&self) -> Arc<Loaded> {
-        self.loaded
-            .read()
-            .map(|l| l.clone())
-            .unwrap_or_default()
+        self.loaded.read().map(|l| l.clone()).unwrap_or_default()
     }
 
     /// The custom API named `name` as last read, without checking the store: a definition

@@ -28,10 +28,10 @@ pub async fn apply(engine: &Engine, file: Option<&Path>) -> Result<(), RunError>
     let Some(path) = file else {
         return Ok(());
     };
-    let fail = |why: String| RunError::Definitions(format!("custom API file {}: {why}", path.display()));
+    let fail =
+        |why: String| RunError::Definitions(format!("custom API file {}: {why}", path.display()));
     let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
-    let declared =
-        bgops_core::custom_api_file::parse(&text).map_err(|e| fail(e.to_string()))?;
+    let declared = bgops_core::custom_api_file::parse(&text).map_err(|e| fail(e.to_string()))?;
     let summary = definitions
         .apply_file(&declared)
         .await

@@ -191,6 +191,8 @@ fn new_op(created_on: Timestamp) -> NewOperation {
         ttl_seconds: 3600,
         max_retries: 3,
         created_on,
+        callback_url: None,
+        location: None,
     }
 }
 

@@ -29,11 +29,13 @@ use bgops_core::odata::plan::{Filter, QueryPlan};
 use bgops_core::{NewOperation, OperationId, Timestamp, UserId};
 use uuid::Uuid;
 
+mod batches;
 mod filters;
 mod other_tables;
 mod paging;
 mod rows;
 
+pub use batches::*;
 pub use filters::*;
 pub use other_tables::*;
 pub use paging::*;
@@ -81,6 +83,9 @@ cases!(
     backgroundoperation_rows_are_queryable,
     seeded_rows_exist,
     malformed_requests_are_refused,
+    write_rows_applies_all_or_nothing,
+    delete_children_removes_only_that_parents_rows,
+    tables_stamp_moves_on_every_write,
 );
 
 /// Generates one `#[tokio::test]` per table conformance case, each on a fresh store from
@@ -117,6 +122,9 @@ macro_rules! store_table_conformance_tests {
             backgroundoperation_rows_are_queryable,
             seeded_rows_exist,
             malformed_requests_are_refused,
+            write_rows_applies_all_or_nothing,
+            delete_children_removes_only_that_parents_rows,
+            tables_stamp_moves_on_every_write,
         );
     };
     ($fresh:expr; $($(#[$attr:meta])* $case:ident),+ $(,)?) => {

@@ -6,12 +6,20 @@
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 #[cfg(any(test, feature = "conformance"))]
+pub mod conformance_callbacks;
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance_jobs;
+#[cfg(any(test, feature = "conformance"))]
 pub mod conformance_tables;
+mod deliveries;
 mod error;
 pub mod sqlite;
 mod store;
+mod system_jobs;
 mod url;
 
+pub use deliveries::*;
 pub use error::StoreError;
 pub use store::*;
+pub use system_jobs::*;
 pub use url::{open, DatabaseUrl};

@@ -11,6 +11,10 @@ use bgops_core::{
     UserId,
 };
 
+use crate::deliveries::{
+    CallbackDelivery, DeliveryClaim, DeliveryClaimRequest, DeliveryLease, DeliveryOutcome,
+};
+use crate::system_jobs::{ExpiredJobLease, JobClaim, JobLeaseState, JobOutcome, JobRenewal};
 use crate::StoreError;
 
 /// Identifies the node (process) holding leases, so a renewal or a result from anyone else is
@@ -238,6 +242,88 @@ pub enum DeleteOutcome {
     VersionMismatch,
 }
 
+/// One change of a batch written in one transaction by [`Store::write_rows`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum RowChange {
+    /// Inserts a row; `values` holds its primary key (see [`Store::insert_row`]).
+    Insert {
+        /// The table.
+        table: Arc<Table>,
+        /// The primary key and the caller's columns.
+        values: Row,
+    },
+    /// Updates the given columns of an existing row, only at `if_version` when given.
+    Update {
+        /// The table.
+        table: Arc<Table>,
+        /// The row.
+        id: uuid::Uuid,
+        /// The columns to change.
+        values: Row,
+        /// The `versionnumber` the row must have.
+        if_version: Option<i64>,
+    },
+    /// Deletes an existing row, only at `if_version` when given.
+    Delete {
+        /// The table.
+        table: Arc<Table>,
+        /// The row.
+        id: uuid::Uuid,
+        /// The `versionnumber` the row must have.
+        if_version: Option<i64>,
+    },
+    /// Deletes every row whose lookup `column` points to `id` (none is fine): the children of
+    /// a row deleted with them.
+    DeleteChildren {
+        /// The child table.
+        table: Arc<Table>,
+        /// The lookup column naming the parent.
+        column: &'static str,
+        /// The parent.
+        id: uuid::Uuid,
+    },
+}
+
+/// Why a change of a [`Store::write_rows`] batch could not apply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RowRefusal {
+    /// An insert met an existing primary key or unique value.
+    Duplicate,
+    /// An update or delete found no row.
+    NotFound,
+    /// An update or delete found the row at another version.
+    VersionMismatch,
+}
+
+/// What a batch of row changes did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum WriteRowsOutcome {
+    /// Every change applied: per change, in order, the row as stored for inserts and updates
+    /// and `None` for deletes.
+    Applied(Vec<Option<Row>>),
+    /// Change `index` could not apply, for `reason`; nothing of the batch was written.
+    Refused {
+        /// The position of the change in the batch.
+        index: usize,
+        /// Why.
+        reason: RowRefusal,
+    },
+}
+
+/// A summary of the rows of some tables that changes whenever one of their rows is inserted,
+/// updated or deleted: a cache of those rows compares it to know, with one cheap read, whether
+/// it is still current (the custom API definitions, on every node).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct TablesStamp {
+    /// How many rows the tables hold together.
+    pub rows: u64,
+    /// The highest `versionnumber` among them.
+    pub max_version: i64,
+    /// The sum of their `versionnumber`s (wrapping), which also moves when a row is deleted
+    /// and another written with a version not above the highest.
+    pub version_sum: i64,
+}
+
 /// The storage interface.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -345,4 +431,58 @@ pub trait Store: Send + Sync + 'static {
         id: uuid::Uuid,
         if_version: Option<i64>,
     ) -> Result<DeleteOutcome, StoreError>;
+
+    /// Applies `changes` in order in one transaction: all of them, or none when one is refused
+    /// (the outcome names it). Inserts and updates set the system columns as [`Store::insert_row`]
+    /// and [`Store::update_row`] do.
+    async fn write_rows(
+        &self,
+        changes: Vec<RowChange>,
+        ctx: WriteContext,
+    ) -> Result<WriteRowsOutcome, StoreError>;
+
+    /// The [`TablesStamp`] of `tables`, read without taking the write lock.
+    async fn tables_stamp(&self, tables: Vec<Arc<Table>>) -> Result<TablesStamp, StoreError>;
+
+    /// Leases up to `limit` due callback deliveries to `owner` (each one's `attempts` grows by
+    /// one and it is due again when the lease expires), and tells when the next one is due.
+    async fn claim_deliveries(
+        &self,
+        req: DeliveryClaimRequest,
+    ) -> Result<DeliveryClaim, StoreError>;
+
+    /// Extends a delivery attempt's lease to `until` while it is still the holder's; returns
+    /// whether it was.
+    async fn renew_delivery(
+        &self,
+        lease: DeliveryLease,
+        until: Timestamp,
+    ) -> Result<bool, StoreError>;
+
+    /// Records a delivery attempt's result if its lease still fences it; returns whether it
+    /// applied. A stale holder's result changes nothing.
+    async fn record_delivery(&self, outcome: DeliveryOutcome) -> Result<bool, StoreError>;
+
+    /// Every callback delivery of an operation, oldest first (diagnostics and tests).
+    async fn deliveries_of(&self, id: OperationId) -> Result<Vec<CallbackDelivery>, StoreError>;
+
+    /// Claims up to `req.limit` due system jobs (Ready, retry time reached) under `req.owner`'s
+    /// lease, oldest due first (each one's `attempt` grows by one), and tells when the next
+    /// waiting one is due.
+    async fn claim_jobs(&self, req: ClaimRequest) -> Result<JobClaim, StoreError>;
+
+    /// Extends the leases of running system jobs and reports, per job, whether the node still
+    /// holds it.
+    async fn renew_job_leases(&self, req: JobRenewal) -> Result<Vec<JobLeaseState>, StoreError>;
+
+    /// System jobs whose lease expired at `now` (up to `limit`).
+    async fn expired_job_leases(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<ExpiredJobLease>, StoreError>;
+
+    /// Records a system job attempt's outcome if the fence still matches; returns whether it
+    /// applied. A stale writer's outcome changes nothing.
+    async fn record_job_outcome(&self, outcome: JobOutcome) -> Result<bool, StoreError>;
 }

@@ -20,7 +20,23 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Start the service.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
+    /// Print the secret that signs callbacks and HTTP plug-in requests (`whsec_…`), as stored
+    /// in the database; creates it if absent.
+    WebhookSecret(WebhookSecretArgs),
+}
+
+#[derive(Args, Debug)]
+struct WebhookSecretArgs {
+    /// Database: sqlite://PATH (embedded, the default).
+    #[arg(long, env = "BGOPS_DATABASE", default_value = "sqlite://bgops.db")]
+    database: String,
+}
+
+fn webhook_secret(s: &str) -> Result<String, String> {
+    bgops_core::signing::WebhookSecret::parse(s)
+        .map(|_| s.to_owned())
+        .map_err(|e| e.to_string())
 }
 
 fn duration(s: &str) -> Result<Duration, String> {
@@ -74,6 +90,22 @@ struct ServeArgs {
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "BGOPS_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     max_body_bytes: usize,
+    /// A TOML file declaring custom APIs and HTTP plug-ins, applied at every start (see
+    /// docs/custom-apis.example.toml).
+    #[arg(long, env = "BGOPS_CUSTOM_APIS", value_name = "FILE")]
+    custom_apis: Option<std::path::PathBuf>,
+    /// Accept http:// callback and HTTP plug-in URLs, not only https://.
+    #[arg(long, env = "BGOPS_CALLBACK_ALLOW_HTTP")]
+    callback_allow_http: bool,
+    /// Accept callback and HTTP plug-in URLs whose host is or resolves to a loopback, private,
+    /// link-local or other internal address.
+    #[arg(long, env = "BGOPS_CALLBACK_ALLOW_PRIVATE")]
+    callback_allow_private: bool,
+    /// The secret that signs callbacks and HTTP plug-in requests (`whsec_` + Base64 of 24–64
+    /// bytes); stored in the database, replacing the previous one. Without it the stored one
+    /// is used, generated on first start (`bgops webhook-secret` prints it).
+    #[arg(long, env = "BGOPS_WEBHOOK_SECRET", hide_env_values = true, value_parser = webhook_secret)]
+    webhook_secret: Option<String>,
 }
 
 impl ServeArgs {
@@ -124,6 +156,12 @@ impl ServeArgs {
                 ..ServerConfig::default()
             },
             demo_data: self.demo_data,
+            custom_apis: self.custom_apis,
+            outbound: bgops_core::outbound_url::UrlPolicy {
+                allow_http: self.callback_allow_http,
+                allow_private: self.callback_allow_private,
+            },
+            webhook_secret: self.webhook_secret,
         }
     }
 }
@@ -132,7 +170,8 @@ impl Cli {
     /// Runs the chosen command.
     pub async fn run(self) -> anyhow::Result<()> {
         match self.command {
-            Command::Serve(args) => serve(args).await,
+            Command::Serve(args) => serve(*args).await,
+            Command::WebhookSecret(args) => print_webhook_secret(args).await,
         }
     }
 }
@@ -146,6 +185,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     tokio::spawn(signal_shutdown(shutdown.clone()));
     bgops_server::run(args.settings(), listener, shutdown).await?;
+    Ok(())
+}
+
+async fn print_webhook_secret(args: WebhookSecretArgs) -> anyhow::Result<()> {
+    let store = bgops_store::open(&args.database)
+        .await
+        .with_context(|| format!("cannot open {}", args.database))?;
+    let secret = bgops_server::webhook_secret(store.as_ref(), None).await?;
+    println!("{}", secret.to_text());
     Ok(())
 }
 

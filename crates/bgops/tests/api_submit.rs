@@ -428,20 +428,20 @@ async fn callback_url_rules() {
             Some("https://example.com/x?a=1#b"),
             "0x80097329",
         ),
-        // A valid https callback: delivery is not available in this version.
+        // A host resolving to a loopback address (more in callbacks_ssrf.rs).
         (
-            Some("respond-async, odata.callback; url=\"https://example.com/x\""),
+            Some("respond-async, odata.callback; url=\"https://localhost/x\""),
             None,
             "0x80040203",
         ),
         (
-            Some("respond-async,odata.callback;url=\"https://example.com/x\""),
+            Some("respond-async,odata.callback;url=\"https://localhost/x\""),
             None,
             "0x80040203",
         ),
         (
             Some("respond-async"),
-            Some("https://example.com/x"),
+            Some("https://localhost/x"),
             "0x80040203",
         ),
     ];

@@ -804,7 +804,6 @@ async fn read_only_tables_refuse_writes() {
 }
 
 #[tokio::test]
-#[ignore = "BUG (SPEC §8, likely issue 4): the built-in custom APIs (bgops_Echo, …) are not rows of customapis"]
 async fn built_in_custom_apis_are_rows_of_customapis() {
     let s = start();
     let resp = s

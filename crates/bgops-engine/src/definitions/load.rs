@@ -37,7 +37,11 @@ async fn all_rows(store: &dyn Store, table: Arc<Table>) -> Result<Vec<Row>, Stor
     let mut after = None;
     loop {
         let page = store
-            .query_rows(table.clone(), plan.clone(), PageRequest { size: PAGE, after })
+            .query_rows(
+                table.clone(),
+                plan.clone(),
+                PageRequest { size: PAGE, after },
+            )
             .await?;
         after = page.keys.last().cloned();
         rows.extend(page.rows);

@@ -151,7 +151,7 @@ impl Definitions {
                 let deep = rules::split_deep_insert(body)?;
                 let mut api = self.new_row(kind, &deep.api)?;
                 rules::prepare_api(&mut api, Source::WebApi);
-                let mut children = |kind: DefinitionKind, bodies: &[Map<String, Value>]| {
+                let children = |kind: DefinitionKind, bodies: &[Map<String, Value>]| {
                     bodies
                         .iter()
                         .map(|b| {
@@ -303,7 +303,10 @@ fn refusal(kind: DefinitionKind, id: uuid::Uuid, reason: RowRefusal) -> ApiError
         RowRefusal::Duplicate => ApiError::new(
             400,
             ErrorCode::DUPLICATE_RECORD,
-            format!("A {} with the same unique name already exists.", kind.label()),
+            format!(
+                "A {} with the same unique name already exists.",
+                kind.label()
+            ),
         ),
     }
 }

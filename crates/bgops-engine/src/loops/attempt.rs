@@ -40,7 +40,7 @@ async fn run(inner: &Arc<Inner>, op: BackgroundOperation) {
             },
         );
     }
-    let result = match inner.registry.api(&op.name) {
+    let result = match inner.registry.resolve(&op.name).await {
         Some(api) => {
             let ctx = PluginContext {
                 operation_id: Some(op.id),
@@ -110,6 +110,8 @@ async fn run(inner: &Arc<Inner>, op: BackgroundOperation) {
     if retry {
         // The claimer recomputes when the next retry is due.
         inner.wake.notify_one();
+    } else {
+        inner.operations_ended();
     }
 }
 

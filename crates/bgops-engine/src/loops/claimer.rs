@@ -63,6 +63,9 @@ impl Claimer {
             for id in &outcome.canceled {
                 tracing::info!(operation = %id, "canceled before it ran");
             }
+            if !outcome.canceled.is_empty() {
+                inner.operations_ended();
+            }
             let had_workers = !permits.is_empty();
             let full = had_workers && outcome.claimed.len() == permits.len();
             for op in outcome.claimed {

@@ -3,6 +3,8 @@
 
 mod attempt;
 mod claimer;
+mod deliverer;
+mod job_runner;
 mod reaper;
 mod renewer;
 mod sweeper;
@@ -41,6 +43,18 @@ pub async fn supervise(inner: Arc<Inner>, shutdown: CancellationToken) {
             .run()
             .instrument(tracing::info_span!("ttl_sweeper")),
     );
+    // Stops with the rest, after running attempts finished: their callbacks are sent too.
+    let deliverer = tokio::spawn(
+        deliverer::Deliverer::new(inner.clone(), stop_rest.clone())
+            .run()
+            .instrument(tracing::info_span!("callback_deliverer")),
+    );
+    // Stops with the rest too: the jobs of operations ending in the grace period run as well.
+    let job_runner = tokio::spawn(
+        job_runner::JobRunner::new(inner.clone(), stop_rest.clone())
+            .run()
+            .instrument(tracing::info_span!("job_runner")),
+    );
 
     shutdown.cancelled().await;
     stop_claiming.cancel();
@@ -64,7 +78,7 @@ pub async fn supervise(inner: Arc<Inner>, shutdown: CancellationToken) {
         ),
     }
     stop_rest.cancel();
-    for task in [renewer, reaper, sweeper] {
+    for task in [renewer, reaper, sweeper, deliverer, job_runner] {
         let _ = task.await;
     }
 }

@@ -86,6 +86,7 @@ impl Reaper {
             }
             if recovered > 0 {
                 inner.wake.notify_one();
+                inner.operations_ended();
             }
             if n < BATCH {
                 return;

@@ -24,6 +24,9 @@ pub const EXECUTE_BACKGROUND_OPERATION: &str = "ExecuteBackgroundOperation";
 /// The header naming a callback URL outside `Prefer`.
 const CALLBACK_HEADER: &str = "x-ms-dyn-callback-url";
 
+/// How long a submission waits for the callback host's addresses before accepting it.
+const RESOLVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The custom API named `name` as currently defined on any node, or the unknown-segment 404.
 async fn lookup(state: &AppState, name: &str) -> Result<std::sync::Arc<CustomApi>, ApiError> {
     state
@@ -54,32 +57,32 @@ fn authorize_call(caller: &Caller, api: &CustomApi, background: bool) -> Result<
     Ok(())
 }
 
-/// Applies the callback rules of SPEC §3 to the URL given (if any).
-fn check_callback(url: &str) -> Result<(), ApiError> {
-    let lower = url.to_ascii_lowercase();
-    if !lower.starts_with("https://") {
-        return Err(ApiError::new(
-            400,
-            ErrorCode::CALLBACK_NOT_HTTPS,
-            "Provided CallbackUri does not follow https scheme.",
+/// Applies the callback URL rules of SPEC §3 and §9 to `url`: https (unless
+/// `--callback-allow-http`), no `#`, and a host that is not and does not resolve to an internal
+/// address (unless `--callback-allow-private`; checked again at each delivery). Returns the
+/// normalised URL to store.
+async fn check_callback(state: &AppState, url: &str) -> Result<String, ApiError> {
+    let Some(outbound) = state.engine.config().outbound.as_ref() else {
+        return Err(ApiError::invalid_argument(
+            "Completion callbacks are not available: this service has no outbound HTTP client.",
         ));
+    };
+    let parsed = outbound.parse_url(url).map_err(|e| e.api_error())?;
+    // A name that does not resolve in time passes, like one that does not resolve at all:
+    // nothing can be reached through it now, and every connection is checked again.
+    let resolved = tokio::time::timeout(RESOLVE_TIMEOUT, outbound.check_host(&parsed)).await;
+    if let Ok(checked) = resolved {
+        checked.map_err(|e| e.api_error())?;
     }
-    if url.split_once('?').is_some_and(|(_, q)| q.contains('#')) {
-        return Err(ApiError::new(
-            400,
-            ErrorCode::CALLBACK_HASH,
-            "Symbol # was used in callback URL query string which could lead to injection attacks.",
-        ));
-    }
-    // Delivery of completion callbacks is not part of this release: refuse rather than accept
-    // a URL that would never be called.
-    Err(ApiError::invalid_argument(
-        "Completion callbacks are not delivered by this version of bgops; submit without a callback and poll the status monitor.",
-    ))
+    Ok(parsed.as_str().to_owned())
 }
 
-/// The callback URL of a `Prefer`/header request, after the checks of SPEC §3.
-fn callback_from_headers(headers: &HeaderMap, prefer: &Prefer) -> Result<Option<String>, ApiError> {
+/// The callback URL of a `Prefer`/header request, after the checks of SPEC §3 and §9.
+async fn callback_from_headers(
+    state: &AppState,
+    headers: &HeaderMap,
+    prefer: &Prefer,
+) -> Result<Option<String>, ApiError> {
     let mut urls = prefer.callback_urls();
     let header_urls: Vec<String> = headers
         .get_all(CALLBACK_HEADER)
@@ -106,16 +109,18 @@ fn callback_from_headers(headers: &HeaderMap, prefer: &Prefer) -> Result<Option<
     }
     urls.extend(header_urls);
     let url = urls.remove(0);
-    check_callback(&url)?;
-    Ok(Some(url))
+    check_callback(state, &url).await.map(Some)
 }
 
-/// Stores a background operation for `api` with `inputs`; returns its id once durable.
+/// Stores a background operation for `api` with `inputs` and the checked `callback` URL;
+/// returns its id once durable.
 async fn submit(
     state: &AppState,
     caller: &Caller,
+    root: &Root,
     api: &CustomApi,
     inputs: &Parameters,
+    callback: Option<String>,
 ) -> Result<OperationId, AppError> {
     let engine = &state.engine;
     let id = OperationId::new_random();
@@ -131,6 +136,8 @@ async fn submit(
         ttl_seconds: i64::try_from(state.config.default_ttl.as_secs()).unwrap_or(i64::MAX),
         max_retries: i32::try_from(max_retries).unwrap_or(i32::MAX),
         created_on: engine.clock().now(),
+        callback_url: callback,
+        location: Some(location(root, id)),
     };
     engine.submit(vec![op]).await?;
     Ok(id)
@@ -156,9 +163,9 @@ pub async fn invoke(
     }
     let prefer = Prefer::from_headers(headers);
     authorize_call(caller, &api, prefer.respond_async())?;
-    let _callback = callback_from_headers(headers, &prefer)?;
+    let callback = callback_from_headers(state, headers, &prefer).await?;
     let inputs = api.validate_request(&body)?;
-    run(state, caller, root, &prefer, &api, inputs).await
+    run(state, caller, root, &prefer, &api, inputs, callback).await
 }
 
 /// `GET /api/data/v9.2/{uniquename}({args})?@p1=…` for a function: `args` is the text between
@@ -179,14 +186,15 @@ pub async fn invoke_function(
     }
     let prefer = Prefer::from_headers(headers);
     authorize_call(caller, &api, prefer.respond_async())?;
-    let _callback = callback_from_headers(headers, &prefer)?;
+    let callback = callback_from_headers(state, headers, &prefer).await?;
     let pairs = query.map(query_pairs).unwrap_or_default();
     let inputs = function_parameters(&api, args, &pairs)?;
-    run(state, caller, root, &prefer, &api, inputs).await
+    run(state, caller, root, &prefer, &api, inputs, callback).await
 }
 
 /// Runs a validated call: in the background with `Prefer: respond-async` (202 and the status
-/// monitor), else now (200 with the response properties, 204 when there are none).
+/// monitor; with a `callback`, also `{"backgroundOperationId","location"}`), else now (200 with
+/// the response properties, 204 when there are none).
 async fn run(
     state: &AppState,
     caller: &Caller,
@@ -194,21 +202,25 @@ async fn run(
     prefer: &Prefer,
     api: &CustomApi,
     inputs: Parameters,
+    callback: Option<String>,
 ) -> Result<Response, AppError> {
     if prefer.respond_async() {
-        let id = submit(state, caller, api, &inputs).await?;
-        let mut resp = response::empty(StatusCode::ACCEPTED);
-        let h = resp.headers_mut();
+        let with_callback = callback.is_some();
+        let id = submit(state, caller, root, api, &inputs, callback).await?;
         let loc = location(root, id);
+        let (mut resp, applied) = if with_callback {
+            let body = json!({"backgroundOperationId": id.to_string(), "location": loc});
+            (response::json(StatusCode::ACCEPTED, &body), "callback")
+        } else {
+            (response::empty(StatusCode::ACCEPTED), "respond-async")
+        };
+        let h = resp.headers_mut();
         h.insert("Location", header_value(&loc)?);
         h.insert(
             "x-ms-dyn-backgroundoperationid",
             header_value(&id.to_string())?,
         );
-        h.insert(
-            "Preference-Applied",
-            HeaderValue::from_static("respond-async"),
-        );
+        h.insert("Preference-Applied", HeaderValue::from_static(applied));
         return Ok(resp);
     }
 
@@ -283,8 +295,8 @@ pub async fn execute_background_operation(
     };
     let api = lookup(state, &name).await?;
     authorize_call(caller, &api, true)?;
-    match body.get("CallbackUri") {
-        None | Some(Value::Null) => {}
+    let callback = match body.get("CallbackUri") {
+        None | Some(Value::Null) => None,
         Some(Value::String(url)) => {
             if headers.get(CALLBACK_HEADER).is_some()
                 || !Prefer::from_headers(headers).callback_urls().is_empty()
@@ -296,7 +308,7 @@ pub async fn execute_background_operation(
                 )
                 .into());
             }
-            check_callback(url)?;
+            Some(check_callback(state, url).await?)
         }
         Some(other) => {
             return Err(ApiError::param_type(
@@ -307,9 +319,9 @@ pub async fn execute_background_operation(
             )
             .into())
         }
-    }
+    };
     let inputs = api.validate_request(&params)?;
-    let id = submit(state, caller, &api, &inputs).await?;
+    let id = submit(state, caller, root, &api, &inputs, callback).await?;
     let loc = location(root, id);
     let mut resp = response::json(
         StatusCode::OK,

@@ -7,6 +7,7 @@ mod custom_api_defs;
 mod health;
 mod service;
 mod status_monitor;
+mod steps;
 mod tables;
 
 use axum::extract::{DefaultBodyLimit, Path, Request, State};
@@ -163,6 +164,28 @@ async fn web_api(
         }
         (name, key, method) => {
             if let Some(table) = state.catalogue.by_entity_set(name) {
+                if let Some(kind) = steps::kind(&table) {
+                    // Webhook and step writes follow the OnBackgroundOperationComplete rules;
+                    // reads stay generic.
+                    match (key, &method) {
+                        (None, &Method::POST) => {
+                            let JsonObject(body) = JsonObject::from_req(req, &state).await?;
+                            return steps::create(&state, &caller, &root, &headers, table, kind, body)
+                                .await;
+                        }
+                        (Some(key), &Method::PATCH) => {
+                            let JsonObject(body) = JsonObject::from_req(req, &state).await?;
+                            return steps::update(
+                                &state, &caller, &root, &headers, table, kind, key, body,
+                            )
+                            .await;
+                        }
+                        (Some(key), &Method::DELETE) => {
+                            return steps::delete(&state, &caller, &headers, table, kind, key).await;
+                        }
+                        _ => {}
+                    }
+                }
                 if let Some(kind) = custom_api_defs::kind(&table) {
                     // Definition writes follow the custom API rules; reads stay generic.
                     match (key, &method) {

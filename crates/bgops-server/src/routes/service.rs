@@ -18,10 +18,10 @@ use crate::extract::{query_pairs, Root};
 use crate::response;
 use crate::state::AppState;
 
-/// The business unit every user belongs to (bgops has one).
-pub const BUSINESS_UNIT_ID: &str = "a1b2c3d4-0000-4000-8000-000000000001";
-/// The organization id of this service.
-pub const ORGANIZATION_ID: &str = "a1b2c3d4-0000-4000-8000-000000000002";
+/// The business unit every user belongs to (bgops has one); execution contexts name it too.
+pub const BUSINESS_UNIT_ID: &str = bgops_core::system_job::BUSINESS_UNIT_ID;
+/// The organization id of this service; execution contexts name it too.
+pub const ORGANIZATION_ID: &str = bgops_core::system_job::ORGANIZATION_ID;
 
 /// `GET /api/data/v9.2/`: the entity sets.
 pub async fn service_document(state: &AppState, root: &Root) -> Response {

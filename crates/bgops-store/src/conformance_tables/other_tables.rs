@@ -18,6 +18,8 @@ pub async fn backgroundoperation_rows_are_queryable(store: Arc<dyn Store>) {
         ttl_seconds: 3600,
         max_retries: 3,
         created_on: at(i * 1_000),
+        callback_url: None,
+        location: None,
     };
     let ops = vec![
         op(1, "sample_Echo"),

@@ -10,6 +10,18 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (2, include_str!("../../migrations/sqlite/0002_tables.sql")),
     (3, include_str!("../../migrations/sqlite/0003_settings.sql")),
+    (
+        4,
+        include_str!("../../migrations/sqlite/0004_definition_source.sql"),
+    ),
+    (
+        6,
+        include_str!("../../migrations/sqlite/0006_callbacks.sql"),
+    ),
+    (
+        7,
+        include_str!("../../migrations/sqlite/0007_system_jobs.sql"),
+    ),
 ];
 
 /// Applies every migration newer than the database's version.

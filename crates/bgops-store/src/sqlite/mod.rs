@@ -2,9 +2,12 @@
 //! commits many callers' writes in one transaction (group commit), and a small pool of read
 //! connections.
 
+mod completion;
 mod migrate;
 mod operations;
+mod outbox;
 mod pool;
+mod step_jobs;
 mod tables;
 mod users;
 mod writer;
@@ -17,7 +20,9 @@ use bgops_core::metadata::{Row, Table};
 use bgops_core::odata::plan::{Filter, QueryPlan};
 use bgops_core::{BackgroundOperation, NewOperation, OperationId, Timestamp, UserId};
 
+use crate::deliveries::*;
 use crate::store::*;
+use crate::system_jobs::*;
 use crate::StoreError;
 use pool::ReadPool;
 use writer::Writer;
@@ -222,6 +227,81 @@ impl Store for SqliteStore {
     ) -> Result<DeleteOutcome, StoreError> {
         self.writer
             .run(move |conn, _| tables::delete(conn, &table, id, if_version))
+            .await
+    }
+
+    async fn write_rows(
+        &self,
+        changes: Vec<RowChange>,
+        ctx: WriteContext,
+    ) -> Result<WriteRowsOutcome, StoreError> {
+        self.writer
+            .run(move |conn, wctx| tables::write_rows(conn, wctx, &changes, ctx))
+            .await
+    }
+
+    async fn tables_stamp(&self, tables: Vec<Arc<Table>>) -> Result<TablesStamp, StoreError> {
+        self.readers
+            .run(move |conn| tables::stamp(conn, &tables))
+            .await
+    }
+
+    async fn claim_deliveries(
+        &self,
+        req: DeliveryClaimRequest,
+    ) -> Result<DeliveryClaim, StoreError> {
+        self.writer
+            .run(move |conn, _| outbox::claim(conn, &req))
+            .await
+    }
+
+    async fn renew_delivery(
+        &self,
+        lease: DeliveryLease,
+        until: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.writer
+            .run(move |conn, _| outbox::renew(conn, &lease, until))
+            .await
+    }
+
+    async fn record_delivery(&self, outcome: DeliveryOutcome) -> Result<bool, StoreError> {
+        self.writer
+            .run(move |conn, _| outbox::record(conn, &outcome))
+            .await
+    }
+
+    async fn deliveries_of(&self, id: OperationId) -> Result<Vec<CallbackDelivery>, StoreError> {
+        self.readers
+            .run(move |conn| outbox::of_operation(conn, &id.to_string()))
+            .await
+    }
+
+    async fn claim_jobs(&self, req: ClaimRequest) -> Result<JobClaim, StoreError> {
+        self.writer
+            .run(move |conn, ctx| step_jobs::claim(conn, ctx, &req))
+            .await
+    }
+
+    async fn renew_job_leases(&self, req: JobRenewal) -> Result<Vec<JobLeaseState>, StoreError> {
+        self.writer
+            .run(move |conn, _| step_jobs::renew(conn, &req))
+            .await
+    }
+
+    async fn expired_job_leases(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<ExpiredJobLease>, StoreError> {
+        self.readers
+            .run(move |conn| step_jobs::expired_leases(conn, now, limit))
+            .await
+    }
+
+    async fn record_job_outcome(&self, outcome: JobOutcome) -> Result<bool, StoreError> {
+        self.writer
+            .run(move |conn, ctx| step_jobs::record_outcome(conn, ctx, &outcome))
             .await
     }
 }

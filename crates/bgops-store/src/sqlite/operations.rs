@@ -59,8 +59,9 @@ pub fn insert(
         "INSERT INTO backgroundoperation (backgroundoperationid, name, displayname, \
          backgroundoperationstatecode, backgroundoperationstatuscode, inputparameters, runas, \
          priority, ttlinseconds, createdon, modifiedon, createdby, versionnumber, maxretries, \
-         nextattemptat, expiresat) \
-         VALUES (?1, ?2, ?3, 0, 0, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, ?8, ?8 + ?7 * 1000)",
+         nextattemptat, expiresat, callbackurl, location) \
+         VALUES (?1, ?2, ?3, 0, 0, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, ?8, ?8 + ?7 * 1000, \
+         ?12, ?13)",
     )?;
     for op in ops {
         stmt.execute(params![
@@ -75,6 +76,8 @@ pub fn insert(
             op.created_by.to_string(),
             ctx.next_version(),
             op.max_retries,
+            op.callback_url,
+            op.location,
         ])?;
     }
     Ok(())
@@ -116,7 +119,9 @@ pub fn claim(
              AND leaseowner IS NULL",
         )?;
         for id in to_cancel {
-            fin.execute(params![id, now, ctx.next_version()])?;
+            if fin.execute(params![id, now, ctx.next_version()])? > 0 {
+                super::completion::on_terminal(conn, ctx, &id, req.now)?;
+            }
             out.canceled.push(parse_id(id)?);
         }
     }
@@ -233,6 +238,7 @@ pub fn record_outcome(
                  AND leaseexpiresat <= :cutoff";
     let v = ctx.next_version();
     let id = o.id.to_string();
+    let mut terminal = true;
     let changed = match &o.result {
         AttemptResult::Succeeded { outputs } => conn
             .prepare_cached(&format!(
@@ -276,6 +282,7 @@ pub fn record_outcome(
                 None => 0,
             };
             if retried > 0 {
+                terminal = false;
                 retried
             } else {
                 conn.prepare_cached(&format!(
@@ -292,6 +299,9 @@ pub fn record_outcome(
             }
         }
     };
+    if changed > 0 && terminal {
+        super::completion::on_terminal(conn, ctx, &id, o.now)?;
+    }
     Ok(changed > 0)
 }
 
@@ -338,12 +348,20 @@ pub fn request_cancel(
 }
 
 pub fn sweep(conn: &Connection, now: Timestamp, limit: usize) -> Result<usize, StoreError> {
-    let n = conn
+    let expired: Vec<String> = conn
         .prepare_cached(
-            "DELETE FROM backgroundoperation WHERE backgroundoperationid IN ( \
-             SELECT backgroundoperationid FROM backgroundoperation INDEXED BY ix_bo_expires \
-             WHERE expiresat <= ?1 AND backgroundoperationstatecode <> 2 LIMIT ?2)",
+            "SELECT backgroundoperationid FROM backgroundoperation INDEXED BY ix_bo_expires \
+             WHERE expiresat <= ?1 AND backgroundoperationstatecode <> 2 LIMIT ?2",
         )?
-        .execute(params![now.0, limit as i64])?;
+        .query_map(params![now.0, limit as i64], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut delete =
+        conn.prepare_cached("DELETE FROM backgroundoperation WHERE backgroundoperationid = ?1")?;
+    let mut n = 0;
+    for id in &expired {
+        // Its callback deliveries go with it, sent or not: nothing is left to point at.
+        super::outbox::delete_of_operation(conn, id)?;
+        n += delete.execute([id])?;
+    }
     Ok(n)
 }

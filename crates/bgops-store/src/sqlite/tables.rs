@@ -14,10 +14,11 @@ use bgops_core::catalogue::Catalogue;
 use bgops_core::metadata::{Cell, Column, Table};
 use rusqlite::Connection;
 
+use crate::store::TablesStamp;
 use crate::StoreError;
 
 pub use query::{count, get, query};
-pub use write::{delete, insert, update};
+pub use write::{delete, insert, update, write_rows};
 
 /// Columns the store sets on every write; a caller's values for them are ignored.
 const SYSTEM_COLUMNS: [&str; 4] = ["createdon", "modifiedon", "createdby", "versionnumber"];
@@ -90,6 +91,27 @@ fn read_cells(
         .collect()
 }
 
+/// The [`TablesStamp`] of `tables`: their row count, highest and summed `versionnumber`.
+pub fn stamp(
+    conn: &Connection,
+    tables: &[std::sync::Arc<Table>],
+) -> Result<TablesStamp, StoreError> {
+    let mut out = TablesStamp::default();
+    for table in tables {
+        let sql = format!(
+            "SELECT COUNT(*), COALESCE(MAX(versionnumber), 0), COALESCE(SUM(versionnumber), 0) FROM {}",
+            ident(table.logical_name)?
+        );
+        let (rows, max, sum): (i64, i64, i64) = conn
+            .prepare_cached(&sql)?
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        out.rows += u64::try_from(rows).unwrap_or(0);
+        out.max_version = out.max_version.max(max);
+        out.version_sum = out.version_sum.wrapping_add(sum);
+    }
+    Ok(out)
+}
+
 /// The highest `versionnumber` in any table, so row versions keep increasing across restarts.
 pub fn max_version(conn: &Connection) -> Result<i64, StoreError> {
     let mut max = 0;
@@ -158,6 +180,17 @@ mod tests {
                     "leaseowner",
                     "leaseexpiresat",
                     "expiresat",
+                    "callbackurl",
+                    "location",
+                ],
+                // Write-only: see `catalogue::serviceendpoint_with_authvalue`.
+                "serviceendpoint" => &["authvalue"],
+                "asyncoperation" => &[
+                    "attempt",
+                    "nextattemptat",
+                    "leaseowner",
+                    "leaseexpiresat",
+                    "asyncautodelete",
                 ],
                 _ => &[],
             };

@@ -1,14 +1,17 @@
-//! Writes: insert, update (or upsert) and delete of one row, run on the writer connection. The
-//! store sets `createdon`, `modifiedon`, `createdby` and a new `versionnumber`, and returns the
-//! row as stored, read back in the same transaction.
+//! Writes: insert, update (or upsert) and delete of one row, and batches of them applied all or
+//! none, run on the writer connection. The store sets `createdon`, `modifiedon`, `createdby` and
+//! a new `versionnumber`, and returns the row as stored, read back in the same transaction.
 
-use bgops_core::metadata::{Cell, Column, Row, Table};
+use bgops_core::metadata::{Cell, Column, ColumnType, Row, Table};
 use rusqlite::types::Value;
 use rusqlite::{Connection, ErrorCode, OptionalExtension};
 
 use super::{cells, ident, primary_key, query, store_managed};
 use crate::sqlite::writer::WriterCtx;
-use crate::store::{DeleteOutcome, InsertOutcome, UpdateMode, UpdateOutcome, WriteContext};
+use crate::store::{
+    DeleteOutcome, InsertOutcome, RowChange, RowRefusal, UpdateMode, UpdateOutcome, WriteContext,
+    WriteRowsOutcome,
+};
 use crate::StoreError;
 
 /// The caller's values for the columns it may set (not the primary key, not the store's own
@@ -246,4 +249,86 @@ pub fn delete(
     conn.prepare_cached(&sql)?
         .execute([cells::to_sql(pk, &Cell::Guid(id))?])?;
     Ok(DeleteOutcome::Deleted)
+}
+
+/// Applies one change of a batch; `Err(refusal)` inside `Ok` when it cannot apply.
+fn apply_change(
+    conn: &Connection,
+    ctx: &mut WriterCtx,
+    change: &RowChange,
+    write: WriteContext,
+) -> Result<Result<Option<Row>, RowRefusal>, StoreError> {
+    Ok(match change {
+        RowChange::Insert { table, values } => match insert(conn, ctx, table, values, write)? {
+            InsertOutcome::Created(row) => Ok(Some(row)),
+            InsertOutcome::Duplicate => Err(RowRefusal::Duplicate),
+        },
+        RowChange::Update {
+            table,
+            id,
+            values,
+            if_version,
+        } => {
+            let mode = if_version.map_or(UpdateMode::MustExist, UpdateMode::IfVersion);
+            match update(conn, ctx, table, *id, values, mode, write)? {
+                UpdateOutcome::Updated(row) | UpdateOutcome::Created(row) => Ok(Some(row)),
+                UpdateOutcome::NotFound => Err(RowRefusal::NotFound),
+                UpdateOutcome::VersionMismatch => Err(RowRefusal::VersionMismatch),
+            }
+        }
+        RowChange::Delete {
+            table,
+            id,
+            if_version,
+        } => match delete(conn, table, *id, *if_version)? {
+            DeleteOutcome::Deleted => Ok(None),
+            DeleteOutcome::NotFound => Err(RowRefusal::NotFound),
+            DeleteOutcome::VersionMismatch => Err(RowRefusal::VersionMismatch),
+        },
+        RowChange::DeleteChildren { table, column, id } => {
+            let lookup = table
+                .column(column)
+                .filter(|c| matches!(c.column_type, ColumnType::Lookup { .. }))
+                .ok_or_else(|| {
+                    StoreError::InvalidRequest(format!(
+                        "{column} is not a lookup column of {}",
+                        table.logical_name
+                    ))
+                })?;
+            let sql = format!(
+                "DELETE FROM {} WHERE {} = ?1",
+                ident(table.logical_name)?,
+                ident(lookup.logical_name)?
+            );
+            conn.prepare_cached(&sql)?
+                .execute([cells::to_sql(lookup, &Cell::Guid(*id))?])?;
+            Ok(None)
+        }
+    })
+}
+
+/// Applies `changes` in order, all or none: a refused change rolls back the ones before it.
+pub fn write_rows(
+    conn: &Connection,
+    ctx: &mut WriterCtx,
+    changes: &[RowChange],
+    write: WriteContext,
+) -> Result<WriteRowsOutcome, StoreError> {
+    conn.execute_batch("SAVEPOINT write_rows")?;
+    let mut rows = Vec::with_capacity(changes.len());
+    for (index, change) in changes.iter().enumerate() {
+        let outcome = match apply_change(conn, ctx, change, write) {
+            Ok(Ok(row)) => {
+                rows.push(row);
+                continue;
+            }
+            Ok(Err(reason)) => Ok(WriteRowsOutcome::Refused { index, reason }),
+            Err(e) => Err(e),
+        };
+        // Versions taken by the rolled-back changes stay unused: gaps are harmless.
+        conn.execute_batch("ROLLBACK TO write_rows; RELEASE write_rows")?;
+        return outcome;
+    }
+    conn.execute_batch("RELEASE write_rows")?;
+    Ok(WriteRowsOutcome::Applied(rows))
 }

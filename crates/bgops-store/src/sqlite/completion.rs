@@ -1,0 +1,24 @@
+//! What happens in the same transaction as a row reaching a terminal state (3/30, 3/31,
+//! 3/32): the completion notifications of SPEC §9 are written there, so a crash between the
+//! terminal state and a notification loses nothing.
+
+use bgops_core::Timestamp;
+use rusqlite::Connection;
+
+use super::writer::WriterCtx;
+use crate::StoreError;
+
+/// Called once per row, right after its terminal state is written, inside the same
+/// transaction. `id` is the row's `backgroundoperationid`.
+pub fn on_terminal(
+    conn: &Connection,
+    ctx: &mut WriterCtx,
+    id: &str,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    // The completion callback the submission asked for, if any (SPEC §9).
+    super::outbox::enqueue(conn, id, now)?;
+    // One system job per active OnBackgroundOperationComplete step (SPEC §9).
+    super::step_jobs::create_for_operation(conn, ctx, id, now)?;
+    Ok(())
+}
