@@ -95,6 +95,12 @@ impl UrlError {
     }
 }
 
+/// Whether a host name is `localhost` or a subdomain of it (RFC 6761), trailing dot or not.
+fn is_localhost_name(host: &str) -> bool {
+    let h = host.trim_end_matches('.').to_ascii_lowercase();
+    h == "localhost" || h.ends_with(".localhost")
+}
+
 /// A URL bgops may send to: absolute, `https` (or `http` when the policy allows), without `#`,
 /// user info or a forbidden literal IP host, at most [`MAX_URL_LEN`] bytes.
 #[derive(Clone, PartialEq, Eq)]
@@ -124,6 +130,11 @@ impl OutboundUrl {
         let ip = match url.host() {
             None => return Err(UrlError::NoHost),
             Some(Host::Domain("")) => return Err(UrlError::NoHost),
+            // RFC 6761: `localhost` and its subdomains are loopback by definition, whatever a
+            // resolver answers (with or without the trailing dot).
+            Some(Host::Domain(d)) if is_localhost_name(d) && !policy.allow_private => {
+                return Err(UrlError::ForbiddenAddress(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)))
+            }
             Some(Host::Domain(_)) => None,
             Some(Host::Ipv4(v4)) => Some(IpAddr::V4(v4)),
             Some(Host::Ipv6(v6)) => Some(IpAddr::V6(v6)),
@@ -503,8 +514,8 @@ mod tests {
             assert_eq!(api.message, FORBIDDEN_ADDRESS_MESSAGE);
             assert!(OutboundUrl::parse(s, &UrlPolicy::PERMISSIVE).is_ok(), "{s}");
         }
-        // Names are resolved (and checked) at connection time, not here.
-        assert!(OutboundUrl::parse("https://localhost/x", &STRICT).is_ok());
+        // Other names are resolved (and checked) at connection time, not here.
+        assert!(OutboundUrl::parse("https://example.com/x", &STRICT).is_ok());
     }
 
     #[test]
@@ -514,5 +525,18 @@ mod tests {
         assert!(!UrlPolicy::PERMISSIVE.refuses(ip));
         assert!(!STRICT.refuses("1.1.1.1".parse().unwrap()));
         assert_eq!(UrlPolicy::default(), STRICT);
+    }
+
+    #[test]
+    fn localhost_names_are_loopback_by_definition() {
+        let strict = UrlPolicy::default();
+        for u in ["https://localhost/x", "https://localhost./x", "https://a.b.LOCALHOST/x"] {
+            assert!(
+                matches!(OutboundUrl::parse(u, &strict), Err(UrlError::ForbiddenAddress(_))),
+                "{u}"
+            );
+        }
+        assert!(OutboundUrl::parse("https://localhost./x", &UrlPolicy::PERMISSIVE).is_ok());
+        assert!(OutboundUrl::parse("https://notlocalhost.example/x", &strict).is_ok());
     }
 }
