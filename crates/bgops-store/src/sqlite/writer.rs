@@ -71,10 +71,11 @@ fn in_savepoint<R>(
     ctx: &mut WriterCtx,
     f: impl FnOnce(&Connection, &mut WriterCtx) -> Result<R, StoreError>,
 ) -> Result<R, StoreError> {
-    conn.execute_batch("SAVEPOINT job")?;
+    // Cached statements: a savepoint per job is on the hot path of every write.
+    conn.prepare_cached("SAVEPOINT job")?.execute([])?;
     match f(conn, ctx) {
         Ok(r) => {
-            conn.execute_batch("RELEASE job")?;
+            conn.prepare_cached("RELEASE job")?.execute([])?;
             Ok(r)
         }
         Err(e) => {
