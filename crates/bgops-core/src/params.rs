@@ -124,6 +124,18 @@ pub enum ParamValue {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WrongType(pub &'static str);
 
+/// The "provided type" of a whole number given for an Integer or Picklist that does not fit in
+/// an Int32 (saying "Integer" there would read as "should be Integer but was Integer").
+pub const OUT_OF_INT32: &str = "Integer outside the Int32 range";
+
+/// Whether `v` is a JSON number written without a fraction or exponent.
+fn is_whole_number(v: &Value) -> bool {
+    match v {
+        Value::Number(n) => n.is_i64() || n.is_u64() || !n.to_string().contains(['.', 'e', 'E']),
+        _ => false,
+    }
+}
+
 /// The type name of a JSON value, for the "provided type was {3}" part of `0x8009732F`.
 pub fn json_type_name(v: &Value) -> &'static str {
     match v {
@@ -160,7 +172,11 @@ impl ParamValue {
     /// Reads a value of type `ty` from the Web API JSON form.
     pub fn from_json(ty: ParamType, v: &Value) -> Result<Self, WrongType> {
         let wrong = || WrongType(json_type_name(v));
-        let int32 = |v: &Value| v.as_i64().and_then(|n| i32::try_from(n).ok());
+        let int32 = |v: &Value| match v.as_i64().and_then(|n| i32::try_from(n).ok()) {
+            Some(n) => Ok(n),
+            None if is_whole_number(v) => Err(WrongType(OUT_OF_INT32)),
+            None => Err(wrong()),
+        };
         Ok(match ty {
             ParamType::Boolean => Self::Boolean(v.as_bool().ok_or_else(wrong)?),
             ParamType::DateTime => Self::DateTime(
@@ -194,8 +210,8 @@ impl ParamValue {
                 _ => return Err(wrong()),
             },
             ParamType::Float => Self::Float(v.as_f64().ok_or_else(wrong)?),
-            ParamType::Integer => Self::Integer(int32(v).ok_or_else(wrong)?),
-            ParamType::Picklist => Self::Picklist(int32(v).ok_or_else(wrong)?),
+            ParamType::Integer => Self::Integer(int32(v)?),
+            ParamType::Picklist => Self::Picklist(int32(v)?),
             ParamType::String => Self::String(v.as_str().ok_or_else(wrong)?.to_owned()),
             ParamType::StringArray => match v {
                 Value::Array(items) => Self::StringArray(
@@ -383,7 +399,16 @@ mod tests {
         );
         assert_eq!(
             ParamValue::from_json(ParamType::Integer, &json!(3_000_000_000i64)),
-            Err(WrongType("Integer"))
+            Err(WrongType(OUT_OF_INT32))
+        );
+        let huge: Value = serde_json::from_str("100000000000000000000").unwrap();
+        assert_eq!(
+            ParamValue::from_json(ParamType::Picklist, &huge),
+            Err(WrongType(OUT_OF_INT32))
+        );
+        assert_eq!(
+            ParamValue::from_json(ParamType::Integer, &json!(1e3)),
+            Err(WrongType("Decimal"))
         );
         assert_eq!(
             ParamValue::from_json(ParamType::Boolean, &json!(1)),
