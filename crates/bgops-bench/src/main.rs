@@ -98,8 +98,8 @@ pub struct BenchArgs {
     /// Longest an apalis burn-down may take before its partial rate is reported, in seconds.
     #[arg(long, default_value_t = 600.0)]
     pub apalis_timeout: f64,
-    /// Skip scenarios: any of submit, poll, pickup, e2e, anchors, apalis, scale, memory
-    /// (comma-separated; `submit` also skips burn-down).
+    /// Skip scenarios: any of submit, poll, pickup, e2e, anchors, apalis, apalis-fresh, scale,
+    /// memory (comma-separated; `submit` also skips burn-down).
     #[arg(long, value_delimiter = ',')]
     pub skip: Vec<String>,
     /// CI smoke run: tiny sizes (N=200, 5,000 scale rows, 1-2 s runs), no thresholds.
@@ -214,16 +214,22 @@ async fn bench(mut args: BenchArgs) -> Result<()> {
     Ok(())
 }
 
-/// Parses `--url` into a socket address (loopback HTTP only).
+/// Parses `--url` into a socket address. Only loopback addresses are accepted: the harness
+/// generates load, and load goes only to servers on this machine.
 pub fn url_addr(url: &str) -> Result<SocketAddr> {
     let rest = url
         .strip_prefix("http://")
         .context("--url must start with http://")?;
     let host = rest.split('/').next().unwrap_or(rest);
     use std::net::ToSocketAddrs;
-    host.to_socket_addrs()?
+    let addr = host
+        .to_socket_addrs()?
         .next()
-        .with_context(|| format!("cannot resolve {host}"))
+        .with_context(|| format!("cannot resolve {host}"))?;
+    if !addr.ip().is_loopback() {
+        bail!("--url must be a loopback address (127.0.0.0/8 or [::1]), not {addr}");
+    }
+    Ok(addr)
 }
 
 /// How long to wait for a queue of `n` operations to drain before giving up.
