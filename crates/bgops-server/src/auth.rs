@@ -47,7 +47,7 @@ pub fn generate_token() -> String {
 pub struct Authenticator {
     /// Where users live.
     store: Arc<dyn Store>,
-    /// Token hash → user and when it was looked up.
+    /// Token → user and when it was looked up.
     cache: RwLock<HashMap<String, (SystemUser, Instant)>>,
 }
 
@@ -62,20 +62,22 @@ impl Authenticator {
 
     /// The user holding `token`, if any.
     pub async fn user_for_token(&self, token: &str) -> Result<Option<SystemUser>, AppError> {
-        let hash = hash_token(token);
+        // The cache is keyed by the token itself (it lives only in this process's memory), so a
+        // poll costs no hashing and no database read.
         if let Ok(cache) = self.cache.read() {
-            if let Some((user, at)) = cache.get(&hash) {
+            if let Some((user, at)) = cache.get(token) {
                 if at.elapsed() < CACHE_TTL {
                     return Ok(Some(user.clone()));
                 }
             }
         }
+        let hash = hash_token(token);
         let user = self.store.find_user_by_key_hash(&hash).await?;
         if let (Some(u), Ok(mut cache)) = (&user, self.cache.write()) {
             if cache.len() > 10_000 {
                 cache.clear();
             }
-            cache.insert(hash, (u.clone(), Instant::now()));
+            cache.insert(token.to_owned(), (u.clone(), Instant::now()));
         }
         Ok(user)
     }

@@ -117,7 +117,9 @@ async fn run(inner: &Arc<Inner>, op: BackgroundOperation) {
 
 fn log_result(result: &AttemptResult) {
     match result {
-        AttemptResult::Succeeded { .. } => tracing::info!("succeeded"),
+        // Success is the common case: logged at DEBUG so a busy node does not spend its time
+        // writing one line per operation.
+        AttemptResult::Succeeded { .. } => tracing::debug!("succeeded"),
         AttemptResult::Canceled => tracing::info!("canceled while running"),
         AttemptResult::Failed {
             error,

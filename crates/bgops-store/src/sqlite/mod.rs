@@ -2,6 +2,7 @@
 //! commits many callers' writes in one transaction (group commit), and a small pool of read
 //! connections.
 
+mod checkpoint;
 mod completion;
 mod migrate;
 mod operations;
@@ -36,6 +37,8 @@ pub struct SqliteStore {
     writer: Writer,
     /// Read connections for lookups that need no write lock.
     readers: Arc<ReadPool>,
+    /// Checkpoints the WAL outside the writer's commits.
+    _checkpointer: checkpoint::Checkpointer,
 }
 
 /// Opens a connection with the settings every bgops connection uses.
@@ -66,10 +69,15 @@ impl SqliteStore {
                 .map_err(|e| open_err(&e))?;
             readers.push(c);
         }
+        // Commits never checkpoint; the checkpointer thread does it from its own connection.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(|e| open_err(&e))?;
+        let checkpointer = checkpoint::Checkpointer::start(&path).map_err(|e| open_err(&e))?;
         let writer = Writer::start(conn).map_err(|e| open_err(&e))?;
         Ok(Self {
             writer,
             readers: Arc::new(ReadPool::new(readers)),
+            _checkpointer: checkpointer,
         })
     }
 }
