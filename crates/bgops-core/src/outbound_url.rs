@@ -133,7 +133,9 @@ impl OutboundUrl {
             // RFC 6761: `localhost` and its subdomains are loopback by definition, whatever a
             // resolver answers (with or without the trailing dot).
             Some(Host::Domain(d)) if is_localhost_name(d) && !policy.allow_private => {
-                return Err(UrlError::ForbiddenAddress(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)))
+                return Err(UrlError::ForbiddenAddress(IpAddr::V4(
+                    std::net::Ipv4Addr::LOCALHOST,
+                )))
             }
             Some(Host::Domain(_)) => None,
             Some(Host::Ipv4(v4)) => Some(IpAddr::V4(v4)),
@@ -530,9 +532,16 @@ mod tests {
     #[test]
     fn localhost_names_are_loopback_by_definition() {
         let strict = UrlPolicy::default();
-        for u in ["https://localhost/x", "https://localhost./x", "https://a.b.LOCALHOST/x"] {
+        for u in [
+            "https://localhost/x",
+            "https://localhost./x",
+            "https://a.b.LOCALHOST/x",
+        ] {
             assert!(
-                matches!(OutboundUrl::parse(u, &strict), Err(UrlError::ForbiddenAddress(_))),
+                matches!(
+                    OutboundUrl::parse(u, &strict),
+                    Err(UrlError::ForbiddenAddress(_))
+                ),
                 "{u}"
             );
         }

@@ -138,10 +138,12 @@ fn read_answer(api: &CustomApi, response: &OutboundResponse) -> Result<Parameter
             )))
         }
         Some(Value::Object(mut body)) => body.remove("OutputParameters").unwrap_or(Value::Null),
-        Some(other) => return Err(PluginError::permanent(format!(
+        Some(other) => {
+            return Err(PluginError::permanent(format!(
             "The HTTP plug-in answered with JSON {} instead of an object with OutputParameters.",
             json_type_name(&other)
-        ))),
+        )))
+        }
     };
     let outputs = match outputs {
         Value::Null => return Ok(Parameters::default()),

@@ -30,7 +30,8 @@ impl Checkpointer {
                     thread::sleep(PERIOD);
                     // PASSIVE never blocks readers or the writer; what it cannot copy now is
                     // copied next time.
-                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                    {
                         tracing::warn!(error = %e, "WAL checkpoint failed");
                     }
                 }
