@@ -8,20 +8,17 @@ use std::sync::Arc;
 
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use bgops_core::custom_api_rows::{guid, DefinitionKind};
+use bgops_core::custom_api_rows::DefinitionKind;
 use bgops_core::metadata::Table;
 use bgops_core::ApiError;
 use bgops_engine::definitions::DefinitionError;
 use bgops_store::UpdateMode;
 use serde_json::{Map, Value};
 
-use super::tables::{
-    entity_id_header, entity_response, parse_key, preference_applied, privilege, update_mode,
-};
+use super::tables::{parse_key, privilege, update_mode, written};
 use crate::auth::{authorize, Caller};
 use crate::error::AppError;
 use crate::extract::Root;
-use crate::prefer::Prefer;
 use crate::response;
 use crate::state::AppState;
 
@@ -37,28 +34,6 @@ impl From<DefinitionError> for AppError {
 /// The definition kind of `table`, if its writes are served here.
 pub fn kind(table: &Table) -> Option<DefinitionKind> {
     DefinitionKind::of_table(table.logical_name)
-}
-
-/// The answer to a create or update: `204` with `OData-EntityId`, or the row with
-/// `Prefer: return=representation`.
-async fn written(
-    state: &AppState,
-    root: &Root,
-    headers: &HeaderMap,
-    table: &Table,
-    row: bgops_core::metadata::Row,
-    status: StatusCode,
-) -> Result<Response, AppError> {
-    let id = guid(&row, table.primary_id).unwrap_or_default();
-    let mut resp = if Prefer::from_headers(headers).return_representation() {
-        let mut r = entity_response(state, root, table, row, status, None, None).await?;
-        preference_applied(&mut r, &["return=representation".to_owned()]);
-        r
-    } else {
-        response::empty(StatusCode::NO_CONTENT)
-    };
-    entity_id_header(&mut resp, root, table, id);
-    Ok(resp)
 }
 
 /// `POST /api/data/v9.2/{customapis|customapirequestparameters|customapiresponseproperties|plugintypes}`.

@@ -19,18 +19,13 @@ use bgops_core::outbound_url::UrlPolicy;
 use bgops_core::step_rules::{self, StepFacts, StepHandler};
 use bgops_core::table_json::{self, WriteKind};
 use bgops_core::{ApiError, ErrorCode};
-use bgops_store::{
-    DeleteOutcome, InsertOutcome, PageRequest, UpdateMode, UpdateOutcome, WriteContext,
-};
+use bgops_store::{DeleteOutcome, InsertOutcome, PageRequest, UpdateMode, UpdateOutcome};
 use serde_json::{Map, Value};
 
-use super::tables::{
-    entity_id_header, entity_response, parse_key, preference_applied, privilege, update_mode,
-};
+use super::tables::{parse_key, privilege, update_mode, write_context, written};
 use crate::auth::{authorize, Caller};
 use crate::error::AppError;
 use crate::extract::Root;
-use crate::prefer::Prefer;
 use crate::response;
 use crate::state::AppState;
 
@@ -68,13 +63,6 @@ fn url_policy(state: &AppState) -> UrlPolicy {
         .as_ref()
         .map(|o| *o.policy())
         .unwrap_or_default()
-}
-
-fn write_context(state: &AppState, caller: &Caller) -> WriteContext {
-    WriteContext {
-        now: state.engine.clock().now(),
-        user: caller.0.id,
-    }
 }
 
 /// Every row the body binds to must exist: 404 naming it otherwise, as Dataverse answers.
@@ -168,28 +156,6 @@ async fn check_endpoint(state: &AppState, row: &Row) -> Result<(), AppError> {
         })?;
     }
     Ok(())
-}
-
-/// The answer to a create or update: `204` with `OData-EntityId`, or the row (without
-/// `authvalue`) with `Prefer: return=representation`.
-async fn written(
-    state: &AppState,
-    root: &Root,
-    headers: &HeaderMap,
-    table: &Table,
-    row: Row,
-    status: StatusCode,
-) -> Result<Response, AppError> {
-    let id = guid(&row, table.primary_id).unwrap_or_default();
-    let mut resp = if Prefer::from_headers(headers).return_representation() {
-        let mut r = entity_response(state, root, table, row, status, None, None).await?;
-        preference_applied(&mut r, &["return=representation".to_owned()]);
-        r
-    } else {
-        response::empty(StatusCode::NO_CONTENT)
-    };
-    entity_id_header(&mut resp, root, table, id);
-    Ok(resp)
 }
 
 /// `POST /api/data/v9.2/{serviceendpoints|sdkmessageprocessingsteps}`.

@@ -391,7 +391,7 @@ fn row_id(table: &Table, row: &Row) -> Option<uuid::Uuid> {
     })
 }
 
-fn write_context(state: &AppState, caller: &Caller) -> WriteContext {
+pub(crate) fn write_context(state: &AppState, caller: &Caller) -> WriteContext {
     WriteContext {
         now: state.engine.clock().now(),
         user: caller.0.id,
@@ -423,6 +423,28 @@ async fn check_references(
         }
     }
     Ok(())
+}
+
+/// The answer to a write of `row`: 204 with `OData-EntityId`, or the row with `status` under
+/// `Prefer: return=representation`.
+pub(crate) async fn written(
+    state: &AppState,
+    root: &Root,
+    headers: &HeaderMap,
+    table: &Table,
+    row: Row,
+    status: StatusCode,
+) -> Result<Response, AppError> {
+    let id = row_id(table, &row).unwrap_or_default();
+    let mut resp = if Prefer::from_headers(headers).return_representation() {
+        let mut r = entity_response(state, root, table, row, status, None, None).await?;
+        preference_applied(&mut r, &["return=representation".to_owned()]);
+        r
+    } else {
+        response::empty(StatusCode::NO_CONTENT)
+    };
+    entity_id_header(&mut resp, root, table, id);
+    Ok(resp)
 }
 
 /// `POST /api/data/v9.2/{set}`: 204 with `OData-EntityId`, or 201 with the row under
@@ -463,16 +485,8 @@ pub async fn create(
             .into())
         }
     };
-    let mut resp = if Prefer::from_headers(headers).return_representation() {
-        let mut r =
-            entity_response(state, root, &table, stored, StatusCode::CREATED, None, None).await?;
-        preference_applied(&mut r, &["return=representation".to_owned()]);
-        r
-    } else {
-        response::empty(StatusCode::NO_CONTENT)
-    };
-    entity_id_header(&mut resp, root, &table, id);
-    Ok(resp)
+    debug_assert_eq!(row_id(&table, &stored), Some(id));
+    written(state, root, headers, &table, stored, StatusCode::CREATED).await
 }
 
 /// `If-Match` / `If-None-Match` on a write.
@@ -543,16 +557,7 @@ pub async fn update(
         }
         UpdateOutcome::VersionMismatch => return Err(ApiError::version_mismatch().into()),
     };
-    let mut resp = if Prefer::from_headers(headers).return_representation() {
-        let mut r =
-            entity_response(state, root, &table, stored, StatusCode::OK, None, None).await?;
-        preference_applied(&mut r, &["return=representation".to_owned()]);
-        r
-    } else {
-        response::empty(StatusCode::NO_CONTENT)
-    };
-    entity_id_header(&mut resp, root, &table, id);
-    Ok(resp)
+    written(state, root, headers, &table, stored, StatusCode::OK).await
 }
 
 /// `DELETE /api/data/v9.2/{set}({id})`.
