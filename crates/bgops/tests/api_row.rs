@@ -6,8 +6,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::Server;
-use reqwest::header::HeaderMap;
+use common::{assert_json_headers, expect_error, Server};
 use reqwest::{Method, Response};
 use serde_json::{json, Value};
 
@@ -35,51 +34,6 @@ const COLUMNS: &[&str] = &[
     "_createdby_value",
     "versionnumber",
 ];
-
-fn assert_json_headers(h: &HeaderMap, what: &str) {
-    let ct = h
-        .get("content-type")
-        .unwrap_or_else(|| panic!("{what}: no Content-Type"))
-        .to_str()
-        .unwrap();
-    assert_eq!(
-        ct, "application/json; odata.metadata=minimal",
-        "{what}: Content-Type"
-    );
-    assert_eq!(
-        h.get("odata-version")
-            .unwrap_or_else(|| panic!("{what}: no OData-Version"))
-            .to_str()
-            .unwrap(),
-        "4.0",
-        "{what}: OData-Version"
-    );
-}
-
-/// Asserts an error with the given status (and code, when given); returns the message.
-async fn expect_error(resp: Response, status: u16, code: Option<&str>, what: &str) -> String {
-    let got = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let text = resp.text().await.unwrap_or_default();
-    assert_eq!(got, status, "{what}: HTTP status; body: {text}");
-    assert_json_headers(&headers, what);
-    let body: Value = serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("{what}: body not JSON ({e}): {text}"));
-    let got_code = body["error"]["code"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{what}: no error.code: {body}"));
-    assert!(
-        got_code.starts_with("0x") && got_code == got_code.to_lowercase(),
-        "{what}: code {got_code}"
-    );
-    if let Some(code) = code {
-        assert_eq!(got_code, code, "{what}: error code; body: {body}");
-    }
-    body["error"]["message"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{what}: no error.message: {body}"))
-        .to_owned()
-}
 
 /// `YYYY-MM-DDTHH:MM:SSZ`.
 fn assert_date(v: &Value, what: &str) {

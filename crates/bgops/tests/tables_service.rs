@@ -5,8 +5,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::Server;
-use reqwest::header::HeaderMap;
+use common::{assert_json_headers, Server};
 use reqwest::{Method, Response};
 use serde_json::Value;
 
@@ -36,26 +35,6 @@ const ENTITY_SETS: &[&str] = &[
     "sdkmessageprocessingsteps",
     "asyncoperations",
 ];
-
-fn assert_json_headers(h: &HeaderMap, what: &str) {
-    let ct = h
-        .get("content-type")
-        .unwrap_or_else(|| panic!("{what}: no Content-Type"))
-        .to_str()
-        .unwrap();
-    assert_eq!(
-        ct, "application/json; odata.metadata=minimal",
-        "{what}: Content-Type"
-    );
-    assert_eq!(
-        h.get("odata-version")
-            .unwrap_or_else(|| panic!("{what}: no OData-Version"))
-            .to_str()
-            .unwrap(),
-        "4.0",
-        "{what}: OData-Version"
-    );
-}
 
 async fn get(s: &Server, path: &str) -> Response {
     s.req(Method::GET, path).send().await.unwrap()

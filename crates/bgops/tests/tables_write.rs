@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::Server;
+use common::{assert_json_headers, Server};
 use reqwest::header::HeaderMap;
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
@@ -22,26 +22,6 @@ fn start() -> Server {
 
 // ---------------------------------------------------------------------------------------------
 // Helpers.
-
-fn assert_json_headers(h: &HeaderMap, what: &str) {
-    let ct = h
-        .get("content-type")
-        .unwrap_or_else(|| panic!("{what}: no Content-Type"))
-        .to_str()
-        .unwrap();
-    assert_eq!(
-        ct, "application/json; odata.metadata=minimal",
-        "{what}: Content-Type"
-    );
-    assert_eq!(
-        h.get("odata-version")
-            .unwrap_or_else(|| panic!("{what}: no OData-Version"))
-            .to_str()
-            .unwrap(),
-        "4.0",
-        "{what}: OData-Version"
-    );
-}
 
 /// Asserts an error with the given status (and code, when given); returns the message.
 async fn expect_error(resp: Response, status: u16, code: Option<&str>, what: &str) -> String {

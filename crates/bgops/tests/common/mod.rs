@@ -242,3 +242,53 @@ fn rand_suffix() -> u64 {
     static N: AtomicU64 = AtomicU64::new(0);
     N.fetch_add(1, Ordering::SeqCst)
 }
+
+pub fn assert_json_headers(h: &HeaderMap, what: &str) {
+    let ct = h
+        .get("content-type")
+        .unwrap_or_else(|| panic!("{what}: no Content-Type"))
+        .to_str()
+        .unwrap();
+    assert_eq!(
+        ct, "application/json; odata.metadata=minimal",
+        "{what}: Content-Type"
+    );
+    assert_eq!(
+        h.get("odata-version")
+            .unwrap_or_else(|| panic!("{what}: no OData-Version"))
+            .to_str()
+            .unwrap(),
+        "4.0",
+        "{what}: OData-Version"
+    );
+}
+
+/// Asserts an error with the given status (and code, when given); returns the message.
+pub async fn expect_error(
+    resp: reqwest::Response,
+    status: u16,
+    code: Option<&str>,
+    what: &str,
+) -> String {
+    let got = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let text = resp.text().await.unwrap_or_default();
+    assert_eq!(got, status, "{what}: HTTP status; body: {text}");
+    assert_json_headers(&headers, what);
+    let body: Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{what}: body not JSON ({e}): {text}"));
+    let got_code = body["error"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{what}: no error.code: {body}"));
+    assert!(
+        got_code.starts_with("0x") && got_code == got_code.to_lowercase(),
+        "{what}: code {got_code}"
+    );
+    if let Some(code) = code {
+        assert_eq!(got_code, code, "{what}: error code; body: {body}");
+    }
+    body["error"]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{what}: no error.message: {body}"))
+        .to_owned()
+}
