@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
-use crate::params::{json_type_name, ParamType, ParamValue, Parameters};
+use crate::params::{ParamType, ParamValue, Parameters};
 
 /// A request parameter of a custom API.
 #[derive(Clone, Debug, PartialEq)]
@@ -122,11 +122,6 @@ impl CustomApi {
             .find(|p| p.name == name)
             .map(|p| p.param_type)
     }
-}
-
-/// Reads a request parameter's JSON kind name, for messages outside validation.
-pub fn describe_json(v: &Value) -> &'static str {
-    json_type_name(v)
 }
 
 /// The diagnostic custom APIs of SPEC §1, always registered.
