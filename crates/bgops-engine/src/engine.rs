@@ -1,13 +1,14 @@
 //! The engine handle: submissions, cancel requests and synchronous calls come in here; the
 //! background loops (see `loops`) do the rest.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bgops_core::catalogue::Catalogue;
 use bgops_core::{
-    ApiError, Clock, CustomApi, Jitter, NewOperation, OperationId, Parameters, RetryPolicy, UserId,
+    ApiError, BackgroundOperation, Clock, CustomApi, Jitter, NewOperation, OperationId,
+    Parameters, RetryPolicy, UserId,
 };
 use bgops_store::{CancelOutcome, NodeId, Store, StoreError};
 use rand::Rng;
@@ -42,6 +43,17 @@ pub(crate) struct Running {
     pub cancel: CancellationToken,
 }
 
+/// A row claimed ahead, waiting here for a worker. It is already registered in
+/// [`Inner::running`], so its lease is renewed and a cancel request reaches its token.
+pub(crate) struct Claimed {
+    /// The row as claimed (In Progress, with its new attempt number).
+    pub op: BackgroundOperation,
+    /// Fires on a cancel request or a lost lease.
+    pub cancel: CancellationToken,
+    /// When it was claimed.
+    pub since: Instant,
+}
+
 /// Everything the engine's parts share.
 pub(crate) struct Inner {
     /// Where operations live.
@@ -65,8 +77,12 @@ pub(crate) struct Inner {
     /// Wakes the job runner: operations ended, so OnBackgroundOperationComplete steps may have
     /// new system jobs.
     pub jobs: Notify,
-    /// Attempts running here, by operation.
+    /// Attempts running or claimed here, by operation.
     pub running: Mutex<HashMap<OperationId, Running>>,
+    /// Rows claimed ahead of free workers, oldest claim first.
+    pub ready: Mutex<VecDeque<Claimed>>,
+    /// How long attempts take, which decides how far ahead to claim.
+    pub pace: crate::loops::Pace,
     /// One permit per worker.
     pub workers: Arc<Semaphore>,
 }
@@ -177,6 +193,8 @@ impl Engine {
                 deliver: Notify::new(),
                 jobs: Notify::new(),
                 running: Mutex::new(HashMap::new()),
+                ready: Mutex::new(VecDeque::new()),
+                pace: crate::loops::Pace::default(),
                 workers,
                 config,
             }),

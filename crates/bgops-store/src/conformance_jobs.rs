@@ -207,7 +207,7 @@ async fn finish(store: &dyn Store, op: &NewOperation, now: Timestamp, result: At
         })
         .await
         .unwrap();
-    assert!(applied);
+    assert!(applied.applied());
 }
 
 /// The jobs of an operation, as the Web API reads them, oldest first.

@@ -131,6 +131,43 @@ pub struct AttemptOutcome {
     pub result: AttemptResult,
 }
 
+/// What recording an attempt's outcome did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recorded {
+    /// The fence no longer matched (the row was taken back or changed meanwhile): nothing was
+    /// written.
+    Dropped,
+    /// Written. `notify` says whether completion notifications were written with it (a callback
+    /// delivery or OnBackgroundOperationComplete system jobs), so their senders should look.
+    Applied {
+        /// Notifications were written in the same transaction.
+        notify: bool,
+    },
+}
+
+impl Recorded {
+    /// Whether the outcome was written.
+    pub fn applied(self) -> bool {
+        matches!(self, Recorded::Applied { .. })
+    }
+
+    /// Whether completion notifications were written with it.
+    pub fn notify(self) -> bool {
+        matches!(self, Recorded::Applied { notify: true })
+    }
+}
+
+/// Attempts claimed by a node that never started, handed back (see [`Store::release_claims`]).
+#[derive(Clone, Debug)]
+pub struct ReleaseRequest {
+    /// The node that claimed them.
+    pub owner: NodeId,
+    /// `(operation, attempt)` pairs, as claimed.
+    pub attempts: Vec<(OperationId, i64)>,
+    /// The time of the write.
+    pub now: Timestamp,
+}
+
 /// What a cancel request did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CancelOutcome {
@@ -351,9 +388,16 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<ExpiredLease>, StoreError>;
 
-    /// Records an attempt's outcome if the fence still matches; returns whether it applied.
-    /// A stale writer's outcome changes nothing.
-    async fn record_outcome(&self, outcome: AttemptOutcome) -> Result<bool, StoreError>;
+    /// Records an attempt's outcome if the fence still matches. A stale writer's outcome
+    /// changes nothing ([`Recorded::Dropped`]).
+    async fn record_outcome(&self, outcome: AttemptOutcome) -> Result<Recorded, StoreError>;
+
+    /// Hands back claimed attempts that never started (a node claims a little ahead of its
+    /// free workers): each row still In Progress under `owner` with that attempt becomes
+    /// Ready again (0/0) as if never claimed (attempt number and `starttime` restored), and one
+    /// whose cancellation was requested meanwhile becomes Canceled (3/32) without running.
+    /// Rows no longer held as claimed are left alone. Returns how many rows changed.
+    async fn release_claims(&self, req: ReleaseRequest) -> Result<usize, StoreError>;
 
     /// Requests cancellation: Ready or In Progress rows become Canceling (2/22).
     async fn request_cancel(

@@ -1,14 +1,18 @@
-//! The claimer: waits for free workers and due work, claims rows in batches and starts their
-//! attempts. It sleeps until woken by a submission or cancel, or until the next retry is due.
+//! The claimer: waits for free workers and due work, claims rows in batches and hands them to
+//! workers. It claims a little ahead of its free workers when attempts are fast (see
+//! [`super::pace`]), so one commit takes many rows; those wait in [`Inner::ready`] and the
+//! workers take them as they finish. It sleeps until woken by a submission, a cancel, a worker
+//! running low, or until the next retry is due.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use bgops_store::ClaimRequest;
+use bgops_store::{ClaimRequest, ReleaseRequest};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 
-use super::{attempt, ERROR_BACKOFF};
-use crate::engine::Inner;
+use super::{worker, ERROR_BACKOFF};
+use crate::engine::{Claimed, Inner, Running};
 
 /// Most rows claimed in one transaction.
 const MAX_CLAIM: usize = 256;
@@ -16,6 +20,10 @@ const MAX_CLAIM: usize = 256;
 /// Longest sleep without a wake-up: picks up rows written by another process on the same
 /// database.
 const IDLE_POLL: Duration = Duration::from_secs(5);
+
+/// A row claimed ahead that waited this long for a worker (every worker stuck in slower
+/// attempts than expected) is handed back, so another node can take it.
+const STALE: Duration = Duration::from_secs(1);
 
 /// Claims due work.
 pub struct Claimer {
@@ -29,8 +37,13 @@ impl Claimer {
         Self { inner, stop }
     }
 
-    /// Runs until stopped.
+    /// Runs until stopped; then hands back the rows claimed ahead.
     pub async fn run(self) {
+        self.claim_until_stopped().await;
+        self.release_ready("shutting down").await;
+    }
+
+    async fn claim_until_stopped(&self) {
         let inner = &self.inner;
         loop {
             // Take every free worker (possibly none: a claim of zero rows still finalizes
@@ -42,12 +55,24 @@ impl Claimer {
                     Err(_) => break,
                 }
             }
+            let had_workers = !permits.is_empty();
+            // Rows claimed ahead go to free workers first.
+            let mut waiting = self.start_ready(&mut permits);
+            if self.oldest_ready_waited() >= STALE {
+                // Attempts take longer than the average said: claim ahead again only once
+                // attempts that finish show how long they take now.
+                inner.pace.forget();
+                self.release_ready("no worker freed up in time").await;
+                waiting = 0;
+            }
+            let room = inner.pace.ahead(inner.config.workers).saturating_sub(waiting);
+            let limit = (permits.len() + room).min(MAX_CLAIM);
             let now = inner.clock.now();
             let req = ClaimRequest {
                 owner: inner.node.clone(),
                 now,
                 lease_until: now.plus(inner.config.lease),
-                limit: permits.len(),
+                limit,
             };
             let outcome = match inner.store.claim(req).await {
                 Ok(o) => o,
@@ -66,22 +91,35 @@ impl Claimer {
             if !outcome.canceled.is_empty() {
                 inner.operations_ended();
             }
-            let had_workers = !permits.is_empty();
-            let full = had_workers && outcome.claimed.len() == permits.len();
+            let full = limit > 0 && outcome.claimed.len() == limit;
             for op in outcome.claimed {
-                let Some(permit) = permits.pop() else { break };
-                attempt::spawn(inner.clone(), op, permit);
+                let claimed = self.register(op);
+                match permits.pop() {
+                    Some(permit) => worker::spawn(inner.clone(), claimed, permit),
+                    None => {
+                        if let Ok(mut ready) = inner.ready.lock() {
+                            ready.push_back(claimed);
+                        }
+                    }
+                }
             }
             drop(permits);
             if full {
                 continue;
             }
             if !had_workers {
-                // Every worker is busy: wait for one to free up, or for a wake-up (a cancel of a
-                // queued row is finalized without a worker).
+                // Every worker is busy: wait for one to free up, for a wake-up (a cancel of a
+                // queued row is finalized without a worker; the rows claimed ahead run low), or
+                // until rows claimed ahead would go stale.
+                let ready_wait = if self.ready_len() > 0 {
+                    STALE
+                } else {
+                    IDLE_POLL
+                };
                 tokio::select! {
                     p = inner.workers.acquire() => if p.is_err() { return },
                     _ = inner.wake.notified() => {}
+                    _ = tokio::time::sleep(ready_wait) => {}
                     _ = self.stop.cancelled() => return,
                 }
                 continue;
@@ -97,6 +135,88 @@ impl Claimer {
                 _ = tokio::time::sleep(sleep) => {}
                 _ = self.stop.cancelled() => return,
             }
+        }
+    }
+
+    /// Registers a claimed row as running here: its lease is renewed from now on and a cancel
+    /// request reaches its token.
+    fn register(&self, op: bgops_core::BackgroundOperation) -> Claimed {
+        let cancel = CancellationToken::new();
+        if let Ok(mut running) = self.inner.running.lock() {
+            running.insert(
+                op.id,
+                Running {
+                    attempt: op.attempt,
+                    cancel: cancel.clone(),
+                },
+            );
+        }
+        Claimed {
+            op,
+            cancel,
+            since: Instant::now(),
+        }
+    }
+
+    /// Starts workers on rows claimed ahead while there are free permits; returns how many rows
+    /// still wait.
+    fn start_ready(&self, permits: &mut Vec<OwnedSemaphorePermit>) -> usize {
+        let Ok(mut ready) = self.inner.ready.lock() else {
+            return 0;
+        };
+        while !ready.is_empty() {
+            let Some(permit) = permits.pop() else { break };
+            if let Some(claimed) = ready.pop_front() {
+                worker::spawn(self.inner.clone(), claimed, permit);
+            }
+        }
+        ready.len()
+    }
+
+    fn ready_len(&self) -> usize {
+        self.inner.ready.lock().map(|r| r.len()).unwrap_or(0)
+    }
+
+    fn oldest_ready_waited(&self) -> Duration {
+        self.inner
+            .ready
+            .lock()
+            .ok()
+            .and_then(|r| r.front().map(|c| c.since.elapsed()))
+            .unwrap_or_default()
+    }
+
+    /// Hands every row claimed ahead back to the table (Ready again, or Canceled if a cancel
+    /// request came meanwhile), so another worker or node takes it.
+    async fn release_ready(&self, why: &str) {
+        let inner = &self.inner;
+        let taken: Vec<Claimed> = match inner.ready.lock() {
+            Ok(mut ready) => ready.drain(..).collect(),
+            Err(_) => return,
+        };
+        if taken.is_empty() {
+            return;
+        }
+        if let Ok(mut running) = inner.running.lock() {
+            for c in &taken {
+                running.remove(&c.op.id);
+            }
+        }
+        let req = ReleaseRequest {
+            owner: inner.node.clone(),
+            attempts: taken.iter().map(|c| (c.op.id, c.op.attempt)).collect(),
+            now: inner.clock.now(),
+        };
+        match inner.store.release_claims(req).await {
+            Ok(n) => {
+                tracing::info!(rows = n, reason = why, "handed back rows claimed ahead");
+                inner.wake.notify_one();
+                inner.operations_ended();
+            }
+            Err(e) => tracing::error!(
+                error = %e,
+                "handing back rows claimed ahead failed; they are taken back when their leases expire"
+            ),
         }
     }
 }

@@ -5,9 +5,13 @@ mod attempt;
 mod claimer;
 mod deliverer;
 mod job_runner;
+mod pace;
 mod reaper;
 mod renewer;
 mod sweeper;
+mod worker;
+
+pub(crate) use pace::Pace;
 
 use std::sync::Arc;
 use std::time::Duration;

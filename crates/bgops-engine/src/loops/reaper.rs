@@ -73,11 +73,11 @@ impl Reaper {
                     result,
                 };
                 match inner.store.record_outcome(write).await {
-                    Ok(true) => {
+                    Ok(r) if r.applied() => {
                         recovered += 1;
                         tracing::warn!(operation = %lease.id, attempt = lease.attempt, "took back an attempt whose lease expired");
                     }
-                    Ok(false) => {}
+                    Ok(_) => {}
                     Err(e) => {
                         tracing::error!(error = %e, "recovering an expired lease failed");
                         return;

@@ -287,6 +287,7 @@ async fn record(
         })
         .await
         .expect("record_outcome")
+        .applied()
 }
 
 async fn renew(

@@ -9,16 +9,17 @@ use super::writer::WriterCtx;
 use crate::StoreError;
 
 /// Called once per row, right after its terminal state is written, inside the same
-/// transaction. `id` is the row's `backgroundoperationid`.
+/// transaction. `id` is the row's `backgroundoperationid`. Returns whether it wrote any
+/// notification (a callback delivery or a system job).
 pub fn on_terminal(
     conn: &Connection,
     ctx: &mut WriterCtx,
     id: &str,
     now: Timestamp,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     // The completion callback the submission asked for, if any (SPEC §9).
-    super::outbox::enqueue(conn, id, now)?;
+    let callback = super::outbox::enqueue(conn, id, now)?;
     // One system job per active OnBackgroundOperationComplete step (SPEC §9).
-    super::step_jobs::create_for_operation(conn, ctx, id, now)?;
-    Ok(())
+    let jobs = super::step_jobs::create_for_operation(conn, ctx, id, now)?;
+    Ok(callback || jobs > 0)
 }

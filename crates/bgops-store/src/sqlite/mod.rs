@@ -121,9 +121,15 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn record_outcome(&self, outcome: AttemptOutcome) -> Result<bool, StoreError> {
+    async fn record_outcome(&self, outcome: AttemptOutcome) -> Result<Recorded, StoreError> {
         self.writer
             .run(move |conn, ctx| operations::record_outcome(conn, ctx, &outcome))
+            .await
+    }
+
+    async fn release_claims(&self, req: ReleaseRequest) -> Result<usize, StoreError> {
+        self.writer
+            .run(move |conn, ctx| operations::release_claims(conn, ctx, &req))
             .await
     }
 

@@ -227,7 +227,7 @@ pub fn record_outcome(
     conn: &Connection,
     ctx: &mut WriterCtx,
     o: &AttemptOutcome,
-) -> Result<bool, StoreError> {
+) -> Result<Recorded, StoreError> {
     let (attempt, lease_cutoff) = match o.fence {
         Fence::Attempt(a) => (a, i64::MAX),
         Fence::ExpiredLease(a) => (a, o.now.0),
@@ -299,10 +299,51 @@ pub fn record_outcome(
             }
         }
     };
-    if changed > 0 && terminal {
-        super::completion::on_terminal(conn, ctx, &id, o.now)?;
+    if changed == 0 {
+        return Ok(Recorded::Dropped);
     }
-    Ok(changed > 0)
+    let notify = terminal && super::completion::on_terminal(conn, ctx, &id, o.now)?;
+    Ok(Recorded::Applied { notify })
+}
+
+pub fn release_claims(
+    conn: &Connection,
+    ctx: &mut WriterCtx,
+    req: &ReleaseRequest,
+) -> Result<usize, StoreError> {
+    // Held as claimed: Locked under this owner with this attempt. In Progress goes back to
+    // Ready as if never claimed; Canceling ends Canceled without running.
+    let held = "WHERE backgroundoperationid = :id AND attempt = :attempt \
+                AND leaseowner = :owner AND backgroundoperationstatecode = 2";
+    let mut back = conn.prepare_cached(&format!(
+        "UPDATE backgroundoperation SET backgroundoperationstatecode = 0, \
+         backgroundoperationstatuscode = 0, attempt = attempt - 1, \
+         starttime = CASE WHEN attempt = 1 THEN NULL ELSE starttime END, \
+         leaseowner = NULL, leaseexpiresat = NULL, modifiedon = :now, \
+         expiresat = :now + ttlinseconds * 1000, versionnumber = :v \
+         {held} AND backgroundoperationstatuscode = 20"
+    ))?;
+    let mut cancel = conn.prepare_cached(&format!(
+        "UPDATE backgroundoperation SET backgroundoperationstatecode = 3, \
+         backgroundoperationstatuscode = 32, endtime = :now, leaseowner = NULL, \
+         leaseexpiresat = NULL, modifiedon = :now, expiresat = :now + ttlinseconds * 1000, \
+         versionnumber = :v {held} AND backgroundoperationstatuscode = 22"
+    ))?;
+    let mut n = 0;
+    for (id, attempt) in &req.attempts {
+        let id = id.to_string();
+        let args = named_params! {
+            ":id": id, ":attempt": attempt, ":owner": req.owner, ":now": req.now.0,
+            ":v": ctx.next_version(),
+        };
+        if back.execute(args)? > 0 {
+            n += 1;
+        } else if cancel.execute(args)? > 0 {
+            super::completion::on_terminal(conn, ctx, &id, req.now)?;
+            n += 1;
+        }
+    }
+    Ok(n)
 }
 
 pub fn request_cancel(

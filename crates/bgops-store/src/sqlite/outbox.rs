@@ -47,9 +47,10 @@ fn read_delivery(r: &Row<'_>) -> Result<CallbackDelivery, StoreError> {
 /// Writes the delivery of operation `id`'s callback, due at once, if the operation asked for
 /// one. Called in the transaction that made the row terminal, after that write: the payload's
 /// values are copied from the row as it is now.
-pub fn enqueue(conn: &Connection, id: &str, now: Timestamp) -> Result<(), StoreError> {
+/// Returns whether a delivery was written.
+pub fn enqueue(conn: &Connection, id: &str, now: Timestamp) -> Result<bool, StoreError> {
     let delivery = uuid::Uuid::new_v4();
-    conn.prepare_cached(
+    let written = conn.prepare_cached(
         "INSERT INTO callbackdelivery (callbackdeliveryid, backgroundoperationid, url, location, \
          backgroundoperationstatecode, backgroundoperationstatuscode, errorcode, errormessage, \
          webhookid, nextattemptat, createdon, modifiedon) \
@@ -67,7 +68,7 @@ pub fn enqueue(conn: &Connection, id: &str, now: Timestamp) -> Result<(), StoreE
         ":now": now.0,
         ":id": id,
     })?;
-    Ok(())
+    Ok(written > 0)
 }
 
 pub fn claim(conn: &Connection, req: &DeliveryClaimRequest) -> Result<DeliveryClaim, StoreError> {
