@@ -362,6 +362,18 @@ impl Parameters {
     }
 }
 
+/// The JSON a stored `Value` string shows as when its type is `ty`: the same as
+/// [`ParamValue::from_storage_string`] then [`ParamValue::to_json`], with the string itself
+/// when the type is unknown or the text does not read as the type. A String moves into the
+/// result without a copy (the status monitor's most common output).
+pub fn stored_value_to_json(ty: Option<ParamType>, stored: String) -> Value {
+    match ty {
+        None | Some(ParamType::String) => Value::String(stored),
+        Some(ty) => ParamValue::from_storage_string(ty, &stored)
+            .map_or(Value::String(stored), |v| v.to_json()),
+    }
+}
+
 /// Reads a stored Key/Value array into `(key, value string)` pairs; malformed text gives none.
 pub fn parse_key_value_json(s: &str) -> Vec<(String, String)> {
     serde_json::from_str::<Vec<KeyValue>>(s)
@@ -373,6 +385,38 @@ pub fn parse_key_value_json(s: &str) -> Vec<(String, String)> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn stored_values_show_as_their_type() {
+        let cases = [
+            (Some(ParamType::String), "héllo \"x\"", json!("héllo \"x\"")),
+            (Some(ParamType::Integer), "42", json!(42)),
+            (Some(ParamType::Boolean), "true", json!(true)),
+            (
+                Some(ParamType::StringArray),
+                r#"["a","b"]"#,
+                json!(["a", "b"]),
+            ),
+            (
+                Some(ParamType::Integer),
+                "not a number",
+                json!("not a number"),
+            ),
+            (None, "7", json!("7")),
+        ];
+        for (ty, stored, want) in cases {
+            assert_eq!(
+                stored_value_to_json(ty, stored.to_owned()),
+                want,
+                "{ty:?} {stored}"
+            );
+            if let Some(ty) = ty {
+                if let Some(v) = ParamValue::from_storage_string(ty, stored) {
+                    assert_eq!(v.to_json(), want, "same as the long way");
+                }
+            }
+        }
+    }
 
     #[test]
     fn type_codes_are_0_to_12() {

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use bgops_core::catalogue::Catalogue;
 use bgops_core::{
-    ApiError, BackgroundOperation, Clock, CustomApi, Jitter, NewOperation, OperationId,
-    Parameters, RetryPolicy, UserId,
+    ApiError, BackgroundOperation, Clock, CustomApi, Jitter, NewOperation, OperationId, Parameters,
+    RetryPolicy, UserId,
 };
 use bgops_store::{CancelOutcome, NodeId, Store, StoreError};
 use rand::Rng;

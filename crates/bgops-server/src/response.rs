@@ -13,12 +13,17 @@ pub fn odata_headers(h: &mut HeaderMap) {
         header::CONTENT_TYPE,
         HeaderValue::from_static(JSON_CONTENT_TYPE),
     );
-    h.insert("OData-Version", HeaderValue::from_static("4.0"));
+    h.insert(ODATA_VERSION, HeaderValue::from_static("4.0"));
 }
+
+/// The `OData-Version` header's name.
+const ODATA_VERSION: header::HeaderName = header::HeaderName::from_static("odata-version");
 
 /// A JSON response with the OData headers.
 pub fn json(status: StatusCode, body: &serde_json::Value) -> Response {
-    let mut resp = (status, body.to_string()).into_response();
+    // Serialized straight into the body's buffer (not through `Display`).
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let mut resp = (status, bytes).into_response();
     odata_headers(resp.headers_mut());
     resp
 }

@@ -38,6 +38,7 @@ bgops_store::store_conformance_tests!(fresh;
     failed_insert_affects_only_its_caller,
     claim_orders_by_priority_then_age,
     concurrent_claims_never_share_a_row,
+    released_claims_are_ready_again,
     retry_keeps_first_start_time,
     retry_waits_until_due,
     outcome_requires_current_attempt,

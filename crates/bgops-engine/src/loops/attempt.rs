@@ -37,9 +37,8 @@ pub async fn run(
                     api: api.clone(),
                     timeout: inner.attempt_timeout(&api),
                 };
-                let started = Instant::now();
                 let run = inner.execute(&api, ctx).await;
-                inner.pace.observe(started.elapsed());
+                inner.pace.finished(Instant::now());
                 outcome::decide(
                     op,
                     &api,

@@ -1,6 +1,6 @@
 //! The claimer: waits for free workers and due work, claims rows in batches and hands them to
-//! workers. It claims a little ahead of its free workers when attempts are fast (see
-//! [`super::pace`]), so one commit takes many rows; those wait in [`Inner::ready`] and the
+//! workers. It claims ahead of its free workers as many rows as finished lately (see
+//! [`super::pace`]), so with fast attempts one commit takes many rows; those wait in [`Inner::ready`] and the
 //! workers take them as they finish. It sleeps until woken by a submission, a cancel, a worker
 //! running low, or until the next retry is due.
 
@@ -59,13 +59,13 @@ impl Claimer {
             // Rows claimed ahead go to free workers first.
             let mut waiting = self.start_ready(&mut permits);
             if self.oldest_ready_waited() >= STALE {
-                // Attempts take longer than the average said: claim ahead again only once
-                // attempts that finish show how long they take now.
+                // Attempts take longer than their recent pace said: claim ahead again only
+                // once attempts finish again.
                 inner.pace.forget();
                 self.release_ready("no worker freed up in time").await;
                 waiting = 0;
             }
-            let room = inner.pace.ahead(inner.config.workers).saturating_sub(waiting);
+            let room = inner.pace.ahead(Instant::now()).saturating_sub(waiting);
             let limit = (permits.len() + room).min(MAX_CLAIM);
             let now = inner.clock.now();
             let req = ClaimRequest {

@@ -3,12 +3,12 @@
 //! Claiming only for free workers costs one commit per handful of operations; claiming ahead
 //! lets one commit take many. But a claimed row is In Progress under this node's lease, so no
 //! other node can take it while it waits here for a worker. The node therefore claims ahead
-//! only as much as its workers are expected to start within [`HORIZON`], judged from how long
-//! recent attempts took: many fast operations are claimed in bulk; slow ones (or any, until
-//! the first attempts finished) only one per free worker.
+//! only as many rows as its workers finished in the last [`HORIZON`]: at that rate they start
+//! within about one horizon. Many fast operations are claimed in bulk; while workers are busy
+//! with slow ones (or none finished lately) only one row per free worker is claimed.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// How soon a row claimed ahead is expected to start.
 pub const HORIZON: Duration = Duration::from_millis(20);
@@ -16,51 +16,63 @@ pub const HORIZON: Duration = Duration::from_millis(20);
 /// Most rows claimed ahead of free workers.
 pub const MAX_AHEAD: usize = 256;
 
-/// No attempt measured yet.
-const UNKNOWN: u64 = u64::MAX;
-
-/// A moving average of attempt durations.
+/// Attempts finished recently, counted per window of [`HORIZON`].
+#[derive(Default)]
 pub struct Pace {
-    /// Microseconds, weighted 1/8 to the newest attempt; [`UNKNOWN`] before the first.
-    average_us: AtomicU64,
+    windows: Mutex<Windows>,
 }
 
-impl Default for Pace {
-    fn default() -> Self {
-        Self {
-            average_us: AtomicU64::new(UNKNOWN),
+#[derive(Default)]
+struct Windows {
+    /// Start of the current window; `None` before the first attempt finished.
+    start: Option<Instant>,
+    /// Attempts finished in the current window.
+    current: usize,
+    /// Attempts finished in the window before it, if that one was the previous horizon.
+    previous: usize,
+}
+
+impl Windows {
+    /// Moves the windows forward to `now`.
+    fn advance(&mut self, now: Instant) {
+        let Some(start) = self.start else { return };
+        let age = now.saturating_duration_since(start);
+        if age < HORIZON {
+            return;
         }
+        self.previous = if age < 2 * HORIZON { self.current } else { 0 };
+        self.current = 0;
+        self.start = Some(now);
     }
 }
 
 impl Pace {
-    /// Takes one attempt's duration (plug-in start to result) into the average.
-    pub fn observe(&self, took: Duration) {
-        let us = u64::try_from(took.as_micros()).unwrap_or(UNKNOWN - 1);
-        // Racing updates may lose one sample; the average stays an average.
-        let old = self.average_us.load(Ordering::Relaxed);
-        let new = if old == UNKNOWN {
-            us
-        } else {
-            old - old / 8 + us / 8
+    /// Counts one finished attempt, at `now`.
+    pub fn finished(&self, now: Instant) {
+        let Ok(mut w) = self.windows.lock() else {
+            return;
         };
-        self.average_us.store(new, Ordering::Relaxed);
-    }
-
-    /// Forgets the average, so nothing is claimed ahead until the next attempt finishes.
-    pub fn forget(&self) {
-        self.average_us.store(UNKNOWN, Ordering::Relaxed);
-    }
-
-    /// How many rows to hold claimed beyond those running, for `workers` workers.
-    pub fn ahead(&self, workers: usize) -> usize {
-        let us = self.average_us.load(Ordering::Relaxed);
-        if us == UNKNOWN {
-            return 0;
+        if w.start.is_none() {
+            w.start = Some(now);
         }
-        let horizon = HORIZON.as_micros() as u64;
-        let n = (workers as u64).saturating_mul(horizon) / us.max(1);
-        (n as usize).min(MAX_AHEAD)
+        w.advance(now);
+        w.current += 1;
+    }
+
+    /// How many rows to hold claimed beyond those running, at `now`.
+    pub fn ahead(&self, now: Instant) -> usize {
+        let Ok(mut w) = self.windows.lock() else {
+            return 0;
+        };
+        w.advance(now);
+        w.previous.max(w.current).min(MAX_AHEAD)
+    }
+
+    /// Forgets what finished, so nothing is claimed ahead until attempts finish again.
+    pub fn forget(&self) {
+        if let Ok(mut w) = self.windows.lock() {
+            *w = Windows::default();
+        }
     }
 }
 
@@ -69,37 +81,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn nothing_ahead_before_the_first_attempt() {
-        assert_eq!(Pace::default().ahead(4), 0);
+    fn nothing_ahead_before_attempts_finish() {
+        assert_eq!(Pace::default().ahead(Instant::now()), 0);
     }
 
     #[test]
-    fn fast_attempts_claim_far_ahead_slow_ones_not_at_all() {
-        let fast = Pace::default();
-        for _ in 0..20 {
-            fast.observe(Duration::from_micros(30));
-        }
-        assert_eq!(fast.ahead(4), MAX_AHEAD);
-
-        let medium = Pace::default();
-        medium.observe(Duration::from_millis(2));
-        // 4 workers × 20 ms / 2 ms.
-        assert_eq!(medium.ahead(4), 40);
-
-        let slow = Pace::default();
-        slow.observe(Duration::from_secs(1));
-        assert_eq!(slow.ahead(4), 0);
-    }
-
-    #[test]
-    fn a_run_of_slow_attempts_stops_claiming_ahead() {
+    fn claims_ahead_what_finished_in_the_last_horizon() {
         let pace = Pace::default();
-        for _ in 0..20 {
-            pace.observe(Duration::from_micros(30));
+        let t0 = Instant::now();
+        for _ in 0..30 {
+            pace.finished(t0);
         }
-        for _ in 0..40 {
-            pace.observe(Duration::from_secs(2));
+        assert_eq!(pace.ahead(t0), 30);
+        // The next window still remembers the last one.
+        let t1 = t0 + HORIZON + Duration::from_millis(1);
+        pace.finished(t1);
+        assert_eq!(pace.ahead(t1), 30);
+        // Nothing finished for two horizons: nothing ahead.
+        let t2 = t1 + 2 * HORIZON;
+        assert_eq!(pace.ahead(t2), 0);
+    }
+
+    #[test]
+    fn never_more_than_the_cap_and_nothing_after_forget() {
+        let pace = Pace::default();
+        let t0 = Instant::now();
+        for _ in 0..10_000 {
+            pace.finished(t0);
         }
-        assert_eq!(pace.ahead(4), 0);
+        assert_eq!(pace.ahead(t0), MAX_AHEAD);
+        pace.forget();
+        assert_eq!(pace.ahead(t0), 0);
     }
 }

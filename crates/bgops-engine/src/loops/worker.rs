@@ -49,7 +49,7 @@ fn take_next(inner: &Inner) -> Option<Claimed> {
     let mut ready = inner.ready.lock().ok()?;
     let next = ready.pop_front()?;
     // Once when it falls to half the target, once when it is empty.
-    let low = inner.pace.ahead(inner.config.workers) / 2;
+    let low = inner.pace.ahead(std::time::Instant::now()) / 2;
     if ready.len() == low || ready.is_empty() {
         inner.wake.notify_one();
     }

@@ -4,8 +4,9 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
-use bgops_core::{ApiError, BackgroundOperation, OperationId, OperationStatus, ParamValue};
-use bgops_store::CancelOutcome;
+use bgops_core::params::stored_value_to_json;
+use bgops_core::{ApiError, OperationId, OperationStatus};
+use bgops_store::{CancelOutcome, OperationStatusView};
 use serde_json::{json, Map, Value};
 
 use crate::auth::{
@@ -25,11 +26,11 @@ pub fn parse_id(raw: &str) -> Result<OperationId, ApiError> {
 }
 
 /// The status monitor body of `op`.
-fn body(state: &AppState, op: &BackgroundOperation) -> Value {
+fn body(state: &AppState, op: OperationStatusView) -> Value {
     let mut out = Map::new();
     out.insert(
         "backgroundOperationStateCode".into(),
-        Value::from(op.state().code()),
+        Value::from(op.status.state().code()),
     );
     out.insert(
         "backgroundOperationStatusCode".into(),
@@ -40,12 +41,8 @@ fn body(state: &AppState, op: &BackgroundOperation) -> Value {
             let api = state.engine.registry().api(&op.name);
             let stored = op.output_parameters.as_deref().unwrap_or("[]");
             for (name, value) in bgops_core::params::parse_key_value_json(stored) {
-                let native = api
-                    .as_ref()
-                    .and_then(|a| a.response_type(&name))
-                    .and_then(|t| ParamValue::from_storage_string(t, &value))
-                    .map_or(Value::String(value), |v| v.to_json());
-                out.insert(name, native);
+                let ty = api.as_ref().and_then(|a| a.response_type(&name));
+                out.insert(name, stored_value_to_json(ty, value));
             }
         }
         OperationStatus::Failed => {
@@ -55,7 +52,7 @@ fn body(state: &AppState, op: &BackgroundOperation) -> Value {
             );
             out.insert(
                 "backgroundOperationErrorMessage".into(),
-                op.error_message.clone().map_or(Value::Null, Value::String),
+                op.error_message.map_or(Value::Null, Value::String),
             );
         }
         _ => {}
@@ -78,15 +75,16 @@ pub async fn get(
     let op = state
         .engine
         .store()
-        .get_operation(id)
+        .get_operation_status(id)
         .await?
         .ok_or_else(|| ApiError::item_not_found(id))?;
     if op.status == OperationStatus::Succeeded {
         // Outputs are typed by the definition, which another node may have created.
         let _ = state.engine.registry().resolve(&op.name).await;
     }
-    let mut resp = response::json(StatusCode::OK, &body(&state, &op));
-    if !op.status.is_terminal() {
+    let terminal = op.status.is_terminal();
+    let mut resp = response::json(StatusCode::OK, &body(&state, op));
+    if !terminal {
         let secs = crate::retry_after_value(state.config.poll_retry_after);
         if let Ok(v) = HeaderValue::from_str(&secs) {
             resp.headers_mut().insert("Retry-After", v);

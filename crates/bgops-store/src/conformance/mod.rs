@@ -38,7 +38,7 @@ use bgops_core::{
 
 use crate::{
     AttemptOutcome, AttemptResult, CancelOutcome, ClaimOutcome, ClaimRequest, ExpiredLease, Fence,
-    LeaseState, RenewRequest, Store,
+    LeaseState, OperationStatusView, ReleaseRequest, RenewRequest, Store,
 };
 
 /// A boxed, sendable future, so cases can sit in one list whatever their body.
@@ -69,6 +69,7 @@ cases!(
     failed_insert_affects_only_its_caller,
     claim_orders_by_priority_then_age,
     concurrent_claims_never_share_a_row,
+    released_claims_are_ready_again,
     retry_keeps_first_start_time,
     retry_waits_until_due,
     outcome_requires_current_attempt,
@@ -128,6 +129,7 @@ macro_rules! store_conformance_tests {
             failed_insert_affects_only_its_caller,
             claim_orders_by_priority_then_age,
             concurrent_claims_never_share_a_row,
+            released_claims_are_ready_again,
             retry_keeps_first_start_time,
             retry_waits_until_due,
             outcome_requires_current_attempt,
@@ -269,6 +271,32 @@ async fn running(store: &dyn Store, op: &NewOperation, now: Timestamp) -> Backgr
 async fn claim_only(store: &dyn Store, id: OperationId) {
     let out = claim(store, "node-a", t(1_000), t(60_000), 1).await;
     assert_eq!(ids(&out.claimed), vec![id]);
+}
+
+/// The status monitor's view of `id`, which must exist.
+async fn status_view(store: &dyn Store, id: OperationId) -> OperationStatusView {
+    store
+        .get_operation_status(id)
+        .await
+        .expect("get_operation_status")
+        .expect("the row exists")
+}
+
+/// Hands back `attempts` claimed by `owner`; returns how many rows changed.
+async fn release(
+    store: &dyn Store,
+    owner: &str,
+    attempts: &[(OperationId, i64)],
+    now: Timestamp,
+) -> usize {
+    store
+        .release_claims(ReleaseRequest {
+            owner: owner.to_owned(),
+            attempts: attempts.to_vec(),
+            now,
+        })
+        .await
+        .expect("release_claims")
 }
 
 async fn record(

@@ -5,9 +5,9 @@ use bgops_core::{ErrorCode, OperationError, OperationId, OperationStatus};
 
 use super::{
     assert_ended, cancel, claim, expired, failed, get, held, ids, insert, new_op, not_held, record,
-    renew, running, succeeded, t, TestDatabase,
+    renew, running, status_view, succeeded, t, TestDatabase,
 };
-use crate::{AttemptResult, CancelOutcome, Fence};
+use crate::{AttemptResult, CancelOutcome, Fence, OperationStatusView};
 
 // ---------------------------------------------------------------------------------------------
 // Fencing
@@ -206,6 +206,17 @@ pub async fn succeeded_outcome_is_recorded(db: &dyn TestDatabase) {
     assert_eq!(row.start_time, Some(t(1_000)));
     assert_eq!(row.retry_count, 0);
     assert!(row.version_number > claimed.version_number);
+    assert_eq!(
+        status_view(store, op.id).await,
+        OperationStatusView {
+            name: row.name.clone(),
+            status: OperationStatus::Succeeded,
+            output_parameters: Some(outputs.to_owned()),
+            error_code: None,
+            error_message: None,
+        },
+        "the status monitor's read shows the outputs"
+    );
 }
 
 /// Failure without a retry ends the row 3/31 with the error's signed code and message.
@@ -232,6 +243,17 @@ pub async fn failed_outcome_is_recorded(db: &dyn TestDatabase) {
     assert_eq!(row.error_message.as_deref(), Some("The row is locked."));
     assert_eq!(row.output_parameters, None);
     assert_eq!(row.retry_count, 0);
+    assert_eq!(
+        status_view(store, op.id).await,
+        OperationStatusView {
+            name: row.name.clone(),
+            status: OperationStatus::Failed,
+            output_parameters: None,
+            error_code: row.error_code,
+            error_message: row.error_message.clone(),
+        },
+        "the status monitor's read shows the error"
+    );
 
     // The last attempt's error is the one kept.
     let retried = new_op(t(0));

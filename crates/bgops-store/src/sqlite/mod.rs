@@ -97,8 +97,18 @@ impl Store for SqliteStore {
         &self,
         id: OperationId,
     ) -> Result<Option<BackgroundOperation>, StoreError> {
+        // One row by primary key: short enough to read on the calling thread.
         self.readers
-            .run(move |conn| operations::get(conn, id))
+            .run_short(move |conn| operations::get(conn, id))
+            .await
+    }
+
+    async fn get_operation_status(
+        &self,
+        id: OperationId,
+    ) -> Result<Option<OperationStatusView>, StoreError> {
+        self.readers
+            .run_short(move |conn| operations::get_status(conn, id))
             .await
     }
 

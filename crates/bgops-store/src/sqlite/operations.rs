@@ -84,14 +84,42 @@ pub fn insert(
 }
 
 pub fn get(conn: &Connection, id: OperationId) -> Result<Option<BackgroundOperation>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM backgroundoperation WHERE backgroundoperationid = ?1"
-    ))?;
+    // The statement text is built once: `prepare_cached` looks it up by text on every call.
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!("SELECT {COLUMNS} FROM backgroundoperation WHERE backgroundoperationid = ?1")
+    });
+    let mut stmt = conn.prepare_cached(&SQL)?;
     let mut rows = stmt.query([id.to_string()])?;
     match rows.next()? {
         Some(r) => read_row(r).map(Some),
         None => Ok(None),
     }
+}
+
+pub fn get_status(
+    conn: &Connection,
+    id: OperationId,
+) -> Result<Option<OperationStatusView>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT name, backgroundoperationstatuscode, \
+         CASE WHEN backgroundoperationstatuscode = 30 THEN outputparameters END, \
+         CASE WHEN backgroundoperationstatuscode = 31 THEN errorcode END, \
+         CASE WHEN backgroundoperationstatuscode = 31 THEN errormessage END \
+         FROM backgroundoperation WHERE backgroundoperationid = ?1",
+    )?;
+    let mut rows = stmt.query([id.to_string()])?;
+    let Some(r) = rows.next()? else {
+        return Ok(None);
+    };
+    let status: i64 = r.get(1)?;
+    Ok(Some(OperationStatusView {
+        name: r.get(0)?,
+        status: OperationStatus::from_code(status)
+            .ok_or_else(|| StoreError::Corrupt(format!("bad status {status}")))?,
+        output_parameters: r.get(2)?,
+        error_code: r.get(3)?,
+        error_message: r.get(4)?,
+    }))
 }
 
 pub fn claim(
