@@ -28,6 +28,10 @@ pub struct EngineConfig {
     pub ttl_sweep_batch: usize,
     /// How long shutdown waits for running attempts before leaving them to lease recovery.
     pub shutdown_grace: Duration,
+    /// How far a node claims ahead of its free workers, as time at its recent pace: it holds
+    /// claimed as many rows as its workers finished in the last `claim_ahead` (at most 256).
+    /// Zero claims only for free workers.
+    pub claim_ahead: Duration,
     /// The outbound HTTP client (URL policy and signing secret) that HTTP plug-ins and
     /// callbacks send with; `None` when the embedding program sends nothing over HTTP.
     pub outbound: Option<Arc<Outbound>>,
@@ -46,6 +50,7 @@ impl Default for EngineConfig {
             ttl_sweep_interval: Duration::from_secs(60),
             ttl_sweep_batch: 500,
             shutdown_grace: Duration::from_secs(150),
+            claim_ahead: Duration::from_millis(20),
             outbound: None,
         }
     }

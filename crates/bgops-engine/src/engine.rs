@@ -194,7 +194,7 @@ impl Engine {
                 jobs: Notify::new(),
                 running: Mutex::new(HashMap::new()),
                 ready: Mutex::new(VecDeque::new()),
-                pace: crate::loops::Pace::default(),
+                pace: crate::loops::Pace::new(config.claim_ahead),
                 workers,
                 config,
             }),

@@ -81,6 +81,11 @@ struct ServeArgs {
     /// The status monitor's Retry-After while an operation is not finished.
     #[arg(long, env = "BGOPS_POLL_RETRY_AFTER", default_value = "60s", value_parser = duration)]
     poll_retry_after: Duration,
+    /// How far to claim ahead of free workers, as time at the recent pace: a node holds
+    /// claimed as many rows as its workers finished in this long (at most 256), so fast work
+    /// is claimed in bulk. 0 claims only for free workers.
+    #[arg(long, env = "BGOPS_CLAIM_AHEAD", default_value = "20ms", value_parser = duration)]
+    claim_ahead: Duration,
     /// How long shutdown waits for running attempts (default: attempt time-out + 30s).
     #[arg(long, env = "BGOPS_SHUTDOWN_GRACE", value_parser = duration)]
     shutdown_grace: Option<Duration>,
@@ -140,6 +145,7 @@ impl ServeArgs {
             lease: self.lease,
             default_ttl: self.default_ttl,
             ttl_sweep_interval: self.ttl_sweep_interval,
+            claim_ahead: self.claim_ahead,
             shutdown_grace: self
                 .shutdown_grace
                 .unwrap_or(self.attempt_timeout + Duration::from_secs(30)),

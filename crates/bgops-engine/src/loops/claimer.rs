@@ -107,25 +107,20 @@ impl Claimer {
             if full {
                 continue;
             }
+            // Also wake when the oldest row claimed ahead would go stale.
+            let mut sleep = self.until_stale().unwrap_or(IDLE_POLL);
             if !had_workers {
-                // Every worker is busy: wait for one to free up, for a wake-up (a cancel of a
-                // queued row is finalized without a worker; the rows claimed ahead run low), or
-                // until rows claimed ahead would go stale.
-                let ready_wait = if self.ready_len() > 0 {
-                    STALE
-                } else {
-                    IDLE_POLL
-                };
+                // Every worker is busy: wait for one to free up, or for a wake-up (a cancel of a
+                // queued row is finalized without a worker; the rows claimed ahead run low).
                 tokio::select! {
                     p = inner.workers.acquire() => if p.is_err() { return },
                     _ = inner.wake.notified() => {}
-                    _ = tokio::time::sleep(ready_wait) => {}
+                    _ = tokio::time::sleep(sleep) => {}
                     _ = self.stop.cancelled() => return,
                 }
                 continue;
             }
             // Nothing more due now: sleep until woken, the next retry, or the idle poll.
-            let mut sleep = IDLE_POLL;
             if let Some(due) = outcome.next_due {
                 let ms = (due.0 - inner.clock.now().0).max(0) as u64;
                 sleep = sleep.min(Duration::from_millis(ms));
@@ -173,10 +168,6 @@ impl Claimer {
         ready.len()
     }
 
-    fn ready_len(&self) -> usize {
-        self.inner.ready.lock().map(|r| r.len()).unwrap_or(0)
-    }
-
     fn oldest_ready_waited(&self) -> Duration {
         self.inner
             .ready
@@ -184,6 +175,13 @@ impl Claimer {
             .ok()
             .and_then(|r| r.front().map(|c| c.since.elapsed()))
             .unwrap_or_default()
+    }
+
+    /// How long until the oldest row claimed ahead goes stale, if any waits.
+    fn until_stale(&self) -> Option<Duration> {
+        let ready = self.inner.ready.lock().ok()?;
+        let oldest = ready.front()?;
+        Some(STALE.saturating_sub(oldest.since.elapsed()))
     }
 
     /// Hands every row claimed ahead back to the table (Ready again, or Canceled if a cancel
