@@ -31,6 +31,9 @@ use writer::Writer;
 /// How many read connections serve concurrent reads.
 const READERS: usize = 4;
 
+/// How long a connection waits for a lock another process (or the checkpointer) holds.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A bgops store in one SQLite file.
 pub struct SqliteStore {
     /// The single writer; every change goes through it so writes batch into few commits.
@@ -44,7 +47,7 @@ pub struct SqliteStore {
 /// Opens a connection with the settings every bgops connection uses.
 fn connect(path: &Path) -> Result<rusqlite::Connection, rusqlite::Error> {
     let conn = rusqlite::Connection::open(path)?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -75,8 +78,16 @@ impl SqliteStore {
         // Commits never checkpoint; the checkpointer thread does it from its own connection.
         conn.pragma_update(None, "wal_autocheckpoint", 0)
             .map_err(|e| open_err(&e))?;
-        let checkpointer = checkpoint::Checkpointer::start(&path).map_err(|e| open_err(&e))?;
-        let writer = Writer::start(conn).map_err(|e| open_err(&e))?;
+        conn.pragma_update(
+            None,
+            "journal_size_limit",
+            checkpoint::JOURNAL_SIZE_LIMIT,
+        )
+        .map_err(|e| open_err(&e))?;
+        let restart = checkpoint::RestartRequest::default();
+        let checkpointer =
+            checkpoint::Checkpointer::start(&path, restart.clone()).map_err(|e| open_err(&e))?;
+        let writer = Writer::start(conn, restart).map_err(|e| open_err(&e))?;
         Ok(Self {
             writer,
             readers: Arc::new(ReadPool::new(readers)),

@@ -8,6 +8,7 @@ use std::thread;
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
+use super::checkpoint::RestartRequest;
 use crate::StoreError;
 
 /// Most jobs committed in one transaction.
@@ -38,12 +39,13 @@ pub struct Writer {
 
 impl Writer {
     /// Starts the writer thread on `conn`.
-    pub fn start(conn: Connection) -> Result<Self, StoreError> {
+    /// Between transactions it serves the checkpointer's `restart` requests.
+    pub fn start(conn: Connection, restart: RestartRequest) -> Result<Self, StoreError> {
         let last_version = super::tables::max_version(&conn)?;
         let (tx, rx) = mpsc::channel::<Job>();
         thread::Builder::new()
             .name("bgops-sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx, WriterCtx { last_version }))
+            .spawn(move || writer_loop(conn, rx, WriterCtx { last_version }, restart))
             .map_err(|e| StoreError::Backend(format!("cannot start the writer thread: {e}")))?;
         Ok(Self { jobs: tx })
     }
@@ -85,8 +87,14 @@ fn in_savepoint<R>(
     }
 }
 
-fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, mut ctx: WriterCtx) {
+fn writer_loop(
+    conn: Connection,
+    rx: mpsc::Receiver<Job>,
+    mut ctx: WriterCtx,
+    restart: RestartRequest,
+) {
     while let Ok(first) = rx.recv() {
+        restart.serve(&conn, super::BUSY_TIMEOUT);
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
