@@ -2,6 +2,8 @@
 //! JSON a caller sends, the string form stored in `inputparameters`/`outputparameters` (SPEC §13),
 //! and the native JSON given back by the status monitor and synchronous calls.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -374,6 +376,23 @@ pub fn stored_value_to_json(ty: Option<ParamType>, stored: String) -> Value {
     }
 }
 
+/// One stored `{"Key": …, "Value": …}` item, borrowed from the text where it has no escapes.
+#[derive(Deserialize)]
+struct KeyValueRef<'a> {
+    #[serde(rename = "Key", borrow)]
+    key: Cow<'a, str>,
+    #[serde(rename = "Value", borrow)]
+    value: Cow<'a, str>,
+}
+
+/// Like [`parse_key_value_json`], without copying keys and values that need no unescaping
+/// (the status monitor reads every output this way).
+pub fn parse_key_value_refs(s: &str) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
+    serde_json::from_str::<Vec<KeyValueRef<'_>>>(s)
+        .map(|items| items.into_iter().map(|kv| (kv.key, kv.value)).collect())
+        .unwrap_or_default()
+}
+
 /// Reads a stored Key/Value array into `(key, value string)` pairs; malformed text gives none.
 pub fn parse_key_value_json(s: &str) -> Vec<(String, String)> {
     serde_json::from_str::<Vec<KeyValue>>(s)
@@ -385,6 +404,18 @@ pub fn parse_key_value_json(s: &str) -> Vec<(String, String)> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn key_value_refs_read_like_the_owned_parse() {
+        let stored = r#"[{"Key":"Text","Value":"plain"},{"Key":"Q","Value":"say \"hi\"\n"}]"#;
+        let refs: Vec<(String, String)> = parse_key_value_refs(stored)
+            .into_iter()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        assert_eq!(refs, parse_key_value_json(stored));
+        assert_eq!(refs[1].1, "say \"hi\"\n");
+        assert!(parse_key_value_refs("not json").is_empty());
+    }
 
     #[test]
     fn stored_values_show_as_their_type() {

@@ -20,7 +20,7 @@ pub fn odata_headers(h: &mut HeaderMap) {
 const ODATA_VERSION: header::HeaderName = header::HeaderName::from_static("odata-version");
 
 /// A JSON response with the OData headers.
-pub fn json(status: StatusCode, body: &serde_json::Value) -> Response {
+pub fn json(status: StatusCode, body: &impl serde::Serialize) -> Response {
     // Serialized straight into the body's buffer (not through `Display`).
     let bytes = serde_json::to_vec(body).unwrap_or_default();
     let mut resp = (status, bytes).into_response();

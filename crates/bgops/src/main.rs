@@ -4,6 +4,12 @@ mod cli;
 
 use clap::Parser;
 
+/// mimalloc instead of the system allocator: a request allocates and frees dozens of small
+/// buffers (headers, JSON values, row strings), and glibc's allocator was about 8% of a status
+/// monitor request's CPU.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     tracing_subscriber::fmt()

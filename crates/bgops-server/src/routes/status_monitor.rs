@@ -4,10 +4,13 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
-use bgops_core::params::stored_value_to_json;
-use bgops_core::{ApiError, OperationId, OperationStatus};
+use std::sync::Arc;
+
+use bgops_core::params::{parse_key_value_refs, stored_value_to_json};
+use bgops_core::{ApiError, CustomApi, OperationId, OperationStatus, ParamType};
 use bgops_store::{CancelOutcome, OperationStatusView};
-use serde_json::{json, Map, Value};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::json;
 
 use crate::auth::{
     authorize, Caller, PRV_READ_BACKGROUND_OPERATION, PRV_WRITE_BACKGROUND_OPERATION,
@@ -25,39 +28,48 @@ pub fn parse_id(raw: &str) -> Result<OperationId, ApiError> {
     })
 }
 
-/// The status monitor body of `op`.
-fn body(state: &AppState, op: OperationStatusView) -> Value {
-    let mut out = Map::new();
-    out.insert(
-        "backgroundOperationStateCode".into(),
-        Value::from(op.status.state().code()),
-    );
-    out.insert(
-        "backgroundOperationStatusCode".into(),
-        Value::from(op.status.code()),
-    );
-    match op.status {
-        OperationStatus::Succeeded => {
-            let api = state.engine.registry().api(&op.name);
-            let stored = op.output_parameters.as_deref().unwrap_or("[]");
-            for (name, value) in bgops_core::params::parse_key_value_json(stored) {
-                let ty = api.as_ref().and_then(|a| a.response_type(&name));
-                out.insert(name, stored_value_to_json(ty, value));
+/// The status monitor body of an operation, serialized straight from the stored row: the state
+/// and status codes, then the outputs typed by the custom API when Succeeded, or the error when
+/// Failed.
+struct Body {
+    op: OperationStatusView,
+    /// The custom API, to type the outputs.
+    api: Option<Arc<CustomApi>>,
+}
+
+const STATE_CODE: &str = "backgroundOperationStateCode";
+const STATUS_CODE: &str = "backgroundOperationStatusCode";
+
+impl Serialize for Body {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let op = &self.op;
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry(STATE_CODE, &op.status.state().code())?;
+        map.serialize_entry(STATUS_CODE, &op.status.code())?;
+        match op.status {
+            OperationStatus::Succeeded => {
+                let stored = op.output_parameters.as_deref().unwrap_or("[]");
+                for (name, value) in parse_key_value_refs(stored) {
+                    if name == STATE_CODE || name == STATUS_CODE {
+                        continue;
+                    }
+                    match self.api.as_ref().and_then(|a| a.response_type(&name)) {
+                        None | Some(ParamType::String) => map.serialize_entry(&name, &value)?,
+                        ty => map.serialize_entry(
+                            &name,
+                            &stored_value_to_json(ty, value.into_owned()),
+                        )?,
+                    }
+                }
             }
+            OperationStatus::Failed => {
+                map.serialize_entry("backgroundOperationErrorCode", &op.error_code)?;
+                map.serialize_entry("backgroundOperationErrorMessage", &op.error_message)?;
+            }
+            _ => {}
         }
-        OperationStatus::Failed => {
-            out.insert(
-                "backgroundOperationErrorCode".into(),
-                op.error_code.map_or(Value::Null, Value::from),
-            );
-            out.insert(
-                "backgroundOperationErrorMessage".into(),
-                op.error_message.map_or(Value::Null, Value::String),
-            );
-        }
-        _ => {}
+        map.end()
     }
-    Value::Object(out)
 }
 
 /// `GET /api/backgroundoperation/{id}`.
@@ -83,7 +95,11 @@ pub async fn get(
         let _ = state.engine.registry().resolve(&op.name).await;
     }
     let terminal = op.status.is_terminal();
-    let mut resp = response::json(StatusCode::OK, &body(&state, op));
+    let api = match op.status {
+        OperationStatus::Succeeded => state.engine.registry().api(&op.name),
+        _ => None,
+    };
+    let mut resp = response::json(StatusCode::OK, &Body { op, api });
     if !terminal {
         let secs = crate::retry_after_value(state.config.poll_retry_after);
         if let Ok(v) = HeaderValue::from_str(&secs) {

@@ -84,9 +84,9 @@ impl Checkpointer {
                     thread::sleep(PERIOD);
                     // PASSIVE never blocks readers or the writer; what it cannot copy now is
                     // copied next time.
-                    match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-                        r.get::<_, i64>(1)
-                    }) {
+                    match conn
+                        .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1))
+                    {
                         Ok(frames) if frames > RESTART_FRAMES => restart.ask(),
                         Ok(_) => {}
                         Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),

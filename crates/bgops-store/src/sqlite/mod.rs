@@ -78,12 +78,8 @@ impl SqliteStore {
         // Commits never checkpoint; the checkpointer thread does it from its own connection.
         conn.pragma_update(None, "wal_autocheckpoint", 0)
             .map_err(|e| open_err(&e))?;
-        conn.pragma_update(
-            None,
-            "journal_size_limit",
-            checkpoint::JOURNAL_SIZE_LIMIT,
-        )
-        .map_err(|e| open_err(&e))?;
+        conn.pragma_update(None, "journal_size_limit", checkpoint::JOURNAL_SIZE_LIMIT)
+            .map_err(|e| open_err(&e))?;
         let restart = checkpoint::RestartRequest::default();
         let checkpointer =
             checkpoint::Checkpointer::start(&path, restart.clone()).map_err(|e| open_err(&e))?;
