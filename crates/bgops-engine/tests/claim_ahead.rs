@@ -172,7 +172,8 @@ async fn rows_claimed_ahead_are_handed_back_when_no_worker_frees_up() {
     warm_up(&node).await;
     let (blocker, ids) = block_and_claim_ahead(&node, 3_000, 10).await;
 
-    // The worker is stuck for 3 s: after about 1 s the rows are Ready again, as never claimed.
+    // The worker is stuck for 3 s: after a quarter second the rows are Ready again, as never
+    // claimed.
     let back = wait_rows(
         &*node.store,
         &ids,
@@ -219,11 +220,11 @@ async fn a_row_canceled_while_claimed_ahead_never_runs() {
     warm_up(&node).await;
     let (_blocker, ids) = block_and_claim_ahead(&node, 2_000, 3).await;
 
-    assert_eq!(
+    // In Progress as far as the table says, or Ready again if it was already handed back.
+    assert!(matches!(
         node.engine.cancel(ids[0], None).await.unwrap(),
-        CancelOutcome::Requested { was_running: true },
-        "claimed ahead is In Progress, as far as the table says"
-    );
+        CancelOutcome::Requested { .. }
+    ));
     let canceled = wait_rows(
         &*node.store,
         &ids[..1],

@@ -21,9 +21,10 @@ const MAX_CLAIM: usize = 256;
 /// database.
 const IDLE_POLL: Duration = Duration::from_secs(5);
 
-/// A row claimed ahead that waited this long for a worker (every worker stuck in slower
-/// attempts than expected) is handed back, so another node can take it.
-const STALE: Duration = Duration::from_secs(1);
+/// A row claimed ahead that waited this long for a worker (every worker busy with slower
+/// attempts than the recent pace said) is handed back, so another node can take it and the
+/// row does not show In Progress while nothing runs it.
+const STALE: Duration = Duration::from_millis(250);
 
 /// Claims due work.
 pub struct Claimer {
