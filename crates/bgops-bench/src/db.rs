@@ -210,13 +210,33 @@ pub struct BulkLoad {
     pub sample: Vec<String>,
 }
 
-/// Writes `rows` operations into the (stopped) server's file: every `waiting_every`-th row is
+/// Which of the bulk-loaded rows are left waiting.
+#[derive(Clone, Copy, Debug)]
+pub enum Waiting {
+    /// The newest `n` rows (as in a live table: work submitted lately waits, older work is
+    /// done). With time-ordered ids they sit together at the end of the primary key.
+    Newest(usize),
+    /// Every `n`-th row, spread over the whole table: each waiting row on its own page, the
+    /// worst case for the pages a claim and a completion write.
+    Every(usize),
+}
+
+impl Waiting {
+    fn is_waiting(self, i: usize, rows: usize) -> bool {
+        match self {
+            Waiting::Newest(n) => i + n >= rows,
+            Waiting::Every(n) => i % n == 0,
+        }
+    }
+}
+
+/// Writes `rows` operations into the (stopped) server's file: the rows `waiting` picks are
 /// Ready and due now, the others Succeeded (3/30, with outputs) — shaped like `template`.
 pub fn bulk_load(
     path: &Path,
     template: &Template,
     rows: usize,
-    waiting_every: usize,
+    waiting: Waiting,
     sample: usize,
 ) -> Result<BulkLoad> {
     use rand::seq::SliceRandom;
@@ -235,6 +255,7 @@ pub fn bulk_load(
     ids.sort_unstable();
     let first_created = now_ms() as i64 - rows as i64 - 60_000;
     let ttl_ms = template.ttlinseconds * 1000;
+    let layout = waiting;
     let mut waiting = 0;
     for (chunk_no, chunk) in ids.chunks(50_000).enumerate() {
         let tx = conn.transaction()?;
@@ -244,7 +265,7 @@ pub fn bulk_load(
                 let i = chunk_no * 50_000 + j;
                 let created = first_created + i as i64;
                 let version = base_version + 1 + i as i64;
-                if i % waiting_every == 0 {
+                if layout.is_waiting(i, rows) {
                     waiting += 1;
                     stmt.execute(params![
                         id,

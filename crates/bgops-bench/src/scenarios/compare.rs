@@ -195,7 +195,10 @@ pub(super) fn fill_report(
         );
     }
     if let Some(s) = scale {
-        let sc = format!("scale ({} rows in the table, 90% terminal)", s.rows);
+        let sc = format!(
+            "scale ({} rows in the table, 90% terminal, the newest tenth waiting)",
+            s.rows
+        );
         if let Some(p) = &e.poll {
             let row = report.add(&sc, "status poll requests/s", Unit::PerSec, s.poll.rate);
             row.anchor("same, empty table", p.rate);
@@ -215,6 +218,15 @@ pub(super) fn fill_report(
             row.anchor("same, empty table", b.rate);
             let met = row.ratio.unwrap_or(0.0) >= 1.0 / 1.3;
             row.target("within 1.3× of empty", met);
+        }
+        let row = report.add(
+            &sc,
+            "burn-down, every 10th row waiting",
+            Unit::PerSec,
+            s.burn_spread.rate,
+        );
+        if let Some(b) = &e.burn {
+            row.anchor("same, empty table", b.rate);
         }
         report.add(&sc, "poll CPU per 1k", Unit::CpuPer1k, s.poll.cpu_per_1k);
         report.add(

@@ -134,7 +134,10 @@ struct Scale {
     rows: usize,
     waiting: usize,
     load_secs: f64,
+    /// The newest tenth waiting.
     burn: Drain,
+    /// Every tenth row waiting, spread over the table.
+    burn_spread: Drain,
     poll: Throughput,
     peak_rss_mib: f64,
 }

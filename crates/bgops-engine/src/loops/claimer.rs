@@ -1,8 +1,8 @@
 //! The claimer: waits for free workers and due work, claims rows in batches and hands them to
 //! workers. It claims ahead of its free workers as many rows as finished lately (see
-//! [`super::pace`]), so with fast attempts one commit takes many rows; those wait in [`Inner::ready`] and the
-//! workers take them as they finish. It sleeps until woken by a submission, a cancel, a worker
-//! running low, or until the next retry is due.
+//! [`super::pace`]), so with fast attempts one commit takes many rows; those wait in
+//! [`Inner::ready`] and the workers take them as they finish. It sleeps until woken by a
+//! submission, a cancel, a worker running low, or until the next retry is due.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
