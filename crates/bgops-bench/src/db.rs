@@ -404,7 +404,7 @@ mod tests {
         let path = dir.path().join("raw.db");
         let t = sample_template();
         raw_inserts(&path, &t, 600, 256).unwrap();
-        let load = bulk_load(&path, &t, 1000, 10, 50).unwrap();
+        let load = bulk_load(&path, &t, 1000, Waiting::Every(10), 50).unwrap();
         assert_eq!(load.waiting, 100);
         assert_eq!(load.sample.len(), 50);
         let conn = open_reader(&path).unwrap();
@@ -413,5 +413,40 @@ mod tests {
         let timings = timings_since(&path, 0, "bgops_Echo").unwrap();
         assert_eq!(timings.len(), 1600);
         assert_eq!(timings.iter().filter(|t| t.status == 30).count(), 900);
+    }
+
+    #[test]
+    fn the_newest_rows_wait_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("newest.db");
+        let t = sample_template();
+        raw_inserts(&path, &t, 0, 1).unwrap();
+        let load = bulk_load(&path, &t, 1000, Waiting::Newest(100), 0).unwrap();
+        assert_eq!(load.waiting, 100);
+        let conn = open_reader(&path).unwrap();
+        assert_eq!(outstanding(&conn).unwrap(), 100);
+        // The waiting rows are the last 100 by creation time and by id.
+        let (min_waiting, max_done): (i64, i64) = conn
+            .query_row(
+                "SELECT (SELECT MIN(createdon) FROM backgroundoperation \
+                 WHERE backgroundoperationstatecode = 0), \
+                 (SELECT MAX(createdon) FROM backgroundoperation \
+                 WHERE backgroundoperationstatecode = 3)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert!(min_waiting > max_done, "{min_waiting} vs {max_done}");
+        let (first_waiting, last_done): (String, String) = conn
+            .query_row(
+                "SELECT (SELECT MIN(backgroundoperationid) FROM backgroundoperation \
+                 WHERE backgroundoperationstatecode = 0), \
+                 (SELECT MAX(backgroundoperationid) FROM backgroundoperation \
+                 WHERE backgroundoperationstatecode = 3)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert!(first_waiting > last_done);
     }
 }
