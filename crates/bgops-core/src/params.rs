@@ -355,7 +355,13 @@ impl Parameters {
         serde_json::to_string(&items).unwrap_or_else(|_| "[]".to_owned())
     }
 
-    /// The native JSON object form (`{name: value}`).
+    /// The parameters as the text of a JSON object of native values (what the status monitor
+    /// shows of an operation's outputs).
+    pub fn to_json_text(&self) -> String {
+        Value::Object(self.to_json_object()).to_string()
+    }
+
+    /// The parameters as a JSON object of native values.
     pub fn to_json_object(&self) -> Map<String, Value> {
         self.0
             .iter()

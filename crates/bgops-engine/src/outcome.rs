@@ -37,6 +37,7 @@ pub fn decide(
             Ok(()) => {
                 return AttemptResult::Succeeded {
                     outputs: outputs.to_key_value_json(),
+                    outputs_json: Some(outputs.to_json_text()),
                 }
             }
             Err(message) => OperationError::plugin(message, true),

@@ -22,7 +22,11 @@ const ODATA_VERSION: header::HeaderName = header::HeaderName::from_static("odata
 /// A JSON response with the OData headers.
 pub fn json(status: StatusCode, body: &impl serde::Serialize) -> Response {
     // Serialized straight into the body's buffer (not through `Display`).
-    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    json_bytes(status, serde_json::to_vec(body).unwrap_or_default())
+}
+
+/// A JSON response with the OData headers, from bytes already serialized.
+pub fn json_bytes(status: StatusCode, bytes: Vec<u8>) -> Response {
     let mut resp = (status, bytes).into_response();
     odata_headers(resp.headers_mut());
     resp

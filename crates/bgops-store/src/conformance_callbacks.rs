@@ -170,6 +170,7 @@ async fn finish(store: &dyn Store, op: &NewOperation, result: AttemptResult, now
 fn succeeded() -> AttemptResult {
     AttemptResult::Succeeded {
         outputs: r#"[{"Key":"Text","Value":"secret output"}]"#.to_owned(),
+        outputs_json: None,
     }
 }
 

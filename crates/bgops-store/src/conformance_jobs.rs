@@ -273,6 +273,7 @@ async fn one_claimed_job(store: &dyn Store, autodelete: bool) -> SystemJob {
         at(10),
         AttemptResult::Succeeded {
             outputs: "[]".into(),
+            outputs_json: None,
         },
     )
     .await;
@@ -312,6 +313,7 @@ pub async fn each_terminal_state_starts_one_job_per_active_step(store: Arc<dyn S
         at(10),
         AttemptResult::Succeeded {
             outputs: "[]".into(),
+            outputs_json: None,
         },
     )
     .await;
@@ -433,6 +435,7 @@ pub async fn concurrent_job_claims_never_share_a_job(store: Arc<dyn Store>) {
             at(100 + i),
             AttemptResult::Succeeded {
                 outputs: "[]".into(),
+                outputs_json: None,
             },
         )
         .await;
@@ -524,6 +527,7 @@ pub async fn succeeded_job_is_kept_or_deleted_per_its_step(store: Arc<dyn Store>
         at(10),
         AttemptResult::Succeeded {
             outputs: "[]".into(),
+            outputs_json: None,
         },
     )
     .await;
@@ -692,6 +696,7 @@ pub async fn jobs_go_with_their_operation(store: Arc<dyn Store>) {
         at(10),
         AttemptResult::Succeeded {
             outputs: "[]".into(),
+            outputs_json: None,
         },
     )
     .await;
@@ -705,6 +710,7 @@ pub async fn jobs_go_with_their_operation(store: Arc<dyn Store>) {
         at(10),
         AttemptResult::Succeeded {
             outputs: "[]".into(),
+            outputs_json: None,
         },
     )
     .await;

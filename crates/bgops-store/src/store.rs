@@ -104,6 +104,10 @@ pub enum AttemptResult {
     Succeeded {
         /// `outputparameters`.
         outputs: String,
+        /// The same outputs as the status monitor shows them (a JSON object of typed values),
+        /// when the caller rendered them; without it the status monitor renders them from
+        /// `outputs` on every read.
+        outputs_json: Option<String>,
     },
     /// The attempt failed. With `retry_at` the row waits (0/0, `retrycount` + 1) until then;
     /// without it, or when cancellation was requested meanwhile, it ends Failed (3/31) with
@@ -178,6 +182,8 @@ pub struct OperationStatusView {
     pub status: OperationStatus,
     /// The outputs as a Key/Value JSON array, when Succeeded.
     pub output_parameters: Option<String>,
+    /// The outputs as the status monitor shows them, when Succeeded and rendered when recorded.
+    pub outputs_json: Option<String>,
     /// The error code, when Failed.
     pub error_code: Option<i32>,
     /// The error message, when Failed.

@@ -72,6 +72,31 @@ impl Serialize for Body {
     }
 }
 
+/// The body of a Succeeded operation whose outputs were rendered when it was recorded: the
+/// codes, then that JSON object's members, with no parsing. `None` for any other row, for rows
+/// recorded before outputs were rendered, and (to keep the codes unambiguous) for outputs
+/// named like the codes.
+fn rendered_success(op: &OperationStatusView) -> Option<Vec<u8>> {
+    if op.status != OperationStatus::Succeeded {
+        return None;
+    }
+    let object = op.outputs_json.as_deref()?.trim();
+    let members = object.strip_prefix('{')?.strip_suffix('}')?.trim();
+    if members.contains("\"backgroundOperation") {
+        return None;
+    }
+    let mut out = Vec::with_capacity(members.len() + 80);
+    out.extend_from_slice(
+        br#"{"backgroundOperationStateCode":3,"backgroundOperationStatusCode":30"#,
+    );
+    if !members.is_empty() {
+        out.push(b',');
+        out.extend_from_slice(members.as_bytes());
+    }
+    out.push(b'}');
+    Some(out)
+}
+
 /// `GET /api/backgroundoperation/{id}`.
 pub async fn get(
     State(state): State<AppState>,
@@ -90,16 +115,20 @@ pub async fn get(
         .get_operation_status(id)
         .await?
         .ok_or_else(|| ApiError::item_not_found(id))?;
-    if op.status == OperationStatus::Succeeded {
-        // Outputs are typed by the definition, which another node may have created.
-        let _ = state.engine.registry().resolve(&op.name).await;
-    }
     let terminal = op.status.is_terminal();
-    let api = match op.status {
-        OperationStatus::Succeeded => state.engine.registry().api(&op.name),
-        _ => None,
+    let mut resp = match rendered_success(&op) {
+        Some(bytes) => response::json_bytes(StatusCode::OK, bytes),
+        None => {
+            let api = match op.status {
+                OperationStatus::Succeeded => {
+                    // Outputs are typed by the definition, which another node may have created.
+                    state.engine.registry().resolve(&op.name).await
+                }
+                _ => None,
+            };
+            response::json(StatusCode::OK, &Body { op, api })
+        }
     };
-    let mut resp = response::json(StatusCode::OK, &Body { op, api });
     if !terminal {
         let secs = crate::retry_after_value(state.config.poll_retry_after);
         if let Ok(v) = HeaderValue::from_str(&secs) {
@@ -129,5 +158,83 @@ pub async fn cancel(
             StatusCode::OK,
             &json!({ "backgroundOperationStateCode": 2, "backgroundOperationStatusCode": 22 }),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bgops_core::custom_api::diagnostics;
+    use bgops_core::{ParamValue, Parameters};
+    use serde_json::Value;
+
+    use super::*;
+
+    fn succeeded(outputs: &Parameters, rendered: bool) -> OperationStatusView {
+        OperationStatusView {
+            name: diagnostics::ECHO.to_owned(),
+            status: OperationStatus::Succeeded,
+            output_parameters: Some(outputs.to_key_value_json()),
+            error_code: None,
+            error_message: None,
+            outputs_json: rendered.then(|| outputs.to_json_text()),
+        }
+    }
+
+    fn echo_api() -> Arc<CustomApi> {
+        Arc::new(
+            diagnostics::all()
+                .into_iter()
+                .find(|a| a.unique_name == diagnostics::ECHO)
+                .unwrap(),
+        )
+    }
+
+    #[test]
+    fn rendered_outputs_read_the_same_as_outputs_typed_on_read() {
+        let mut outputs = Parameters::default();
+        outputs.set("Text", ParamValue::String("say \"hi\", ünïcode".into()));
+        outputs.set("Number", ParamValue::Integer(-42));
+        outputs.set("Flag", ParamValue::Boolean(true));
+        let fast = rendered_success(&succeeded(&outputs, true)).expect("rendered");
+        let slow = serde_json::to_vec(&Body {
+            op: succeeded(&outputs, false),
+            api: Some(echo_api()),
+        })
+        .unwrap();
+        let fast: Value = serde_json::from_slice(&fast).unwrap();
+        let slow: Value = serde_json::from_slice(&slow).unwrap();
+        assert_eq!(fast, slow);
+        assert_eq!(fast["Number"], -42);
+        assert_eq!(fast["backgroundOperationStatusCode"], 30);
+    }
+
+    #[test]
+    fn no_outputs_give_the_codes_alone() {
+        let fast = rendered_success(&succeeded(&Parameters::default(), true)).unwrap();
+        let v: Value = serde_json::from_slice(&fast).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "backgroundOperationStateCode": 3,
+                "backgroundOperationStatusCode": 30
+            })
+        );
+    }
+
+    #[test]
+    fn other_rows_and_outputs_named_like_the_codes_are_not_spliced() {
+        let mut named = Parameters::default();
+        named.set("backgroundOperationStatusCode", ParamValue::Integer(1));
+        assert!(rendered_success(&succeeded(&named, true)).is_none());
+        let old_row = succeeded(&Parameters::default(), false);
+        assert!(
+            rendered_success(&old_row).is_none(),
+            "recorded before rendering"
+        );
+        let failed = OperationStatusView {
+            status: OperationStatus::Failed,
+            ..succeeded(&Parameters::default(), true)
+        };
+        assert!(rendered_success(&failed).is_none());
     }
 }

@@ -273,6 +273,9 @@ async fn claim_only(store: &dyn Store, id: OperationId) {
     assert_eq!(ids(&out.claimed), vec![id]);
 }
 
+/// The status monitor's rendering of the outputs that [`succeeded`] records.
+const RENDERED: &str = r#"{"rendered":true}"#;
+
 /// The status monitor's view of `id`, which must exist.
 async fn status_view(store: &dyn Store, id: OperationId) -> OperationStatusView {
     store
@@ -366,6 +369,7 @@ async fn sweep(store: &dyn Store, now: Timestamp, limit: usize) -> usize {
 fn succeeded(outputs: &str) -> AttemptResult {
     AttemptResult::Succeeded {
         outputs: outputs.to_owned(),
+        outputs_json: Some(RENDERED.to_owned()),
     }
 }
 

@@ -5,7 +5,7 @@ use bgops_core::{ErrorCode, OperationError, OperationId, OperationStatus};
 
 use super::{
     assert_ended, cancel, claim, expired, failed, get, held, ids, insert, new_op, not_held, record,
-    renew, running, status_view, succeeded, t, TestDatabase,
+    renew, running, status_view, succeeded, t, TestDatabase, RENDERED,
 };
 use crate::{AttemptResult, CancelOutcome, Fence, OperationStatusView};
 
@@ -214,8 +214,9 @@ pub async fn succeeded_outcome_is_recorded(db: &dyn TestDatabase) {
             output_parameters: Some(outputs.to_owned()),
             error_code: None,
             error_message: None,
+            outputs_json: Some(RENDERED.to_owned()),
         },
-        "the status monitor's read shows the outputs"
+        "the status monitor's read shows the outputs, and their rendering"
     );
 }
 
@@ -251,6 +252,7 @@ pub async fn failed_outcome_is_recorded(db: &dyn TestDatabase) {
             output_parameters: None,
             error_code: row.error_code,
             error_message: row.error_message.clone(),
+            outputs_json: None,
         },
         "the status monitor's read shows the error"
     );

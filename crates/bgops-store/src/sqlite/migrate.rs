@@ -22,6 +22,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         7,
         include_str!("../../migrations/sqlite/0007_system_jobs.sql"),
     ),
+    (
+        8,
+        include_str!("../../migrations/sqlite/0008_output_json.sql"),
+    ),
 ];
 
 /// Applies every migration newer than the database's version.

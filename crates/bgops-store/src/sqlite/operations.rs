@@ -104,7 +104,8 @@ pub fn get_status(
         "SELECT name, backgroundoperationstatuscode, \
          CASE WHEN backgroundoperationstatuscode = 30 THEN outputparameters END, \
          CASE WHEN backgroundoperationstatuscode = 31 THEN errorcode END, \
-         CASE WHEN backgroundoperationstatuscode = 31 THEN errormessage END \
+         CASE WHEN backgroundoperationstatuscode = 31 THEN errormessage END, \
+         CASE WHEN backgroundoperationstatuscode = 30 THEN outputjson END \
          FROM backgroundoperation WHERE backgroundoperationid = ?1",
     )?;
     let mut rows = stmt.query([id.to_string()])?;
@@ -119,6 +120,7 @@ pub fn get_status(
         output_parameters: r.get(2)?,
         error_code: r.get(3)?,
         error_message: r.get(4)?,
+        outputs_json: r.get(5)?,
     }))
 }
 
@@ -268,16 +270,20 @@ pub fn record_outcome(
     let id = o.id.to_string();
     let mut terminal = true;
     let changed = match &o.result {
-        AttemptResult::Succeeded { outputs } => conn
+        AttemptResult::Succeeded {
+            outputs,
+            outputs_json,
+        } => conn
             .prepare_cached(&format!(
                 "UPDATE backgroundoperation SET backgroundoperationstatecode = 3, \
-                 backgroundoperationstatuscode = 30, outputparameters = :out, endtime = :now, \
+                 backgroundoperationstatuscode = 30, outputparameters = :out, \
+                 outputjson = :json, endtime = :now, \
                  errorcode = NULL, errormessage = NULL, leaseowner = NULL, \
                  leaseexpiresat = NULL, modifiedon = :now, \
                  expiresat = :now + ttlinseconds * 1000, versionnumber = :v {fence}"
             ))?
             .execute(named_params! {
-                ":out": outputs, ":now": o.now.0, ":v": v, ":id": id,
+                ":out": outputs, ":json": outputs_json, ":now": o.now.0, ":v": v, ":id": id,
                 ":attempt": attempt, ":cutoff": lease_cutoff,
             })?,
         AttemptResult::Canceled => conn

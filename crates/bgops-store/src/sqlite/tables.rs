@@ -182,6 +182,8 @@ mod tests {
                     "expiresat",
                     "callbackurl",
                     "location",
+                    // The status monitor's rendering of the outputs (0008).
+                    "outputjson",
                 ],
                 // Write-only: see `catalogue::serviceendpoint_with_authvalue`.
                 "serviceendpoint" => &["authvalue"],
