@@ -19,9 +19,9 @@ const INSERT_ALL: &str = "INSERT INTO backgroundoperation (backgroundoperationid
     displayname, backgroundoperationstatecode, backgroundoperationstatuscode, inputparameters, \
     outputparameters, starttime, endtime, retrycount, errorcode, errormessage, runas, priority, \
     ttlinseconds, createdon, modifiedon, createdby, versionnumber, attempt, maxretries, \
-    nextattemptat, leaseowner, leaseexpiresat, expiresat) \
+    nextattemptat, leaseowner, leaseexpiresat, expiresat, outputjson) \
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0, NULL, NULL, ?10, ?11, ?12, ?13, ?14, ?15, \
-    ?16, ?17, ?18, ?19, NULL, NULL, ?20)";
+    ?16, ?17, ?18, ?19, NULL, NULL, ?20, ?21)";
 
 /// Opens `path` for reading beside a running server (WAL lets readers run beside its writer).
 pub fn open_reader(path: &Path) -> Result<Connection> {
@@ -139,6 +139,8 @@ pub struct Template {
     displayname: String,
     inputparameters: String,
     outputparameters: Option<String>,
+    /// The status monitor's rendering of the outputs (a column since bgops's migration 0008).
+    outputjson: Option<String>,
     runas: String,
     createdby: String,
     priority: i64,
@@ -151,7 +153,7 @@ pub fn template(path: &Path, id: &str) -> Result<Template> {
     let conn = open_reader(path)?;
     conn.query_row(
         "SELECT name, displayname, inputparameters, outputparameters, runas, createdby, \
-         priority, ttlinseconds, maxretries FROM backgroundoperation \
+         priority, ttlinseconds, maxretries, outputjson FROM backgroundoperation \
          WHERE backgroundoperationid = ?1",
         [id],
         |r| {
@@ -165,6 +167,7 @@ pub fn template(path: &Path, id: &str) -> Result<Template> {
                 priority: r.get(6)?,
                 ttlinseconds: r.get(7)?,
                 maxretries: r.get(8)?,
+                outputjson: r.get(9)?,
             })
         },
     )
@@ -288,6 +291,7 @@ pub fn bulk_load(
                         template.maxretries,
                         created,
                         created + ttl_ms,
+                        Option::<String>::None,
                     ])?;
                 } else {
                     let end = created + 7;
@@ -312,6 +316,7 @@ pub fn bulk_load(
                         template.maxretries,
                         created,
                         end + ttl_ms,
+                        template.outputjson,
                     ])?;
                 }
             }
@@ -384,12 +389,26 @@ pub fn raw_inserts(path: &Path, template: &Template, n: usize, batch: usize) -> 
 mod tests {
     use super::*;
 
+    /// The columns bgops added to the table after migration 0001, which bulk loads write too.
+    const LATER_COLUMNS: &str =
+        include_str!("../../bgops-store/migrations/sqlite/0008_output_json.sql");
+
+    /// A fresh file with the table as bgops creates it and `n` raw submissions.
+    fn with_schema(path: &Path, t: &Template, n: usize) {
+        raw_inserts(path, t, n, 256).unwrap();
+        Connection::open(path)
+            .unwrap()
+            .execute_batch(LATER_COLUMNS)
+            .unwrap();
+    }
+
     fn sample_template() -> Template {
         Template {
             name: "bgops_Echo".into(),
             displayname: "Echo".into(),
             inputparameters: r#"[{"Key":"Text","Value":"bench"}]"#.into(),
             outputparameters: Some(r#"[{"Key":"Text","Value":"bench"}]"#.into()),
+            outputjson: Some(r#"{"Text":"bench"}"#.into()),
             runas: uuid::Uuid::new_v4().to_string(),
             createdby: uuid::Uuid::new_v4().to_string(),
             priority: 0,
@@ -403,7 +422,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("raw.db");
         let t = sample_template();
-        raw_inserts(&path, &t, 600, 256).unwrap();
+        with_schema(&path, &t, 600);
         let load = bulk_load(&path, &t, 1000, Waiting::Every(10), 50).unwrap();
         assert_eq!(load.waiting, 100);
         assert_eq!(load.sample.len(), 50);
@@ -420,7 +439,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("newest.db");
         let t = sample_template();
-        raw_inserts(&path, &t, 0, 1).unwrap();
+        with_schema(&path, &t, 0);
         let load = bulk_load(&path, &t, 1000, Waiting::Newest(100), 0).unwrap();
         assert_eq!(load.waiting, 100);
         let conn = open_reader(&path).unwrap();
