@@ -445,27 +445,28 @@ mod tests {
         let conn = open_reader(&path).unwrap();
         assert_eq!(outstanding(&conn).unwrap(), 100);
         // The waiting rows are the last 100 by creation time and by id.
-        let (min_waiting, max_done): (i64, i64) = conn
-            .query_row(
-                "SELECT (SELECT MIN(createdon) FROM backgroundoperation \
-                 WHERE backgroundoperationstatecode = 0), \
-                 (SELECT MAX(createdon) FROM backgroundoperation \
-                 WHERE backgroundoperationstatecode = 3)",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .unwrap();
+        let (min_waiting, max_done): (i64, i64) = first_waiting_last_done(&conn, "createdon");
         assert!(min_waiting > max_done, "{min_waiting} vs {max_done}");
-        let (first_waiting, last_done): (String, String) = conn
-            .query_row(
-                "SELECT (SELECT MIN(backgroundoperationid) FROM backgroundoperation \
-                 WHERE backgroundoperationstatecode = 0), \
-                 (SELECT MAX(backgroundoperationid) FROM backgroundoperation \
-                 WHERE backgroundoperationstatecode = 3)",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .unwrap();
+        let (first_waiting, last_done): (String, String) =
+            first_waiting_last_done(&conn, "backgroundoperationid");
         assert!(first_waiting > last_done);
+    }
+
+    /// The smallest `column` of a waiting row and the largest of a Succeeded one.
+    fn first_waiting_last_done<T: rusqlite::types::FromSql>(
+        conn: &Connection,
+        column: &str,
+    ) -> (T, T) {
+        conn.query_row(
+            &format!(
+                "SELECT (SELECT MIN({column}) FROM backgroundoperation \
+                 WHERE backgroundoperationstatecode = 0), \
+                 (SELECT MAX({column}) FROM backgroundoperation \
+                 WHERE backgroundoperationstatecode = 3)"
+            ),
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
     }
 }

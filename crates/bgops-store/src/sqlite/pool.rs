@@ -40,17 +40,7 @@ impl ReadPool {
         let Ok(_permit) = self.permits.try_acquire() else {
             return self.run(f).await;
         };
-        let conn = self
-            .idle
-            .lock()
-            .map_err(|_| StoreError::Closed)?
-            .pop()
-            .ok_or(StoreError::Closed)?;
-        let result = f(&conn);
-        if let Ok(mut idle) = self.idle.lock() {
-            idle.push(conn);
-        }
-        result
+        self.with_idle(f)
     }
 
     /// Runs `f` with a read connection on a blocking thread.
@@ -65,20 +55,27 @@ impl ReadPool {
             .await
             .map_err(|_| StoreError::Closed)?;
         let pool = self.clone();
-        tokio::task::spawn_blocking(move || {
-            let conn = pool
-                .idle
-                .lock()
-                .map_err(|_| StoreError::Closed)?
-                .pop()
-                .ok_or(StoreError::Closed)?;
-            let result = f(&conn);
-            if let Ok(mut idle) = pool.idle.lock() {
-                idle.push(conn);
-            }
-            result
-        })
-        .await
-        .map_err(|e| StoreError::Backend(format!("read task failed: {e}")))?
+        tokio::task::spawn_blocking(move || pool.with_idle(f))
+            .await
+            .map_err(|e| StoreError::Backend(format!("read task failed: {e}")))?
+    }
+
+    /// Runs `f` on an idle connection on this thread and puts the connection back. The caller
+    /// holds a permit, so one is idle.
+    fn with_idle<R>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let conn = self
+            .idle
+            .lock()
+            .map_err(|_| StoreError::Closed)?
+            .pop()
+            .ok_or(StoreError::Closed)?;
+        let result = f(&conn);
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.push(conn);
+        }
+        result
     }
 }
