@@ -61,6 +61,10 @@ fn bad_flags_are_refused_with_the_reason() {
         (vec!["--workers", "0"], "--workers"),
         (vec!["--max-retries", "101"], "--max-retries"),
         (vec!["--listen", "nowhere"], "--listen"),
+        (
+            vec!["--claim-ahead", "lots"],
+            "not a duration like 200ms, 30s or 90d",
+        ),
     ] {
         let out = bgops()
             .arg("serve")
