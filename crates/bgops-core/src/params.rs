@@ -318,8 +318,8 @@ impl ParamValue {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Parameters(pub Vec<(String, ParamValue)>);
 
-/// One element of the stored Key/Value array.
-#[derive(Serialize, Deserialize)]
+/// One element of the stored Key/Value array, as written (read back by [`KeyValueRef`]).
+#[derive(Serialize)]
 struct KeyValue {
     #[serde(rename = "Key")]
     key: String,
@@ -401,9 +401,10 @@ pub fn parse_key_value_refs(s: &str) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
 
 /// Reads a stored Key/Value array into `(key, value string)` pairs; malformed text gives none.
 pub fn parse_key_value_json(s: &str) -> Vec<(String, String)> {
-    serde_json::from_str::<Vec<KeyValue>>(s)
-        .map(|items| items.into_iter().map(|kv| (kv.key, kv.value)).collect())
-        .unwrap_or_default()
+    parse_key_value_refs(s)
+        .into_iter()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
 }
 
 #[cfg(test)]
