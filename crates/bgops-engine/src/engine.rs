@@ -35,18 +35,20 @@ impl Jitter for RandomJitter {
     }
 }
 
-/// An attempt running on this node.
+/// A row reserved by this node: waiting for a worker, or running its attempt.
 pub(crate) struct Running {
-    /// Its attempt number (the fence).
+    /// The number of its attempt (the fence once started).
     pub attempt: i64,
     /// Fires on a cancel request or a lost lease.
     pub cancel: CancellationToken,
+    /// Whether the attempt's start is written: only then does it hold a lease to renew.
+    pub started: bool,
 }
 
-/// A row claimed ahead, waiting here for a worker. It is already registered in
-/// [`Inner::running`], so its lease is renewed and a cancel request reaches its token.
+/// A reserved row waiting here for a worker (claimed ahead of free workers). It is already
+/// registered in [`Inner::running`], so a cancel request reaches its token.
 pub(crate) struct Claimed {
-    /// The row as claimed (In Progress, with its new attempt number).
+    /// The row as reserved (Ready, `attempt` counting the attempts started so far).
     pub op: BackgroundOperation,
     /// Fires on a cancel request or a lost lease.
     pub cancel: CancellationToken,
@@ -77,7 +79,7 @@ pub(crate) struct Inner {
     /// Wakes the job runner: operations ended, so OnBackgroundOperationComplete steps may have
     /// new system jobs.
     pub jobs: Notify,
-    /// Attempts running or claimed here, by operation.
+    /// Rows reserved here (waiting for a worker or running), by operation.
     pub running: Mutex<HashMap<OperationId, Running>>,
     /// Rows claimed ahead of free workers, oldest claim first.
     pub ready: Mutex<VecDeque<Claimed>>,
@@ -88,6 +90,21 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
+    /// The rows reserved here. A panic elsewhere while it was held does not stop lease
+    /// renewal or cancellation: the map is still consistent (every change is one call).
+    pub fn lock_running(&self) -> std::sync::MutexGuard<'_, HashMap<OperationId, Running>> {
+        self.running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The rows claimed ahead, oldest first (poison-tolerant like [`Inner::lock_running`]).
+    pub fn lock_ready(&self) -> std::sync::MutexGuard<'_, VecDeque<Claimed>> {
+        self.ready
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Data access for a plug-in running as `user`.
     pub fn data_access(&self, user: UserId) -> DataAccess {
         DataAccess::new(
@@ -210,6 +227,12 @@ impl Engine {
         }
     }
 
+    /// How many rows this node has claimed ahead that wait for a free worker. Readers see them
+    /// Ready; this count is the only place their reservation shows (diagnostics, metrics).
+    pub fn claimed_ahead(&self) -> usize {
+        self.inner.lock_ready().len()
+    }
+
     /// The store, for reads.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.inner.store
@@ -262,13 +285,12 @@ impl Engine {
         let now = self.inner.clock.now();
         let outcome = self.inner.store.request_cancel(id, now, if_version).await?;
         if let CancelOutcome::Requested { was_running } = outcome {
-            if was_running {
-                if let Ok(running) = self.inner.running.lock() {
-                    if let Some(r) = running.get(&id) {
-                        r.cancel.cancel();
-                    }
-                }
-            } else {
+            // Running here: the plug-in gets the signal. Reserved here: it never starts (the
+            // cancel took its reservation).
+            if let Some(r) = self.inner.lock_running().get(&id) {
+                r.cancel.cancel();
+            }
+            if !was_running {
                 // The claimer finalizes rows canceled before they ran.
                 self.inner.wake.notify_one();
             }

@@ -1,10 +1,11 @@
-//! Claiming ahead of free workers: after fast attempts, a node claims more rows than it has
-//! free workers, and those wait here In Progress. These tests hold the node's only worker in a
+//! Claiming ahead of free workers: after fast attempts, a node reserves more rows than it has
+//! free workers, and those wait here for a worker. These tests hold the node's only worker in a
 //! `bgops_Delay` while fast rows are claimed ahead, and check what users rely on:
-//! - rows that waited too long for a worker are handed back (Ready again, as never claimed),
-//!   so another node can run them, and run later with attempt 1 and no retry counted;
-//! - a row canceled while claimed ahead never runs;
-//! - shutdown hands the rows claimed ahead back instead of leaving them to lease expiry.
+//! - a reserved row reads exactly as a waiting one (Ready, no `starttime`, attempt 0);
+//! - rows that waited too long for a worker are handed back, so another node can take them at
+//!   once, and run later with attempt 1 and no retry counted;
+//! - a row canceled while claimed ahead never runs and has no `starttime`;
+//! - shutdown hands the rows claimed ahead back instead of leaving them to lapse.
 //!
 //! Claim-ahead is sized by the attempts finished in the last `claim_ahead`; the tests use
 //! 5 s so the warm-up's pace is still remembered when the rows of interest are claimed.
@@ -18,7 +19,7 @@ use bgops_core::{
 };
 use bgops_engine::{Engine, EngineConfig, EngineHandle, RandomJitter, Registry};
 use bgops_store::sqlite::SqliteStore;
-use bgops_store::{CancelOutcome, Store};
+use bgops_store::{CancelOutcome, ClaimRequest, ReleaseRequest, Store};
 use tokio_util::sync::CancellationToken;
 
 struct Node {
@@ -134,7 +135,8 @@ async fn warm_up(node: &Node) {
 }
 
 /// Submits a Delay (first by priority) and `n` Echo rows in one write, and waits until the
-/// Delay holds the only worker and the Echo rows are claimed ahead (In Progress, attempt 1).
+/// Delay holds the only worker (In Progress) and the Echo rows are claimed ahead; checks that
+/// they still read as waiting rows.
 async fn block_and_claim_ahead(
     node: &Node,
     delay_ms: u32,
@@ -155,15 +157,54 @@ async fn block_and_claim_ahead(
         |r| r.status == OperationStatus::InProgress,
     )
     .await;
-    wait_rows(
-        &*node.store,
-        &ids,
-        Duration::from_secs(1),
-        "claimed ahead",
-        |r| r.status == OperationStatus::InProgress && r.attempt == 1 && r.start_time.is_some(),
-    )
-    .await;
+    let start = Instant::now();
+    while node.engine.claimed_ahead() < n {
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "{} rows claimed ahead, not {n}",
+            node.engine.claimed_ahead()
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    for id in &ids {
+        let r = get(&*node.store, *id).await;
+        assert_eq!(r.status, OperationStatus::WaitingForResources, "{r:?}");
+        assert_eq!(
+            (r.attempt, r.retry_count, r.start_time),
+            (0, 0, None),
+            "{r:?}"
+        );
+    }
     (blocker_id, ids)
+}
+
+/// Proves the rows are free for any node: another node reserves them all (then hands them
+/// back, so this node runs them later).
+async fn another_node_can_take(store: &dyn Store, ids: &[OperationId]) {
+    let now = SystemClock.now();
+    let probe = store
+        .claim(ClaimRequest {
+            owner: "node-probe".into(),
+            now,
+            lease_until: now.plus(Duration::from_secs(30)),
+            limit: 100,
+        })
+        .await
+        .unwrap();
+    let mut taken: Vec<OperationId> = probe.claimed.iter().map(|r| r.id).collect();
+    taken.sort();
+    let mut expected = ids.to_vec();
+    expected.sort();
+    assert_eq!(taken, expected, "every row handed back, and only those");
+    let released = store
+        .release_claims(ReleaseRequest {
+            owner: "node-probe".into(),
+            attempts: probe.claimed.iter().map(|r| (r.id, r.attempt)).collect(),
+            now,
+        })
+        .await
+        .unwrap();
+    assert_eq!(released, ids.len());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -172,24 +213,28 @@ async fn rows_claimed_ahead_are_handed_back_when_no_worker_frees_up() {
     warm_up(&node).await;
     let (blocker, ids) = block_and_claim_ahead(&node, 3_000, 10).await;
 
-    // The worker is stuck for 3 s: after a quarter second the rows are Ready again, as never
-    // claimed.
-    let back = wait_rows(
-        &*node.store,
-        &ids,
-        Duration::from_millis(2_500),
-        "handed back",
-        |r| r.status == OperationStatus::WaitingForResources,
-    )
-    .await;
+    // The worker is stuck for 3 s: after a quarter second the rows are handed back, free for
+    // any node, as never claimed.
+    let start = Instant::now();
+    while node.engine.claimed_ahead() > 0 {
+        assert!(
+            start.elapsed() < Duration::from_millis(2_500),
+            "not handed back"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     assert_eq!(
         get(&*node.store, blocker).await.status,
         OperationStatus::InProgress
     );
-    for r in &back {
-        assert_eq!(r.attempt, 0, "the claim is undone: {r:?}");
-        assert_eq!(r.start_time, None, "never started: {r:?}");
-        assert_eq!(r.retry_count, 0);
+    another_node_can_take(&*node.store, &ids).await;
+    for id in &ids {
+        let r = get(&*node.store, *id).await;
+        assert_eq!(
+            (r.attempt, r.retry_count, r.start_time),
+            (0, 0, None),
+            "{r:?}"
+        );
     }
 
     // Once the worker is free they run, each once, with no retry counted.
@@ -220,11 +265,10 @@ async fn a_row_canceled_while_claimed_ahead_never_runs() {
     warm_up(&node).await;
     let (_blocker, ids) = block_and_claim_ahead(&node, 2_000, 3).await;
 
-    // In Progress as far as the table says, or Ready again if it was already handed back.
-    assert!(matches!(
+    assert_eq!(
         node.engine.cancel(ids[0], None).await.unwrap(),
-        CancelOutcome::Requested { .. }
-    ));
+        CancelOutcome::Requested { was_running: false }
+    );
     let canceled = wait_rows(
         &*node.store,
         &ids[..1],
@@ -235,6 +279,8 @@ async fn a_row_canceled_while_claimed_ahead_never_runs() {
     .await;
     assert_eq!(canceled[0].status, OperationStatus::Canceled);
     assert_eq!(canceled[0].output_parameters, None, "Echo never ran");
+    assert_eq!(canceled[0].start_time, None, "it never started");
+    assert_eq!(canceled[0].attempt, 0);
     let rest = wait_rows(
         &*node.store,
         &ids[1..],
@@ -272,4 +318,5 @@ async fn shutdown_hands_back_rows_claimed_ahead() {
             "{r:?}"
         );
     }
+    another_node_can_take(&*node.store, &ids).await;
 }

@@ -139,7 +139,7 @@ fn new_op(callback: bool) -> NewOperation {
     }
 }
 
-/// Inserts `op`, claims it (attempt 1) and records `result` at `now`.
+/// Inserts `op`, claims it and records the outcome `result` of attempt 1 at `now`.
 async fn finish(store: &dyn Store, op: &NewOperation, result: AttemptResult, now: Timestamp) {
     store
         .insert_operations(vec![op.clone()])
@@ -158,7 +158,12 @@ async fn finish(store: &dyn Store, op: &NewOperation, result: AttemptResult, now
     let applied = store
         .record_outcome(AttemptOutcome {
             id: op.id,
-            fence: Fence::Attempt(1),
+            // Started and ended in one write, as a fast attempt records it.
+            fence: Fence::Reserved {
+                owner: "node-run".to_owned(),
+                attempt: 1,
+                started: t(1),
+            },
             now,
             result,
         })

@@ -201,7 +201,11 @@ async fn finish(store: &dyn Store, op: &NewOperation, now: Timestamp, result: At
     let applied = store
         .record_outcome(AttemptOutcome {
             id: op.id,
-            fence: Fence::Attempt(claimed.claimed[0].attempt),
+            fence: Fence::Reserved {
+                owner: "runner".to_owned(),
+                attempt: claimed.claimed[0].attempt + 1,
+                started: now,
+            },
             now,
             result,
         })
@@ -481,7 +485,7 @@ pub async fn job_outcome_requires_the_current_attempt(store: Arc<dyn Store>) {
         let applied = store
             .record_job_outcome(JobOutcome {
                 id: job.id,
-                fence,
+                fence: fence.clone(),
                 now: at(30),
                 result: JobResult::Succeeded,
             })

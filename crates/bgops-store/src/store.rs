@@ -28,23 +28,31 @@ pub struct ClaimRequest {
     pub owner: NodeId,
     /// Now: rows whose retry time is at or before it are due.
     pub now: Timestamp,
-    /// When the leases taken expire unless renewed.
+    /// When the claim lapses. For operations this ends the *reservation* (the row is due again
+    /// for any node then, unless its attempt started); for system jobs, which are started when
+    /// claimed, it is the lease of the attempt.
     pub lease_until: Timestamp,
-    /// The most rows to claim (free workers).
+    /// The most rows to claim (free workers, plus those claimed ahead).
     pub limit: usize,
 }
 
 /// What a claim did.
 #[derive(Clone, Debug, Default)]
 pub struct ClaimOutcome {
-    /// Rows now In Progress (2/20) under the caller's lease, each with its new attempt number,
-    /// highest priority first, then oldest.
+    /// Rows now reserved for the caller until the request's `lease_until`, highest priority
+    /// first, then oldest. A reservation is invisible: each row reads as before (Ready, 0/0,
+    /// no new `starttime`, same `attempt`, `retrycount`, `versionnumber` and `modifiedon`),
+    /// and no other claim takes it while it lasts. Its attempt (number `attempt + 1`) starts
+    /// with [`Store::start_attempt`] or with an outcome written behind [`Fence::Reserved`];
+    /// [`Store::release_claims`] hands it back. A reservation that lapses (its node died) makes
+    /// the row due again with nothing counted.
     pub claimed: Vec<BackgroundOperation>,
     /// Rows whose cancellation was requested before any attempt ran: they are now Canceled
     /// (3/32) and never run.
     pub canceled: Vec<OperationId>,
-    /// The earliest time a waiting row (a retry) becomes due, if any: the claimer can sleep
-    /// until then.
+    /// The earliest time a waiting row becomes due, if any: a retry, or a row another node
+    /// reserved when its reservation lapses (the caller's own reservations are not counted).
+    /// The claimer can sleep until then.
     pub next_due: Option<Timestamp>,
 }
 
@@ -86,11 +94,41 @@ pub struct ExpiredLease {
     pub max_retries: i32,
 }
 
+/// The start of a reserved row's attempt (see [`Store::start_attempt`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StartAttempt {
+    /// The operation.
+    pub id: OperationId,
+    /// The node holding the reservation.
+    pub owner: NodeId,
+    /// The attempt that starts: the reserved row's `attempt` + 1.
+    pub attempt: i64,
+    /// When the attempt started (`starttime` of a first attempt).
+    pub started: Timestamp,
+    /// The time of the write (`modifiedon`).
+    pub now: Timestamp,
+    /// When the attempt's lease expires unless renewed.
+    pub lease_until: Timestamp,
+}
+
 /// Which writer may record an attempt's outcome.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Fence {
     /// The node running the attempt: applies only while the row is Locked with this attempt.
     Attempt(i64),
+    /// An attempt of a reserved row whose start was not written yet (a fast attempt records
+    /// its start and its outcome in one write): applies only while the row is still Ready,
+    /// reserved by `owner` with `attempt - 1` attempts started. The write sets `attempt` and,
+    /// on a first attempt, `starttime` = `started`. Only operations are reserved; a system job
+    /// outcome behind this fence never applies.
+    Reserved {
+        /// The node holding the reservation.
+        owner: NodeId,
+        /// The attempt that ran: the reserved row's `attempt` + 1.
+        attempt: i64,
+        /// When it started.
+        started: Timestamp,
+    },
     /// Recovery of a lost attempt: applies only while the row is Locked with this attempt and
     /// its lease has expired at `now` (a renewal that won the race keeps the attempt alive).
     ExpiredLease(i64),
@@ -161,12 +199,12 @@ impl Recorded {
     }
 }
 
-/// Attempts claimed by a node that never started, handed back (see [`Store::release_claims`]).
+/// Reservations a node hands back unstarted (see [`Store::release_claims`]).
 #[derive(Clone, Debug)]
 pub struct ReleaseRequest {
     /// The node that claimed them.
     pub owner: NodeId,
-    /// `(operation, attempt)` pairs, as claimed.
+    /// `(operation, attempt)` pairs, as claimed (attempts started so far).
     pub attempts: Vec<(OperationId, i64)>,
     /// The time of the write.
     pub now: Timestamp,
@@ -402,9 +440,16 @@ pub trait Store: Send + Sync + 'static {
         id: OperationId,
     ) -> Result<Option<OperationStatusView>, StoreError>;
 
-    /// Finalizes rows canceled before they ran, then claims up to `limit` due rows by
-    /// priority, then age.
+    /// Finalizes rows canceled before they ran, then reserves up to `limit` due rows by
+    /// priority, then age (see [`ClaimOutcome::claimed`]: nothing a reader sees changes).
     async fn claim(&self, req: ClaimRequest) -> Result<ClaimOutcome, StoreError>;
+
+    /// Starts the attempt of a row reserved by `start.owner`: the row becomes In Progress
+    /// (2/20) with `attempt` = `start.attempt`, `starttime` = `start.started` unless an earlier
+    /// attempt set it, and a lease until `start.lease_until`. Returns false, changing nothing,
+    /// when the row is no longer Ready under that reservation (canceled, taken back after the
+    /// reservation lapsed, or deleted): the attempt must not run.
+    async fn start_attempt(&self, start: StartAttempt) -> Result<bool, StoreError>;
 
     /// Extends the leases of running attempts and reports, per attempt, whether it is still
     /// held and whether cancellation was requested.
@@ -421,14 +466,17 @@ pub trait Store: Send + Sync + 'static {
     /// changes nothing ([`Recorded::Dropped`]).
     async fn record_outcome(&self, outcome: AttemptOutcome) -> Result<Recorded, StoreError>;
 
-    /// Hands back claimed attempts that never started (a node claims a little ahead of its
-    /// free workers): each row still In Progress under `owner` with that attempt becomes
-    /// Ready again (0/0) as if never claimed (attempt number and `starttime` restored), and one
-    /// whose cancellation was requested meanwhile becomes Canceled (3/32) without running.
-    /// Rows no longer held as claimed are left alone. Returns how many rows changed.
+    /// Hands back reservations that never started (a node claims a little ahead of its free
+    /// workers): each row still reserved by `owner` with that attempt count is due again at
+    /// `now` for any node. Nothing a reader sees changes (no new `versionnumber` or
+    /// `modifiedon`). Rows no longer reserved by `owner` (canceled, taken by another node after
+    /// the reservation lapsed) are left alone. Returns how many were handed back.
     async fn release_claims(&self, req: ReleaseRequest) -> Result<usize, StoreError>;
 
-    /// Requests cancellation: Ready or In Progress rows become Canceling (2/22).
+    /// Requests cancellation: Ready or In Progress rows become Canceling (2/22). A reserved
+    /// row loses its reservation (its node's [`Store::start_attempt`] and [`Fence::Reserved`]
+    /// writes fail) and, like any row canceled before it ran, ends Canceled (3/32) at the next
+    /// claim, with no `starttime`.
     async fn request_cancel(
         &self,
         id: OperationId,
@@ -436,8 +484,8 @@ pub trait Store: Send + Sync + 'static {
         if_version: Option<i64>,
     ) -> Result<CancelOutcome, StoreError>;
 
-    /// Deletes up to `limit` rows whose `modifiedon + ttlinseconds` has passed and that are not
-    /// Locked; returns how many.
+    /// Deletes up to `limit` rows whose `modifiedon + ttlinseconds` has passed and that are
+    /// neither Locked nor reserved; returns how many.
     async fn sweep_expired(&self, now: Timestamp, limit: usize) -> Result<usize, StoreError>;
 
     /// The user whose API key hashes to `key_hash`.

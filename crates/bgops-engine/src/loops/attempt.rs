@@ -1,10 +1,18 @@
-//! One attempt: run the plug-in, decide the outcome, record it behind the attempt's fence.
+//! One attempt of a reserved row: start it, run the plug-in, decide the outcome, record it
+//! behind the right fence.
+//!
+//! A claimed row is only reserved: readers see it Ready until its attempt starts. An attempt
+//! that finishes within [`START_VISIBLE_AFTER`] records its start and its outcome in one write
+//! (the row goes from Ready to its outcome with both times; no reader could have seen it In
+//! Progress in between). A slower one has its start written then, without pausing the plug-in,
+//! so a client polling a long attempt sees In Progress (2/20) from that moment on.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bgops_core::{BackgroundOperation, OperationError};
-use bgops_store::{AttemptOutcome, AttemptResult, Fence, Recorded};
+use bgops_core::{BackgroundOperation, OperationError, OperationId, Timestamp};
+use bgops_store::{AttemptOutcome, AttemptResult, Fence, Recorded, StartAttempt};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::Inner;
@@ -14,62 +22,199 @@ use crate::plugin::PluginContext;
 /// How often a failed outcome write is tried before leaving the row to lease recovery.
 const WRITE_TRIES: u32 = 5;
 
-/// Runs the attempt of `op` (claimed, registered in `running` with `cancel`) and returns the
-/// outcome to record. A row whose cancel request arrived before it started never runs.
+/// How long an attempt runs before its start is written. Faster attempts (most of them)
+/// write start and outcome together; a client sees a slower one In Progress within this
+/// bound plus one commit. Documented in the README (`--claim-ahead`) and the architecture.
+pub(crate) const START_VISIBLE_AFTER: Duration = Duration::from_millis(20);
+
+/// What became of writing an attempt's start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Start {
+    /// Written: the row is In Progress under this node's lease.
+    Written,
+    /// Refused: the reservation was gone (canceled, or taken back after it lapsed). The
+    /// attempt was told to stop and its outcome must not be written.
+    Refused,
+    /// The write failed: the row is still reserved, so the outcome records the start too.
+    Failed,
+}
+
+/// An attempt that ran, waiting for its outcome to be recorded.
+pub struct Finished {
+    /// The operation.
+    id: OperationId,
+    /// The attempt's number.
+    attempt: i64,
+    /// When it started.
+    started: Timestamp,
+    /// The write of its start, when it ran long enough for one.
+    start: Option<JoinHandle<Start>>,
+    /// How it ended.
+    result: AttemptResult,
+}
+
+/// Runs the attempt of the reserved row `op` (registered in `running` with `cancel`) and
+/// returns it for [`record`]. A row whose cancel request arrived before its attempt started
+/// never runs: `None` (the cancel took the reservation, and the claimer ends it Canceled).
 pub async fn run(
     inner: &Arc<Inner>,
     op: &BackgroundOperation,
     cancel: CancellationToken,
-) -> AttemptOutcome {
-    let result = if cancel.is_cancelled() {
-        AttemptResult::Canceled
-    } else {
-        match inner.registry.resolve(&op.name).await {
-            Some(api) => {
-                let ctx = PluginContext {
-                    operation_id: Some(op.id),
-                    message_name: op.name.clone(),
-                    user_id: op.run_as,
-                    attempt: u32::try_from(op.attempt).unwrap_or(u32::MAX),
-                    inputs: outcome::stored_inputs(&api, &op.input_parameters),
-                    cancel: cancel.clone(),
-                    data: inner.data_access(op.run_as),
-                    api: api.clone(),
-                    timeout: inner.attempt_timeout(&api),
-                };
-                let run = inner.execute(&api, ctx).await;
-                inner.pace.finished(Instant::now());
-                outcome::decide(
-                    op,
-                    &api,
-                    run,
-                    cancel.is_cancelled(),
-                    inner.policy(),
-                    inner.jitter.as_ref(),
-                    inner.clock.now(),
-                )
-            }
-            None => AttemptResult::Failed {
-                error: OperationError::plugin(
-                    format!("Custom API {} no longer exists.", op.name),
-                    true,
-                ),
-                retry_at: None,
-            },
+) -> Option<Finished> {
+    if cancel.is_cancelled() {
+        tracing::info!("canceled before it started");
+        forget(inner, op.id);
+        return None;
+    }
+    let attempt = op.attempt + 1;
+    let started = inner.clock.now();
+    let work = execute(inner, op, attempt, cancel.clone());
+    tokio::pin!(work);
+    let (result, start) = match tokio::time::timeout(START_VISIBLE_AFTER, &mut work).await {
+        Ok(result) => (result, None),
+        Err(_) => {
+            let start = tokio::spawn(write_start(inner.clone(), op.id, attempt, started, cancel));
+            (work.await, Some(start))
         }
     };
     log_result(&result);
-    AttemptOutcome {
+    Some(Finished {
         id: op.id,
-        fence: Fence::Attempt(op.attempt),
-        now: inner.clock.now(),
+        attempt,
+        started,
+        start,
         result,
-    }
+    })
 }
 
-/// Records `outcome` (retrying storage errors), then forgets the attempt and wakes whatever
-/// the write calls for: the claimer for a scheduled retry, the senders for notifications.
-pub async fn record(inner: Arc<Inner>, outcome: AttemptOutcome) {
+/// Resolves the custom API, runs its plug-in and decides the outcome.
+async fn execute(
+    inner: &Arc<Inner>,
+    op: &BackgroundOperation,
+    attempt: i64,
+    cancel: CancellationToken,
+) -> AttemptResult {
+    let Some(api) = inner.registry.resolve(&op.name).await else {
+        return AttemptResult::Failed {
+            error: OperationError::plugin(
+                format!("Custom API {} no longer exists.", op.name),
+                true,
+            ),
+            retry_at: None,
+        };
+    };
+    let ctx = PluginContext {
+        operation_id: Some(op.id),
+        message_name: op.name.clone(),
+        user_id: op.run_as,
+        attempt: u32::try_from(attempt).unwrap_or(u32::MAX),
+        inputs: outcome::stored_inputs(&api, &op.input_parameters),
+        cancel: cancel.clone(),
+        data: inner.data_access(op.run_as),
+        api: api.clone(),
+        timeout: inner.attempt_timeout(&api),
+    };
+    let run = inner.execute(&api, ctx).await;
+    inner.pace.finished(Instant::now());
+    outcome::decide(
+        op,
+        &api,
+        run,
+        cancel.is_cancelled(),
+        inner.policy(),
+        inner.jitter.as_ref(),
+        inner.clock.now(),
+    )
+}
+
+/// Writes the start of a running attempt (retrying storage errors). From then on its lease is
+/// renewed; when the reservation is gone the attempt is told to stop.
+async fn write_start(
+    inner: Arc<Inner>,
+    id: OperationId,
+    attempt: i64,
+    started: Timestamp,
+    cancel: CancellationToken,
+) -> Start {
+    for n in 1..=WRITE_TRIES {
+        let now = inner.clock.now();
+        let start = StartAttempt {
+            id,
+            owner: inner.node.clone(),
+            attempt,
+            started,
+            now,
+            lease_until: now.plus(inner.config.lease),
+        };
+        match inner.store.start_attempt(start).await {
+            Ok(true) => {
+                inner
+                    .lock_running()
+                    .entry(id)
+                    .and_modify(|r| r.started = true);
+                return Start::Written;
+            }
+            Ok(false) => {
+                tracing::info!(
+                    "the row was canceled or taken back before its start was recorded; stopping the attempt"
+                );
+                cancel.cancel();
+                return Start::Refused;
+            }
+            Err(e) if n < WRITE_TRIES => {
+                tracing::warn!(error = %e, "recording the attempt's start failed; trying again");
+                tokio::time::sleep(Duration::from_millis(200 * u64::from(n))).await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "recording the attempt's start failed; its outcome will record it");
+            }
+        }
+    }
+    Start::Failed
+}
+
+/// Records a finished attempt's outcome behind its fence (retrying storage errors), then
+/// forgets the attempt and wakes whatever the write calls for: the claimer for a scheduled
+/// retry, the senders for notifications.
+pub async fn record(inner: Arc<Inner>, finished: Finished) {
+    let reserved = Fence::Reserved {
+        owner: inner.node.clone(),
+        attempt: finished.attempt,
+        started: finished.started,
+    };
+    let fence = match finished.start {
+        None => reserved,
+        Some(start) => {
+            match start.await {
+                Ok(Start::Written) => Fence::Attempt(finished.attempt),
+                Ok(Start::Refused) => {
+                    tracing::info!("attempt result dropped: the row was canceled or taken back before it started");
+                    forget(&inner, finished.id);
+                    return;
+                }
+                Ok(Start::Failed) | Err(_) => reserved,
+            }
+        }
+    };
+    write_outcome(
+        inner.clone(),
+        AttemptOutcome {
+            id: finished.id,
+            fence,
+            now: inner.clock.now(),
+            result: finished.result,
+        },
+    )
+    .await;
+}
+
+/// Forgets an attempt that will write nothing more.
+fn forget(inner: &Inner, id: OperationId) {
+    inner.lock_running().remove(&id);
+}
+
+/// Writes `outcome` (retrying storage errors) and does what [`record`] says.
+async fn write_outcome(inner: Arc<Inner>, outcome: AttemptOutcome) {
     let retry = matches!(
         outcome.result,
         AttemptResult::Failed {
@@ -99,9 +244,7 @@ pub async fn record(inner: Arc<Inner>, outcome: AttemptOutcome) {
             }
         }
     }
-    if let Ok(mut running) = inner.running.lock() {
-        running.remove(&id);
-    }
+    forget(&inner, id);
     if retry && recorded.applied() {
         // The claimer recomputes when the next retry is due.
         inner.wake.notify_one();

@@ -1,8 +1,10 @@
-//! The claimer: waits for free workers and due work, claims rows in batches and hands them to
-//! workers. It claims ahead of its free workers as many rows as finished lately (see
+//! The claimer: waits for free workers and due work, reserves rows in batches and hands them
+//! to workers. It claims ahead of its free workers as many rows as finished lately (see
 //! [`super::pace`]), so with fast attempts one commit takes many rows; those wait in
-//! [`Inner::ready`] and the workers take them as they finish. It sleeps until woken by a
-//! submission, a cancel, a worker running low, or until the next retry is due.
+//! [`Inner::ready`] and the workers take them as they finish. A reservation is invisible to
+//! readers (the rows stay Ready until a worker starts their attempt) and lapses after one
+//! lease if this node dies. The claimer sleeps until woken by a submission, a cancel, a worker
+//! running low, or until the next retry is due.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,8 +24,8 @@ const MAX_CLAIM: usize = 256;
 const IDLE_POLL: Duration = Duration::from_secs(5);
 
 /// A row claimed ahead that waited this long for a worker (every worker busy with slower
-/// attempts than the recent pace said) is handed back, so another node can take it and the
-/// row does not show In Progress while nothing runs it.
+/// attempts than the recent pace said) is handed back, so another node (or this one, later)
+/// can take it.
 const STALE: Duration = Duration::from_millis(250);
 
 /// Claims due work.
@@ -97,11 +99,7 @@ impl Claimer {
                 let claimed = self.register(op);
                 match permits.pop() {
                     Some(permit) => worker::spawn(inner.clone(), claimed, permit),
-                    None => {
-                        if let Ok(mut ready) = inner.ready.lock() {
-                            ready.push_back(claimed);
-                        }
-                    }
+                    None => inner.lock_ready().push_back(claimed),
                 }
             }
             drop(permits);
@@ -134,19 +132,18 @@ impl Claimer {
         }
     }
 
-    /// Registers a claimed row as running here: its lease is renewed from now on and a cancel
-    /// request reaches its token.
+    /// Registers a reserved row here: a cancel request reaches its token from now on (and,
+    /// once its attempt starts, the renewer keeps its lease).
     fn register(&self, op: bgops_core::BackgroundOperation) -> Claimed {
         let cancel = CancellationToken::new();
-        if let Ok(mut running) = self.inner.running.lock() {
-            running.insert(
-                op.id,
-                Running {
-                    attempt: op.attempt,
-                    cancel: cancel.clone(),
-                },
-            );
-        }
+        self.inner.lock_running().insert(
+            op.id,
+            Running {
+                attempt: op.attempt + 1,
+                cancel: cancel.clone(),
+                started: false,
+            },
+        );
         Claimed {
             op,
             cancel,
@@ -157,9 +154,7 @@ impl Claimer {
     /// Starts workers on rows claimed ahead while there are free permits; returns how many rows
     /// still wait.
     fn start_ready(&self, permits: &mut Vec<OwnedSemaphorePermit>) -> usize {
-        let Ok(mut ready) = self.inner.ready.lock() else {
-            return 0;
-        };
+        let mut ready = self.inner.lock_ready();
         while !ready.is_empty() {
             let Some(permit) = permits.pop() else { break };
             if let Some(claimed) = ready.pop_front() {
@@ -171,32 +166,29 @@ impl Claimer {
 
     fn oldest_ready_waited(&self) -> Duration {
         self.inner
-            .ready
-            .lock()
-            .ok()
-            .and_then(|r| r.front().map(|c| c.since.elapsed()))
+            .lock_ready()
+            .front()
+            .map(|c| c.since.elapsed())
             .unwrap_or_default()
     }
 
     /// How long until the oldest row claimed ahead goes stale, if any waits.
     fn until_stale(&self) -> Option<Duration> {
-        let ready = self.inner.ready.lock().ok()?;
+        let ready = self.inner.lock_ready();
         let oldest = ready.front()?;
         Some(STALE.saturating_sub(oldest.since.elapsed()))
     }
 
-    /// Hands every row claimed ahead back to the table (Ready again, or Canceled if a cancel
-    /// request came meanwhile), so another worker or node takes it.
+    /// Hands every row claimed ahead back: due again at once for any node, with nothing
+    /// counted. (A row canceled meanwhile is no longer reserved; the next claim ends it.)
     async fn release_ready(&self, why: &str) {
         let inner = &self.inner;
-        let taken: Vec<Claimed> = match inner.ready.lock() {
-            Ok(mut ready) => ready.drain(..).collect(),
-            Err(_) => return,
-        };
+        let taken: Vec<Claimed> = inner.lock_ready().drain(..).collect();
         if taken.is_empty() {
             return;
         }
-        if let Ok(mut running) = inner.running.lock() {
+        {
+            let mut running = inner.lock_running();
             for c in &taken {
                 running.remove(&c.op.id);
             }
@@ -210,11 +202,10 @@ impl Claimer {
             Ok(n) => {
                 tracing::info!(rows = n, reason = why, "handed back rows claimed ahead");
                 inner.wake.notify_one();
-                inner.operations_ended();
             }
             Err(e) => tracing::error!(
                 error = %e,
-                "handing back rows claimed ahead failed; they are taken back when their leases expire"
+                "handing back rows claimed ahead failed; they are due again when their reservations lapse"
             ),
         }
     }

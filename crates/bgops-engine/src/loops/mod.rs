@@ -65,7 +65,7 @@ pub async fn supervise(inner: Arc<Inner>, shutdown: CancellationToken) {
     let _ = claimer.await;
 
     let workers = u32::try_from(inner.config.workers.max(1)).unwrap_or(u32::MAX);
-    let running = inner.running.lock().map(|r| r.len()).unwrap_or(0);
+    let running = inner.lock_running().len();
     if running > 0 {
         tracing::info!(running, "waiting for running attempts to finish");
     }

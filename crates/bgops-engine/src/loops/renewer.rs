@@ -1,5 +1,5 @@
 //! The lease renewer: every third of the lease, extends the leases of all attempts running
-//! here in one write, and passes on what the answer says: a cancel request fires the attempt's
+//! here (started, not merely reserved) in one write, and passes on what the answer says: a cancel request fires the attempt's
 //! signal; a lease taken back stops the attempt (its result would be dropped anyway).
 
 use std::sync::Arc;
@@ -31,10 +31,13 @@ impl Renewer {
 
     async fn renew_once(&self) {
         let inner = &self.inner;
-        let attempts: Vec<_> = match inner.running.lock() {
-            Ok(r) => r.iter().map(|(id, run)| (*id, run.attempt)).collect(),
-            Err(_) => return,
-        };
+        // Only started attempts hold a lease; a reservation lapses on its own.
+        let attempts: Vec<_> = inner
+            .lock_running()
+            .iter()
+            .filter(|(_, run)| run.started)
+            .map(|(id, run)| (*id, run.attempt))
+            .collect();
         if attempts.is_empty() {
             return;
         }
@@ -51,9 +54,7 @@ impl Renewer {
                 return;
             }
         };
-        let Ok(running) = inner.running.lock() else {
-            return;
-        };
+        let running = inner.lock_running();
         for s in states {
             if let Some(run) = running.get(&s.id) {
                 if !s.held {

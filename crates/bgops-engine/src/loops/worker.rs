@@ -1,4 +1,4 @@
-//! A worker: holds one permit and runs claimed rows one after another, first the one it was
+//! A worker: holds one permit and runs reserved rows one after another, first the one it was
 //! started with, then any claimed ahead, until none is left.
 //!
 //! A worker does not wait for an outcome's commit before starting the next row: the write is
@@ -24,12 +24,14 @@ pub fn spawn(inner: Arc<Inner>, first: Claimed, permit: OwnedSemaphorePermit) {
             while let Some(claimed) = next {
                 let op = claimed.op;
                 let span = tracing::info_span!(
-                    "attempt", operation = %op.id, name = %op.name, attempt = op.attempt
+                    "attempt", operation = %op.id, name = %op.name, attempt = op.attempt + 1
                 );
-                let outcome = attempt::run(&inner, &op, claimed.cancel)
+                let finished = attempt::run(&inner, &op, claimed.cancel)
                     .instrument(span.clone())
                     .await;
-                writes.spawn(attempt::record(inner.clone(), outcome).instrument(span));
+                if let Some(finished) = finished {
+                    writes.spawn(attempt::record(inner.clone(), finished).instrument(span));
+                }
                 while writes.try_join_next().is_some() {}
                 next = take_next(&inner);
             }
@@ -46,7 +48,7 @@ pub fn spawn(inner: Arc<Inner>, first: Claimed, permit: OwnedSemaphorePermit) {
 
 /// The oldest row claimed ahead, if any; wakes the claimer when the queue runs low.
 fn take_next(inner: &Inner) -> Option<Claimed> {
-    let mut ready = inner.ready.lock().ok()?;
+    let mut ready = inner.lock_ready();
     let next = ready.pop_front()?;
     // Once when it falls to half the target, once when it is empty.
     let low = inner.pace.ahead(std::time::Instant::now()) / 2;

@@ -4,11 +4,8 @@ use std::collections::HashSet;
 
 use bgops_core::{NewOperation, OperationStatus};
 
-use super::{
-    cancel, claim, failed, get, ids, insert, new_op, record, release, renew, running, t,
-    TestDatabase,
-};
-use crate::{CancelOutcome, Fence};
+use super::{claim, failed, get, ids, insert, new_op, record, renew, running, t, TestDatabase};
+use crate::Fence;
 
 /// Claims take higher priority first, then older rows, at most `limit`; claimed rows are In
 /// Progress under the claimer's lease with attempt 1 and are not claimed again.
@@ -172,50 +169,4 @@ pub async fn retry_waits_until_due(db: &dyn TestDatabase) {
     let at_a = claim(store, "node-a", t(10_000), t(60_000), 10).await;
     assert_eq!(ids(&at_a.claimed), vec![a.id]);
     assert_eq!(at_a.next_due, None);
-}
-
-/// Claimed rows handed back before they started are Ready again as if never claimed: the
-/// attempt number and start time are restored, the next claim takes them with attempt 1. One
-/// whose cancellation was requested meanwhile ends Canceled without running. Only the owner's
-/// current claim can be handed back.
-pub async fn released_claims_are_ready_again(db: &dyn TestDatabase) {
-    let store = db.open().await;
-    let store = &*store;
-    let op = new_op(t(0));
-    let canceled = new_op(t(0));
-    insert(store, &[&op, &canceled]).await;
-    let before = get(store, op.id).await;
-    let out = claim(store, "node-a", t(1_000), t(60_000), 10).await;
-    assert_eq!(out.claimed.len(), 2);
-    assert_eq!(
-        cancel(store, canceled.id, t(1_500), None).await,
-        CancelOutcome::Requested { was_running: true }
-    );
-
-    // Not the owner, or not the current attempt: nothing changes.
-    assert_eq!(release(store, "node-b", &[(op.id, 1)], t(2_000)).await, 0);
-    assert_eq!(release(store, "node-a", &[(op.id, 2)], t(2_000)).await, 0);
-    assert_eq!(get(store, op.id).await.status, OperationStatus::InProgress);
-
-    let attempts = [(op.id, 1), (canceled.id, 1)];
-    assert_eq!(release(store, "node-a", &attempts, t(2_000)).await, 2);
-    let back = get(store, op.id).await;
-    assert_eq!(back.status, OperationStatus::WaitingForResources);
-    assert_eq!(back.state().code(), 0);
-    assert_eq!(back.attempt, 0);
-    assert_eq!(back.start_time, None);
-    assert_eq!(back.retry_count, 0);
-    assert_eq!(back.modified_on, t(2_000));
-    assert!(back.version_number > before.version_number);
-    let ended = get(store, canceled.id).await;
-    assert_eq!(ended.status, OperationStatus::Canceled);
-    assert_eq!(ended.end_time, Some(t(2_000)));
-    assert_eq!(ended.start_time, Some(t(1_000)), "it had been claimed");
-
-    // Released twice: the second finds nothing held.
-    assert_eq!(release(store, "node-a", &attempts, t(2_500)).await, 0);
-    let again = claim(store, "node-b", t(3_000), t(60_000), 10).await;
-    assert_eq!(ids(&again.claimed), vec![op.id]);
-    assert_eq!(again.claimed[0].attempt, 1);
-    assert_eq!(again.claimed[0].start_time, Some(t(3_000)));
 }

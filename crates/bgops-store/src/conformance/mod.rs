@@ -22,6 +22,7 @@ mod cancellation;
 mod claiming;
 mod leases;
 mod outcomes;
+mod reservations;
 mod rows;
 mod ttl;
 mod users_settings;
@@ -38,7 +39,7 @@ use bgops_core::{
 
 use crate::{
     AttemptOutcome, AttemptResult, CancelOutcome, ClaimOutcome, ClaimRequest, ExpiredLease, Fence,
-    LeaseState, OperationStatusView, ReleaseRequest, RenewRequest, Store,
+    LeaseState, OperationStatusView, ReleaseRequest, RenewRequest, StartAttempt, Store,
 };
 
 /// A boxed, sendable future, so cases can sit in one list whatever their body.
@@ -69,7 +70,13 @@ cases!(
     failed_insert_affects_only_its_caller,
     claim_orders_by_priority_then_age,
     concurrent_claims_never_share_a_row,
+    reservation_is_invisible,
+    start_attempt_needs_the_reservation,
+    reserved_outcome_starts_and_ends_in_one_write,
+    cancel_of_reserved_row_never_starts,
+    lapsed_reservation_counts_nothing,
     released_claims_are_ready_again,
+    sweep_spares_reserved_rows,
     retry_keeps_first_start_time,
     retry_waits_until_due,
     outcome_requires_current_attempt,
@@ -129,7 +136,13 @@ macro_rules! store_conformance_tests {
             failed_insert_affects_only_its_caller,
             claim_orders_by_priority_then_age,
             concurrent_claims_never_share_a_row,
+            reservation_is_invisible,
+            start_attempt_needs_the_reservation,
+            reserved_outcome_starts_and_ends_in_one_write,
+            cancel_of_reserved_row_never_starts,
+            lapsed_reservation_counts_nothing,
             released_claims_are_ready_again,
+            sweep_spares_reserved_rows,
             retry_keeps_first_start_time,
             retry_waits_until_due,
             outcome_requires_current_attempt,
@@ -182,6 +195,7 @@ pub use cancellation::*;
 pub use claiming::*;
 pub use leases::*;
 pub use outcomes::*;
+pub use reservations::*;
 pub use rows::*;
 pub use ttl::*;
 pub use users_settings::*;
@@ -240,7 +254,8 @@ async fn exists(store: &dyn Store, id: OperationId) -> bool {
         .is_some()
 }
 
-async fn claim(
+/// Reserves due rows for `owner` (the store's `claim`): nothing a reader sees changes.
+async fn reserve(
     store: &dyn Store,
     owner: &str,
     now: Timestamp,
@@ -256,6 +271,50 @@ async fn claim(
         })
         .await
         .expect("claim")
+}
+
+/// Starts attempt `attempt` of a row reserved by `owner`, at `now`, leased until
+/// `lease_until`; returns whether it started.
+async fn start(
+    store: &dyn Store,
+    owner: &str,
+    id: OperationId,
+    attempt: i64,
+    now: Timestamp,
+    lease_until: Timestamp,
+) -> bool {
+    store
+        .start_attempt(StartAttempt {
+            id,
+            owner: owner.to_owned(),
+            attempt,
+            started: now,
+            now,
+            lease_until,
+        })
+        .await
+        .expect("start_attempt")
+}
+
+/// What a node does when a worker is free for every row: reserves due rows, then starts each
+/// one's attempt at once, at `now`, with a lease until `lease_until`. The outcome's rows are as
+/// stored after the start.
+async fn claim(
+    store: &dyn Store,
+    owner: &str,
+    now: Timestamp,
+    lease_until: Timestamp,
+    limit: usize,
+) -> ClaimOutcome {
+    let mut out = reserve(store, owner, now, lease_until, limit).await;
+    for row in &mut out.claimed {
+        assert!(
+            start(store, owner, row.id, row.attempt + 1, now, lease_until).await,
+            "a row just reserved starts"
+        );
+        *row = get(store, row.id).await;
+    }
+    out
 }
 
 /// Inserts `op` and claims it alone for `node-a` at `now`, with a long lease; returns the

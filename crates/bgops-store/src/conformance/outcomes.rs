@@ -23,7 +23,7 @@ pub async fn outcome_requires_current_attempt(db: &dyn TestDatabase) {
 
     for fence in [Fence::Attempt(2), Fence::Attempt(0)] {
         assert!(
-            !record(store, op.id, fence, t(3_000), succeeded("[]")).await,
+            !record(store, op.id, fence.clone(), t(3_000), succeeded("[]")).await,
             "{fence:?}"
         );
         assert_eq!(get(store, op.id).await, before, "{fence:?} changed the row");

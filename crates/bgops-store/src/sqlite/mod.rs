@@ -141,6 +141,12 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn start_attempt(&self, start: StartAttempt) -> Result<bool, StoreError> {
+        self.writer
+            .run(move |conn, ctx| operations::start_attempt(conn, ctx, &start))
+            .await
+    }
+
     async fn record_outcome(&self, outcome: AttemptOutcome) -> Result<Recorded, StoreError> {
         self.writer
             .run(move |conn, ctx| operations::record_outcome(conn, ctx, &outcome))
@@ -149,7 +155,7 @@ impl Store for SqliteStore {
 
     async fn release_claims(&self, req: ReleaseRequest) -> Result<usize, StoreError> {
         self.writer
-            .run(move |conn, ctx| operations::release_claims(conn, ctx, &req))
+            .run(move |conn, _| operations::release_claims(conn, &req))
             .await
     }
 

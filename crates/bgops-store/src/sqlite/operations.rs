@@ -165,18 +165,18 @@ pub fn claim(
             )?
             .query_map(params![now, req.limit as i64], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
+        // A reservation: the row stays Ready as every reader sees it (no column they read
+        // changes, not even `versionnumber`); it is not due for anyone else until it lapses.
         let mut take = conn.prepare_cached(&format!(
-            "UPDATE backgroundoperation SET backgroundoperationstatecode = 2, \
-             backgroundoperationstatuscode = 20, starttime = COALESCE(starttime, :now), \
-             attempt = attempt + 1, leaseowner = :owner, leaseexpiresat = :until, \
-             modifiedon = :now, expiresat = :now + ttlinseconds * 1000, versionnumber = :v \
+            "UPDATE backgroundoperation SET leaseowner = :owner, leaseexpiresat = NULL, \
+             nextattemptat = :until \
              WHERE backgroundoperationid = :id AND backgroundoperationstatecode = 0 \
+             AND nextattemptat <= :now \
              RETURNING {COLUMNS}"
         ))?;
         for id in due {
-            let v = ctx.next_version();
             let mut rows = take.query(named_params! {
-                ":now": now, ":owner": req.owner, ":until": req.lease_until.0, ":v": v, ":id": id,
+                ":now": now, ":owner": req.owner, ":until": req.lease_until.0, ":id": id,
             })?;
             if let Some(r) = rows.next()? {
                 out.claimed.push(read_row(r)?);
@@ -187,9 +187,10 @@ pub fn claim(
     out.next_due = conn
         .prepare_cached(
             "SELECT MIN(nextattemptat) FROM backgroundoperation INDEXED BY ix_bo_next \
-             WHERE backgroundoperationstatecode = 0 AND nextattemptat > ?1",
+             WHERE backgroundoperationstatecode = 0 AND nextattemptat > ?1 \
+             AND leaseowner IS NOT ?2",
         )?
-        .query_row([now], |r| r.get::<_, Option<i64>>(0))?
+        .query_row(params![now, req.owner], |r| r.get::<_, Option<i64>>(0))?
         .map(Timestamp);
     Ok(out)
 }
@@ -253,83 +254,135 @@ pub fn expired_leases(
     Ok(out)
 }
 
+pub fn start_attempt(
+    conn: &Connection,
+    ctx: &mut WriterCtx,
+    start: &StartAttempt,
+) -> Result<bool, StoreError> {
+    let changed = conn
+        .prepare_cached(&format!(
+            "UPDATE backgroundoperation SET backgroundoperationstatecode = 2, \
+             backgroundoperationstatuscode = 20, attempt = :attempt, \
+             starttime = COALESCE(starttime, :started), leaseexpiresat = :until, \
+             modifiedon = :now, expiresat = :now + ttlinseconds * 1000, versionnumber = :v \
+             {RESERVED}"
+        ))?
+        .execute(named_params! {
+            ":id": start.id.to_string(), ":attempt": start.attempt, ":owner": start.owner,
+            ":started": start.started.0, ":until": start.lease_until.0, ":now": start.now.0,
+            ":v": ctx.next_version(),
+        })?;
+    Ok(changed > 0)
+}
+
+/// The fence of a running attempt: still Locked with this attempt, and (for recovery) the
+/// lease has run out at `:cutoff`.
+const LOCKED: &str = "WHERE backgroundoperationid = :id AND attempt = :attempt \
+    AND backgroundoperationstatecode = 2 AND leaseowner IS NOT NULL \
+    AND leaseexpiresat <= :cutoff";
+
+/// The fence of a reserved row's attempt `:attempt` whose start is not written: still Ready,
+/// reserved by `:owner`, with the attempts before it.
+const RESERVED: &str = "WHERE backgroundoperationid = :id AND attempt = :attempt - 1 \
+    AND backgroundoperationstatecode = 0 AND leaseowner = :owner";
+
 pub fn record_outcome(
     conn: &Connection,
     ctx: &mut WriterCtx,
     o: &AttemptOutcome,
 ) -> Result<Recorded, StoreError> {
-    let (attempt, lease_cutoff) = match o.fence {
-        Fence::Attempt(a) => (a, i64::MAX),
-        Fence::ExpiredLease(a) => (a, o.now.0),
-    };
-    // The fence: still Locked with this attempt, and (for recovery) the lease has run out.
-    let fence = "WHERE backgroundoperationid = :id AND attempt = :attempt \
-                 AND backgroundoperationstatecode = 2 AND leaseowner IS NOT NULL \
-                 AND leaseexpiresat <= :cutoff";
-    let v = ctx.next_version();
     let id = o.id.to_string();
+    let v = ctx.next_version();
+    let cutoff = match o.fence {
+        Fence::ExpiredLease(_) => o.now.0,
+        _ => i64::MAX,
+    };
+    // The fence, what the write sets besides the outcome, and the fence's parameters. A
+    // reserved row's attempt starts in the same write: the row goes from Ready to its outcome.
+    let (fence, start, attempt, owner, started) = match &o.fence {
+        Fence::Attempt(a) | Fence::ExpiredLease(a) => (LOCKED, "", *a, None, None),
+        Fence::Reserved {
+            owner,
+            attempt,
+            started,
+        } => (
+            RESERVED,
+            "attempt = :attempt, starttime = COALESCE(starttime, :started), ",
+            *attempt,
+            Some(owner),
+            Some(started.0),
+        ),
+    };
+    let mut args: Vec<(&str, &dyn rusqlite::ToSql)> = vec![
+        (":id", &id),
+        (":attempt", &attempt),
+        (":now", &o.now.0),
+        (":v", &v),
+    ];
+    match &owner {
+        Some(owner) => args.extend([
+            (":owner", owner as &dyn rusqlite::ToSql),
+            (":started", &started),
+        ]),
+        None => args.push((":cutoff", &cutoff)),
+    }
+    let run = |set: &str, only: &str, extra: &[(&str, &dyn rusqlite::ToSql)]| {
+        let mut all = args.clone();
+        all.extend_from_slice(extra);
+        conn.prepare_cached(&format!(
+            "UPDATE backgroundoperation SET {start}{set}, leaseowner = NULL, \
+             leaseexpiresat = NULL, modifiedon = :now, expiresat = :now + ttlinseconds * 1000, \
+             versionnumber = :v {fence}{only}"
+        ))?
+        .execute(&all[..])
+        .map_err(StoreError::from)
+    };
     let mut terminal = true;
     let changed = match &o.result {
         AttemptResult::Succeeded {
             outputs,
             outputs_json,
-        } => conn
-            .prepare_cached(&format!(
-                "UPDATE backgroundoperation SET backgroundoperationstatecode = 3, \
-                 backgroundoperationstatuscode = 30, outputparameters = :out, \
-                 outputjson = :json, endtime = :now, \
-                 errorcode = NULL, errormessage = NULL, leaseowner = NULL, \
-                 leaseexpiresat = NULL, modifiedon = :now, \
-                 expiresat = :now + ttlinseconds * 1000, versionnumber = :v {fence}"
-            ))?
-            .execute(named_params! {
-                ":out": outputs, ":json": outputs_json, ":now": o.now.0, ":v": v, ":id": id,
-                ":attempt": attempt, ":cutoff": lease_cutoff,
-            })?,
-        AttemptResult::Canceled => conn
-            .prepare_cached(&format!(
-                "UPDATE backgroundoperation SET backgroundoperationstatecode = 3, \
-                 backgroundoperationstatuscode = 32, endtime = :now, errorcode = NULL, \
-                 errormessage = NULL, leaseowner = NULL, leaseexpiresat = NULL, \
-                 modifiedon = :now, expiresat = :now + ttlinseconds * 1000, \
-                 versionnumber = :v {fence}"
-            ))?
-            .execute(named_params! {
-                ":now": o.now.0, ":v": v, ":id": id, ":attempt": attempt,
-                ":cutoff": lease_cutoff,
-            })?,
+        } => run(
+            "backgroundoperationstatecode = 3, backgroundoperationstatuscode = 30, \
+             outputparameters = :out, outputjson = :json, endtime = :now, errorcode = NULL, \
+             errormessage = NULL",
+            "",
+            &[(":out", outputs), (":json", outputs_json)],
+        )?,
+        AttemptResult::Canceled => run(
+            "backgroundoperationstatecode = 3, backgroundoperationstatuscode = 32, \
+             endtime = :now, errorcode = NULL, errormessage = NULL",
+            "",
+            &[],
+        )?,
         AttemptResult::Failed { error, retry_at } => {
-            // A retry only while In Progress: a cancel request (22) means "do not retry".
+            // A retry only while In Progress (or still Ready when reserved): a cancel request
+            // (22) means "do not retry".
+            let only = if owner.is_some() {
+                ""
+            } else {
+                " AND backgroundoperationstatuscode = 20"
+            };
             let retried = match retry_at {
-                Some(at) => conn
-                    .prepare_cached(&format!(
-                        "UPDATE backgroundoperation SET backgroundoperationstatecode = 0, \
-                         backgroundoperationstatuscode = 0, retrycount = retrycount + 1, \
-                         nextattemptat = :at, leaseowner = NULL, leaseexpiresat = NULL, \
-                         modifiedon = :now, expiresat = :now + ttlinseconds * 1000, \
-                         versionnumber = :v {fence} AND backgroundoperationstatuscode = 20"
-                    ))?
-                    .execute(named_params! {
-                        ":at": at.0, ":now": o.now.0, ":v": v, ":id": id,
-                        ":attempt": attempt, ":cutoff": lease_cutoff,
-                    })?,
+                Some(at) => run(
+                    "backgroundoperationstatecode = 0, backgroundoperationstatuscode = 0, \
+                     retrycount = retrycount + 1, nextattemptat = :at",
+                    only,
+                    &[(":at", &at.0)],
+                )?,
                 None => 0,
             };
             if retried > 0 {
                 terminal = false;
                 retried
             } else {
-                conn.prepare_cached(&format!(
-                    "UPDATE backgroundoperation SET backgroundoperationstatecode = 3, \
-                     backgroundoperationstatuscode = 31, endtime = :now, errorcode = :code, \
-                     errormessage = :msg, leaseowner = NULL, leaseexpiresat = NULL, \
-                     modifiedon = :now, expiresat = :now + ttlinseconds * 1000, \
-                     versionnumber = :v {fence}"
-                ))?
-                .execute(named_params! {
-                    ":code": error.code.as_i32(), ":msg": error.message, ":now": o.now.0,
-                    ":v": v, ":id": id, ":attempt": attempt, ":cutoff": lease_cutoff,
-                })?
+                let code = error.code.as_i32();
+                run(
+                    "backgroundoperationstatecode = 3, backgroundoperationstatuscode = 31, \
+                     endtime = :now, errorcode = :code, errormessage = :msg",
+                    "",
+                    &[(":code", &code), (":msg", &error.message)],
+                )?
             }
         }
     };
@@ -340,42 +393,19 @@ pub fn record_outcome(
     Ok(Recorded::Applied { notify })
 }
 
-pub fn release_claims(
-    conn: &Connection,
-    ctx: &mut WriterCtx,
-    req: &ReleaseRequest,
-) -> Result<usize, StoreError> {
-    // Held as claimed: Locked under this owner with this attempt. In Progress goes back to
-    // Ready as if never claimed; Canceling ends Canceled without running.
-    let held = "WHERE backgroundoperationid = :id AND attempt = :attempt \
-                AND leaseowner = :owner AND backgroundoperationstatecode = 2";
-    let mut back = conn.prepare_cached(&format!(
-        "UPDATE backgroundoperation SET backgroundoperationstatecode = 0, \
-         backgroundoperationstatuscode = 0, attempt = attempt - 1, \
-         starttime = CASE WHEN attempt = 1 THEN NULL ELSE starttime END, \
-         leaseowner = NULL, leaseexpiresat = NULL, modifiedon = :now, \
-         expiresat = :now + ttlinseconds * 1000, versionnumber = :v \
-         {held} AND backgroundoperationstatuscode = 20"
-    ))?;
-    let mut cancel = conn.prepare_cached(&format!(
-        "UPDATE backgroundoperation SET backgroundoperationstatecode = 3, \
-         backgroundoperationstatuscode = 32, endtime = :now, leaseowner = NULL, \
-         leaseexpiresat = NULL, modifiedon = :now, expiresat = :now + ttlinseconds * 1000, \
-         versionnumber = :v {held} AND backgroundoperationstatuscode = 22"
-    ))?;
+pub fn release_claims(conn: &Connection, req: &ReleaseRequest) -> Result<usize, StoreError> {
+    // Still reserved by this owner with this attempt count: due again now, for anyone. Nothing
+    // a reader sees changes, so neither `versionnumber` nor `modifiedon` moves.
+    let mut back = conn.prepare_cached(
+        "UPDATE backgroundoperation SET leaseowner = NULL, nextattemptat = :now \
+         WHERE backgroundoperationid = :id AND attempt = :attempt AND leaseowner = :owner \
+         AND backgroundoperationstatecode = 0",
+    )?;
     let mut n = 0;
     for (id, attempt) in &req.attempts {
-        let id = id.to_string();
-        let args = named_params! {
-            ":id": id, ":attempt": attempt, ":owner": req.owner, ":now": req.now.0,
-            ":v": ctx.next_version(),
-        };
-        if back.execute(args)? > 0 {
-            n += 1;
-        } else if cancel.execute(args)? > 0 {
-            super::completion::on_terminal(conn, ctx, &id, req.now)?;
-            n += 1;
-        }
+        n += back.execute(named_params! {
+            ":id": id.to_string(), ":attempt": attempt, ":owner": req.owner, ":now": req.now.0,
+        })?;
     }
     Ok(n)
 }
@@ -407,13 +437,17 @@ pub fn request_cancel(
             was_running: leased,
         }),
         Some(s) => {
+            // A reserved row loses its reservation: its node can no longer start it, and the
+            // next claim ends it Canceled like any row canceled before it ran.
             conn.prepare_cached(
                 "UPDATE backgroundoperation SET backgroundoperationstatecode = 2, \
                  backgroundoperationstatuscode = 22, modifiedon = ?2, \
+                 leaseowner = CASE WHEN backgroundoperationstatecode = 0 THEN NULL \
+                 ELSE leaseowner END, \
                  expiresat = ?2 + ttlinseconds * 1000, versionnumber = ?3 \
-                 WHERE backgroundoperationid = ?1",
+                 WHERE backgroundoperationid = ?1 AND backgroundoperationstatuscode = ?4",
             )?
-            .execute(params![id.to_string(), now.0, ctx.next_version()])?;
+            .execute(params![id.to_string(), now.0, ctx.next_version(), status])?;
             Ok(CancelOutcome::Requested {
                 was_running: s == OperationStatus::InProgress,
             })
@@ -426,7 +460,8 @@ pub fn sweep(conn: &Connection, now: Timestamp, limit: usize) -> Result<usize, S
     let expired: Vec<String> = conn
         .prepare_cached(
             "SELECT backgroundoperationid FROM backgroundoperation INDEXED BY ix_bo_expires \
-             WHERE expiresat <= ?1 AND backgroundoperationstatecode <> 2 LIMIT ?2",
+             WHERE expiresat <= ?1 AND backgroundoperationstatecode <> 2 \
+             AND leaseowner IS NULL LIMIT ?2",
         )?
         .query_map(params![now.0, limit as i64], |r| r.get(0))?
         .collect::<Result<_, _>>()?;

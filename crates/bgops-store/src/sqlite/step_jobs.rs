@@ -231,6 +231,8 @@ pub fn record_outcome(
     let (attempt, cutoff) = match o.fence {
         Fence::Attempt(a) => (a, i64::MAX),
         Fence::ExpiredLease(a) => (a, o.now.0),
+        // System jobs start when claimed: none is ever reserved.
+        Fence::Reserved { .. } => return Ok(false),
     };
     // The fence: still Locked with this attempt, and (for recovery) the lease has run out.
     let fence = "WHERE asyncoperationid = :id AND attempt = :attempt AND statecode = 2 \
