@@ -13,8 +13,22 @@ use tokio_util::sync::CancellationToken;
 #[derive(Parser, Debug)]
 #[command(name = "bgops", version, about)]
 pub struct Cli {
+    /// How log lines are written to standard error: `text` (coloured only on a terminal) or
+    /// `json` (one object per line, for log shippers).
+    #[arg(long, global = true, env = "BGOPS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+/// The shape of log lines.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines; ANSI colours only when standard error is a terminal and
+    /// `NO_COLOR` is unset.
+    Text,
+    /// One JSON object per line (timestamp, level, target, fields, spans).
+    Json,
 }
 
 #[derive(Subcommand, Debug)]

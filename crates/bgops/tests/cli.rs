@@ -1,6 +1,8 @@
 //! Start-up behaviour of `bgops serve`: clear errors for bad flags and unopenable databases,
 //! flags from `BGOPS_*` environment variables, and the generated administrator key.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
@@ -185,4 +187,54 @@ async fn flags_come_from_bgops_environment_variables_and_a_fresh_database_prints
     assert_eq!(status.status(), 200);
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// Logs written to a file carry no ANSI colour codes (standard error is not a terminal there).
+#[tokio::test]
+async fn logs_to_a_file_have_no_colour_codes() {
+    let s = common::Server::start(&[]);
+    let id = s
+        .submit("bgops_Echo", serde_json::json!({"Text": "hi"}))
+        .await;
+    s.wait_terminal(&id, std::time::Duration::from_secs(10))
+        .await;
+    let log = s.log_text();
+    assert!(log.contains("INFO"), "{log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "escape codes in a log file:\n{log}"
+    );
+}
+
+/// `--log-format json` writes one JSON object per line, with the level and the message.
+#[tokio::test]
+async fn log_format_json_writes_one_object_per_line() {
+    let s = common::Server::start(&["--log-format", "json"]);
+    let id = s
+        .submit("bgops_Echo", serde_json::json!({"Text": "hi"}))
+        .await;
+    s.wait_terminal(&id, std::time::Duration::from_secs(10))
+        .await;
+    let log = s.log_text();
+    let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty(), "no log lines");
+    for line in lines {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(v["level"].is_string(), "{line}");
+        assert!(v["timestamp"].is_string(), "{line}");
+        assert!(v["fields"].is_object(), "{line}");
+    }
+}
+
+/// An unknown log format is refused with the choices.
+#[test]
+fn unknown_log_format_is_refused() {
+    let out = bgops()
+        .args(["serve", "--log-format", "xml"])
+        .output()
+        .expect("run bgops");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("text") && err.contains("json"), "{err}");
 }
