@@ -175,7 +175,8 @@ pub fn template(path: &Path, id: &str) -> Result<Template> {
     .with_context(|| format!("no row {id} in {}", path.display()))
 }
 
-/// The largest `versionnumber` of any table, so rows written here come after the server's.
+/// The largest `versionnumber` handed out, so rows written here come after the server's: that of
+/// any table, or bgops's version counter (migration 0009) when it is higher.
 fn max_version(conn: &Connection) -> Result<i64> {
     let tables: Vec<String> = conn
         .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")?
@@ -197,7 +198,30 @@ fn max_version(conn: &Connection) -> Result<i64> {
             max = max.max(v.unwrap_or(0));
         }
     }
+    if has_version_counter(conn)? {
+        let last: i64 = conn.query_row("SELECT last FROM bgops_version", [], |r| r.get(0))?;
+        max = max.max(last);
+    }
     Ok(max)
+}
+
+/// Whether the file has bgops's version counter (migration 0009).
+fn has_version_counter(conn: &Connection) -> Result<bool> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'bgops_version'",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+/// Raises bgops's version counter to `version`, the highest written here, so the server's next
+/// writes get higher ones. A file without the counter gets it seeded from the rows when the
+/// server migrates it.
+fn raise_version_counter(conn: &Connection, version: i64) -> Result<()> {
+    if has_version_counter(conn)? {
+        conn.execute("UPDATE bgops_version SET last = MAX(last, ?1)", [version])?;
+    }
+    Ok(())
 }
 
 /// What a bulk load wrote.
@@ -323,6 +347,7 @@ pub fn bulk_load(
         }
         tx.commit()?;
     }
+    raise_version_counter(&conn, base_version + rows as i64)?;
     conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?;
     drop(conn);
     let mut rng = rand::thread_rng();
@@ -432,6 +457,34 @@ mod tests {
         let timings = timings_since(&path, 0, "bgops_Echo").unwrap();
         assert_eq!(timings.len(), 1600);
         assert_eq!(timings.iter().filter(|t| t.status == 30).count(), 900);
+    }
+
+    /// A bulk load continues from bgops's version counter and raises it past the rows it
+    /// wrote, so the server's next writes get higher versions.
+    #[test]
+    fn bulk_load_raises_the_version_counter() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("counter.db");
+        let t = sample_template();
+        with_schema(&path, &t, 10);
+        let conn = Connection::open(&path).unwrap();
+        // The counter as bgops's migration 0009 creates it, above the rows (some were deleted).
+        conn.execute_batch(
+            "CREATE TABLE bgops_version (id INTEGER PRIMARY KEY NOT NULL CHECK (id = 1), \
+             last INTEGER NOT NULL); INSERT INTO bgops_version VALUES (1, 20);",
+        )
+        .unwrap();
+        bulk_load(&path, &t, 100, Waiting::Every(10), 0).unwrap();
+        let (min, max, last): (i64, i64, i64) = conn
+            .query_row(
+                "SELECT (SELECT MIN(versionnumber) FROM backgroundoperation WHERE versionnumber > 10), \
+                 (SELECT MAX(versionnumber) FROM backgroundoperation), \
+                 (SELECT last FROM bgops_version)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!((min, max, last), (21, 120, 120));
     }
 
     #[test]

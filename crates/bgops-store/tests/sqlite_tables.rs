@@ -8,7 +8,7 @@ use bgops_core::catalogue::Catalogue;
 use bgops_core::metadata::Cell;
 use bgops_core::{Timestamp, UserId};
 use bgops_store::sqlite::SqliteStore;
-use bgops_store::{InsertOutcome, Store, UpdateMode, UpdateOutcome, WriteContext};
+use bgops_store::{DeleteOutcome, InsertOutcome, Store, UpdateMode, UpdateOutcome, WriteContext};
 
 async fn fresh() -> (tempfile::TempDir, Arc<dyn Store>) {
     let dir = tempfile::tempdir().expect("temporary directory");
@@ -28,7 +28,8 @@ fn version(row: &[(&str, Cell)]) -> i64 {
 }
 
 /// A row written before a restart gets a higher version on its next write, even when no
-/// background operation exists to carry the highest version.
+/// background operation exists to carry the highest version and the row that had it was deleted:
+/// versions come from the database's counter, not from the rows left.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn versions_keep_growing_after_reopen() {
     let dir = tempfile::tempdir().expect("temporary directory");
@@ -64,6 +65,17 @@ async fn versions_keep_growing_after_reopen() {
             last = version(&row);
         }
         assert!(last > version(&row));
+        let gone = uuid::Uuid::new_v4();
+        let InsertOutcome::Created(row) = store
+            .insert_row(accounts.clone(), vec![("accountid", Cell::Guid(gone))], ctx)
+            .await
+            .unwrap()
+        else {
+            panic!("not created");
+        };
+        last = version(&row);
+        let deleted = store.delete_row(accounts.clone(), gone, None).await;
+        assert_eq!(deleted.unwrap(), DeleteOutcome::Deleted);
     }
     let store = SqliteStore::open(&path).await.unwrap();
     let outcome = store

@@ -580,6 +580,55 @@ async fn created_by_is_the_caller() {
     expect_error(resp, 400, None, "createdby bind").await;
 }
 
+/// The number in a `W/"n"` etag.
+fn etag_version(etag: &str) -> i64 {
+    etag.strip_prefix("W/\"")
+        .and_then(|e| e.strip_suffix('"'))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("etag {etag}"))
+}
+
+/// Two `bgops serve` processes on one database file, as two nodes: whichever wrote last, every
+/// write gets a higher version than all before it, and an etag that is no longer current gets
+/// 412 through either process.
+#[tokio::test]
+async fn etags_stay_true_with_two_processes_on_one_file() {
+    let a = start();
+    let b = Server::start_on(&a.db, common::FAST);
+    let nodes = [&a, &b];
+    let id = create(&a, "accounts", json!({"name": "v0"})).await;
+    let mut etags = vec![etag(&read(&b, "accounts", &id).await)];
+    for (i, node) in [0, 1, 0, 1, 1, 0].into_iter().enumerate() {
+        let current = etags.last().unwrap().clone();
+        let name = format!("v{}", i + 1);
+        let (status, text) = status_of(
+            patch(nodes[node], "accounts", &id, &json!({ "name": name }))
+                .header("If-Match", current.as_str()),
+        )
+        .await;
+        assert_eq!(status, 204, "{name} through node {node}: {text}");
+        let written = etag(&read(nodes[1 - node], "accounts", &id).await);
+        assert!(
+            etag_version(&written) > etag_version(&current),
+            "{name} through node {node}: etag {written} after {current}"
+        );
+        etags.push(written);
+    }
+    let current = etags.pop().unwrap();
+    for node in nodes {
+        assert_eq!(etag(&read(node, "accounts", &id).await), current);
+        for stale in &etags {
+            let resp = patch(node, "accounts", &id, &json!({"name": "stale"}))
+                .header("If-Match", stale.as_str())
+                .send()
+                .await
+                .unwrap();
+            expect_error(resp, 412, None, &format!("stale If-Match {stale}")).await;
+        }
+    }
+    assert_eq!(read(&a, "accounts", &id).await["name"], "v6");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Refusals.
 

@@ -25,6 +25,7 @@ mod outcomes;
 mod reservations;
 mod rows;
 mod ttl;
+mod two_stores;
 mod users_settings;
 
 use std::future::Future;
@@ -49,11 +50,12 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub type Case = for<'a> fn(&'a dyn TestDatabase) -> BoxFuture<'a, ()>;
 
 /// A database the suite runs against. Each case gets a new, empty one; most open one store over
-/// it, and [`reopen_keeps_rows`] opens a second after dropping the first.
+/// it, [`reopen_keeps_rows`] opens a second after dropping the first, and the cases of
+/// `two_stores` hold two open at once, as two nodes sharing the database would.
 #[async_trait]
 pub trait TestDatabase: Send + Sync {
-    /// Opens (creating and migrating if needed) a store over this database. Opening again after
-    /// the previous store was dropped must show the same data.
+    /// Opens (creating and migrating if needed) a store over this database. A store opened
+    /// again, after the previous one was dropped or while it is still open, shows the same data.
     async fn open(&self) -> Arc<dyn Store>;
 }
 
@@ -102,6 +104,11 @@ cases!(
     bootstrap_admin_set_replaces_key,
     settings_are_created_once_and_kept,
     reopen_keeps_rows,
+    versions_increase_across_two_stores,
+    stale_version_is_refused_whichever_store_wrote_last,
+    tables_stamp_moves_as_seen_from_both_stores,
+    cancel_racing_an_outcome_ends_consistent,
+    sweep_racing_a_claim_ends_consistent,
 );
 
 /// Runs every case, each on a fresh database from `fresh`; panics on the first failure, after
@@ -168,6 +175,11 @@ macro_rules! store_conformance_tests {
             bootstrap_admin_set_replaces_key,
             settings_are_created_once_and_kept,
             reopen_keeps_rows,
+            versions_increase_across_two_stores,
+            stale_version_is_refused_whichever_store_wrote_last,
+            tables_stamp_moves_as_seen_from_both_stores,
+            cancel_racing_an_outcome_ends_consistent,
+            sweep_racing_a_claim_ends_consistent,
         );
     };
     ($fresh:expr; $($(#[$attr:meta])* $case:ident),+ $(,)?) => {
@@ -198,6 +210,7 @@ pub use outcomes::*;
 pub use reservations::*;
 pub use rows::*;
 pub use ttl::*;
+pub use two_stores::*;
 pub use users_settings::*;
 
 // ---------------------------------------------------------------------------------------------

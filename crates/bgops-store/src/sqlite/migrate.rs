@@ -26,6 +26,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         8,
         include_str!("../../migrations/sqlite/0008_output_json.sql"),
     ),
+    (
+        9,
+        include_str!("../../migrations/sqlite/0009_version_counter.sql"),
+    ),
 ];
 
 /// Applies every migration newer than the database's version.
@@ -52,4 +56,71 @@ pub fn apply(conn: &mut Connection) -> Result<(), rusqlite::Error> {
         tracing::info!(version, "applied migration");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use bgops_core::catalogue::Catalogue;
+
+    use super::*;
+
+    /// A database from before the version counter keeps growing: whichever table holds the
+    /// highest version, the counter starts there.
+    #[test]
+    fn the_version_counter_starts_at_the_highest_stored_version() {
+        let (before, counter) = MIGRATIONS.split_at(
+            MIGRATIONS
+                .iter()
+                .position(|(v, _)| *v == 9)
+                .expect("migration 9"),
+        );
+        let catalogue = Catalogue::standard();
+        let versioned = catalogue
+            .tables()
+            .iter()
+            .filter(|t| t.column("versionnumber").is_some())
+            .map(|t| t.logical_name);
+        for table in versioned {
+            let conn = Connection::open_in_memory().unwrap();
+            for (_, sql) in before {
+                conn.execute_batch(sql).unwrap();
+            }
+            insert_with_version(&conn, table, 41);
+            conn.execute_batch(counter[0].1).unwrap();
+            let last: i64 = conn
+                .query_row("SELECT last FROM bgops_version", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(last, 41, "the counter misses {table}");
+        }
+    }
+
+    /// Inserts a row into `table` with `versionnumber` = `version` and plain values elsewhere.
+    fn insert_with_version(conn: &Connection, table: &str, version: i64) {
+        let columns: Vec<(String, String)> = conn
+            .prepare(&format!("PRAGMA table_info({table})"))
+            .unwrap()
+            .query_map([], |r| Ok((r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let names: Vec<&str> = columns.iter().map(|(n, _)| n.as_str()).collect();
+        let values: Vec<String> = columns
+            .iter()
+            .map(|(name, ty)| match (name.as_str(), ty.as_str()) {
+                ("versionnumber", _) => version.to_string(),
+                (_, "INTEGER") => "0".to_owned(),
+                (_, "REAL") => "0.0".to_owned(),
+                _ => "'x'".to_owned(),
+            })
+            .collect();
+        conn.execute(
+            &format!(
+                "INSERT INTO {table} ({}) VALUES ({})",
+                names.join(", "),
+                values.join(", ")
+            ),
+            [],
+        )
+        .unwrap();
+    }
 }

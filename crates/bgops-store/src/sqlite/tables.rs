@@ -10,7 +10,6 @@ mod cells;
 mod query;
 mod write;
 
-use bgops_core::catalogue::Catalogue;
 use bgops_core::metadata::{Cell, Column, Table};
 use rusqlite::Connection;
 
@@ -112,25 +111,10 @@ pub fn stamp(
     Ok(out)
 }
 
-/// The highest `versionnumber` in any table, so row versions keep increasing across restarts.
-pub fn max_version(conn: &Connection) -> Result<i64, StoreError> {
-    let mut max = 0;
-    for table in Catalogue::standard().tables() {
-        if table.column("versionnumber").is_none() {
-            continue;
-        }
-        let sql = format!(
-            "SELECT COALESCE(MAX(versionnumber), 0) FROM {}",
-            ident(table.logical_name)?
-        );
-        let v: i64 = conn.query_row(&sql, [], |r| r.get(0))?;
-        max = max.max(v);
-    }
-    Ok(max)
-}
-
 #[cfg(test)]
 mod tests {
+    use bgops_core::catalogue::Catalogue;
+
     use super::*;
 
     /// Every catalogue table is an SQL table with exactly the catalogue's columns (plus, for
