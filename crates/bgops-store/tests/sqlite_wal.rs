@@ -2,9 +2,10 @@
 //! catch up with a writer that never pauses, so without restarts the `-wal` file grows for as
 //! long as the load lasts (hundreds of MB a minute), and every read gets slower as it searches
 //! it. The store restarts the WAL once it is longer than 16 MiB and keeps the file at most
-//! 64 MiB after a restart.
+//! 64 MiB after a restart. The test writes until enough went through the WAL, so a busy machine
+//! makes it slower, not meaningless.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -36,11 +37,15 @@ async fn wal_stays_bounded_under_continuous_writes() {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
     let wal = dir.path().join("bgops.db-wal");
 
-    // Four writers commit small batches back to to back for 4 s, with a reader beside them.
+    // Four writers commit small batches back to back, with a reader beside them, until well
+    // over the limit went through the WAL (at least a page per row), however fast this machine
+    // is at the moment (a busy machine takes longer, not fewer rows).
+    const ENOUGH_ROWS: u64 = 100 * 1024 * 1024 / 4096;
     let stop = Arc::new(AtomicBool::new(false));
+    let written_rows = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     for _ in 0..4 {
-        let (store, stop) = (store.clone(), stop.clone());
+        let (store, stop, counter) = (store.clone(), stop.clone(), written_rows.clone());
         tasks.push(tokio::spawn(async move {
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
@@ -49,6 +54,7 @@ async fn wal_stays_bounded_under_continuous_writes() {
                 store.insert_operations(ops).await.unwrap();
                 assert!(store.get_operation(id).await.unwrap().is_some());
                 n += 4;
+                counter.fetch_add(4, Ordering::Relaxed);
             }
             n
         }));
@@ -57,7 +63,9 @@ async fn wal_stays_bounded_under_continuous_writes() {
     let mut largest = 0u64;
     let mut shrank = false;
     let mut last = 0u64;
-    while start.elapsed() < Duration::from_secs(4) {
+    while written_rows.load(Ordering::Relaxed) < ENOUGH_ROWS
+        && start.elapsed() < Duration::from_secs(120)
+    {
         tokio::time::sleep(Duration::from_millis(20)).await;
         let size = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
         largest = largest.max(size);
