@@ -187,11 +187,6 @@ impl AttributeQuery {
         })
     }
 
-    /// The type the request asks for.
-    pub fn cast(&self) -> &'static MetadataType {
-        self.cast
-    }
-
     /// Whether `column` is of the requested type and passes `$filter`; its JSON when it does.
     fn matching_json(&self, table: &Table, column: &Column) -> Option<Map<String, Value>> {
         if !MetadataType::of_column(column).is_a(self.cast) {
@@ -202,11 +197,6 @@ impl AttributeQuery {
             eval::matches(f, &attribute_filter_row(&attribute_filter_table(), &json))
         });
         passes.then_some(json)
-    }
-
-    /// Whether `column` is of the requested type (whatever the filter says).
-    pub fn is_of_type(&self, column: &Column) -> bool {
-        MetadataType::of_column(column).is_a(self.cast)
     }
 
     /// The attribute as the request shows it, or `None` when it is not of the requested type
