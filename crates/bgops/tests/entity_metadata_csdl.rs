@@ -7,11 +7,9 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use common::Server;
+use common::metadata::{get_json, start, values, API, NS};
 use reqwest::Method;
 use serde_json::Value;
-
-const API: &str = "/api/data/v9.2";
 
 /// An entity or complex type of the CSDL.
 #[derive(Debug, Default)]
@@ -113,17 +111,9 @@ fn edm_of(attribute_type: &str) -> &'static str {
     }
 }
 
-async fn get_json(s: &Server, path: &str) -> Value {
-    let resp = s.req(Method::GET, path).send().await.unwrap();
-    assert_eq!(resp.status(), 200, "{path}");
-    resp.json().await.unwrap()
-}
-
 #[tokio::test]
 async fn metadata_declares_what_the_attribute_answers_show() {
-    let mut args = common::FAST.to_vec();
-    args.extend(["--demo-data", "false"]);
-    let s = Server::start(&args);
+    let s = start();
     let resp = s
         .req(Method::GET, &format!("{API}/$metadata"))
         .send()
@@ -143,12 +133,12 @@ async fn metadata_declares_what_the_attribute_answers_show() {
 
     let defs = get_json(&s, &format!("{API}/EntityDefinitions")).await;
     let entity_props = all_properties(&types, "EntityMetadata");
-    for def in defs["value"].as_array().unwrap() {
+    for def in values(&defs) {
         let what = def["LogicalName"].as_str().unwrap();
         assert_eq!(keys_of(def), entity_props, "EntityDefinitions({what})");
     }
 
-    for def in defs["value"].as_array().unwrap() {
+    for def in values(&defs) {
         let table = def["LogicalName"].as_str().unwrap();
         let entity = types
             .get(table)
@@ -159,7 +149,7 @@ async fn metadata_declares_what_the_attribute_answers_show() {
         )
         .await;
         let mut shown = BTreeSet::new();
-        for a in attrs["value"].as_array().unwrap() {
+        for a in values(&attrs) {
             let name = a["LogicalName"].as_str().unwrap();
             let what = format!("{table}.{name}");
             let attribute_type = a["AttributeType"].as_str().unwrap();
@@ -187,7 +177,7 @@ async fn metadata_declares_what_the_attribute_answers_show() {
             }
             // The attribute shows exactly the properties of its metadata type.
             let odata_type = a["@odata.type"].as_str().unwrap();
-            let type_name = odata_type.trim_start_matches("#Microsoft.Dynamics.CRM.");
+            let type_name = odata_type.trim_start_matches(&format!("#{NS}."));
             assert_eq!(
                 keys_of(a),
                 all_properties(&types, type_name),
@@ -197,7 +187,7 @@ async fn metadata_declares_what_the_attribute_answers_show() {
             if let Some(set_type) = nav_of(&types, type_name, "OptionSet") {
                 let one = get_json(
                     &s,
-                    &format!("{API}/EntityDefinitions(LogicalName='{table}')/Attributes(LogicalName='{name}')/Microsoft.Dynamics.CRM.{type_name}?$select=LogicalName&$expand=OptionSet"),
+                    &format!("{API}/EntityDefinitions(LogicalName='{table}')/Attributes(LogicalName='{name}')/{NS}.{type_name}?$select=LogicalName&$expand=OptionSet"),
                 )
                 .await;
                 assert_eq!(

@@ -18,6 +18,15 @@ fn cast(name: &str) -> &'static MetadataType {
 }
 
 #[test]
+fn the_base_type_comes_first() {
+    assert_eq!(MetadataType::base().name, ATTRIBUTE_METADATA);
+    assert!(MetadataType::base().base.is_none());
+    for t in &types::TYPES[1..] {
+        assert!(t.is_a(MetadataType::base()), "{}", t.name);
+    }
+}
+
+#[test]
 fn every_attribute_shows_exactly_the_properties_of_its_type() {
     for t in Catalogue::standard().tables() {
         for c in &t.columns {

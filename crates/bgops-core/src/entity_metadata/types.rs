@@ -185,6 +185,11 @@ const fn derived(
 }
 
 impl MetadataType {
+    /// `AttributeMetadata`, the type of the uncast `Attributes` collection (first in [`TYPES`]).
+    pub fn base() -> &'static MetadataType {
+        &TYPES[0]
+    }
+
     /// The type named `name` (without namespace).
     pub fn named(name: &str) -> Option<&'static MetadataType> {
         TYPES.iter().find(|t| t.name == name)
@@ -254,7 +259,7 @@ impl MetadataType {
             },
         };
         // Every name above is in TYPES (a unit test checks each column type).
-        Self::named(name).unwrap_or(&TYPES[0])
+        Self::named(name).unwrap_or(Self::base())
     }
 }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::http::StatusCode;
 use axum::response::Response;
 use bgops_core::entity_metadata::query::{take_expand, AttributeQuery};
-use bgops_core::entity_metadata::types::{MetadataType, ATTRIBUTE_METADATA};
+use bgops_core::entity_metadata::types::MetadataType;
 use bgops_core::entity_metadata::{entity_definition_row, entity_definition_table, MetadataKey};
 use bgops_core::metadata::{Column, Row, Table};
 use bgops_core::odata::expand::parse_expand;
@@ -64,7 +64,7 @@ impl EntityQuery {
                         "Could not find a property named '{shown}' on type 'Microsoft.Dynamics.CRM.EntityMetadata'."
                     )));
                 }
-                attributes = Some(AttributeQuery::parse(&item.options, base_type())?);
+                attributes = Some(AttributeQuery::parse(&item.options, MetadataType::base())?);
             }
         }
         Ok(Self {
@@ -104,10 +104,6 @@ impl EntityQuery {
             format!("({})", parts.join(","))
         }
     }
-}
-
-fn base_type() -> &'static MetadataType {
-    MetadataType::named(ATTRIBUTE_METADATA).unwrap_or(&bgops_core::entity_metadata::types::TYPES[0])
 }
 
 /// `GET /api/data/v9.2/EntityDefinitions?$select=…&$filter=…&$expand=Attributes(…)`.
@@ -204,7 +200,7 @@ pub async fn nested(
         return Err(ApiError::unknown_segment(first).into());
     }
     let cast = match parts.next() {
-        None | Some("") => base_type(),
+        None | Some("") => MetadataType::base(),
         Some(segment) => {
             MetadataType::from_cast(segment).ok_or_else(|| ApiError::unknown_segment(segment))?
         }
