@@ -8,8 +8,11 @@ use std::fmt::Write as _;
 use super::entity_definition_table;
 use super::types::{option_set_properties, ATTRIBUTE_TYPE_CODES, TYPES};
 
+/// Properties as `(name, CSDL type)`.
+type Properties = &'static [(&'static str, &'static str)];
+
 /// Complex types: `(name, base, properties)`.
-const COMPLEX_TYPES: &[(&str, Option<&str>, &[(&str, &str)])] = &[
+const COMPLEX_TYPES: &[(&str, Option<&str>, Properties)] = &[
     (
         "LocalizedLabel",
         None,

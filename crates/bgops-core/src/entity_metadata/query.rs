@@ -18,11 +18,12 @@ use crate::odata::{eval, parse, validate};
 /// The type name of `AttributeType`'s enumeration literals.
 const ATTRIBUTE_TYPE_CODE: &str = "Microsoft.Dynamics.CRM.AttributeTypeCode";
 
+/// Query string pairs, percent-decoded.
+pub type QueryPairs = Vec<(String, String)>;
+
 /// Takes `$expand` out of the query pairs: the table query parser refuses it, the metadata
 /// handlers read it themselves.
-pub fn take_expand(
-    pairs: &[(String, String)],
-) -> Result<(Vec<(String, String)>, Option<String>), ApiError> {
+pub fn take_expand(pairs: &[(String, String)]) -> Result<(QueryPairs, Option<String>), ApiError> {
     let mut rest = Vec::new();
     let mut expand = None;
     for (name, value) in pairs {
