@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::metadata::{Column, ColumnType, Table, TableAccess, Writability};
+use crate::metadata::{ChoiceKind, Column, ColumnType, Table, TableAccess, Writability};
 
 use ColumnType::*;
 use Writability::*;
@@ -59,9 +59,13 @@ const YES_NO: ColumnType = Boolean {
 
 const ACTIVE_STATE: ColumnType = Choice {
     options: &[(0, "Active"), (1, "Inactive")],
+    kind: ChoiceKind::State,
 };
 const ACTIVE_STATUS: ColumnType = Choice {
     options: &[(1, "Active"), (2, "Inactive")],
+    kind: ChoiceKind::Status {
+        states: &[(1, 0), (2, 1)],
+    },
 };
 const PARAM_TYPES: ColumnType = Choice {
     options: &[
@@ -79,6 +83,7 @@ const PARAM_TYPES: ColumnType = Choice {
         (11, "StringArray"),
         (12, "Guid"),
     ],
+    kind: ChoiceKind::Picklist,
 };
 
 /// The system columns every table ends with.
@@ -181,6 +186,7 @@ fn account() -> Table {
                         (32, "Vehicle Retail"),
                         (33, "Wholesale"),
                     ],
+                    kind: ChoiceKind::Picklist,
                 },
             ),
             col(
@@ -276,6 +282,7 @@ fn backgroundoperation() -> Table {
                 "backgroundoperationstatecode",
                 Choice {
                     options: &[(0, "Ready"), (2, "Locked"), (3, "Completed")],
+                    kind: ChoiceKind::State,
                 },
             ),
             ro(
@@ -289,6 +296,9 @@ fn backgroundoperation() -> Table {
                         (31, "Failed"),
                         (32, "Canceled"),
                     ],
+                    kind: ChoiceKind::Status {
+                        states: &[(0, 0), (20, 2), (22, 2), (30, 3), (31, 3), (32, 3)],
+                    },
                 },
             ),
             ro("inputparameters", memo(1_048_576)),
@@ -322,6 +332,7 @@ fn customapi() -> Table {
                 "bindingtype",
                 Choice {
                     options: &[(0, "Global"), (1, "Entity"), (2, "Entity Collection")],
+                    kind: ChoiceKind::Picklist,
                 },
             ),
             create_only("boundentitylogicalname", text(100)),
@@ -331,6 +342,7 @@ fn customapi() -> Table {
                 "allowedcustomprocessingsteptype",
                 Choice {
                     options: &[(0, "None"), (1, "Async Only"), (2, "Sync and Async")],
+                    kind: ChoiceKind::Picklist,
                 },
             ),
             col("executeprivilegename", text(100)),
@@ -496,6 +508,7 @@ fn serviceendpoint() -> Table {
                         (8, "Webhook"),
                         (9, "Event Grid"),
                     ],
+                    kind: ChoiceKind::Picklist,
                 },
             ),
             col(
@@ -509,12 +522,14 @@ fn serviceendpoint() -> Table {
                         (5, "Http Header"),
                         (6, "Http Query String"),
                     ],
+                    kind: ChoiceKind::Picklist,
                 },
             ),
             col(
                 "messageformat",
                 Choice {
                     options: &[(1, "BinaryXML"), (2, "Json"), (3, "TextXML")],
+                    kind: ChoiceKind::Picklist,
                 },
             ),
         ],
@@ -556,12 +571,14 @@ fn sdkmessageprocessingstep() -> Table {
                         (30, "Main Operation"),
                         (40, "Post-operation"),
                     ],
+                    kind: ChoiceKind::Picklist,
                 },
             ),
             col(
                 "mode",
                 Choice {
                     options: &[(0, "Synchronous"), (1, "Asynchronous")],
+                    kind: ChoiceKind::Picklist,
                 },
             ),
             col("rank", Integer),
@@ -592,18 +609,23 @@ fn sdkmessageprocessingstep() -> Table {
                         (1, "Microsoft Dynamics 365 Client for Outlook Only"),
                         (2, "Both"),
                     ],
+                    kind: ChoiceKind::Picklist,
                 },
             ),
             col(
                 "statecode",
                 Choice {
                     options: &[(0, "Enabled"), (1, "Disabled")],
+                    kind: ChoiceKind::State,
                 },
             ),
             col(
                 "statuscode",
                 Choice {
                     options: &[(1, "Enabled"), (2, "Disabled")],
+                    kind: ChoiceKind::Status {
+                        states: &[(1, 0), (2, 1)],
+                    },
                 },
             ),
         ],
@@ -631,6 +653,7 @@ fn asyncoperation() -> Table {
                         (2, "Locked"),
                         (3, "Completed"),
                     ],
+                    kind: ChoiceKind::State,
                 },
             ),
             ro(
@@ -646,6 +669,18 @@ fn asyncoperation() -> Table {
                         (31, "Failed"),
                         (32, "Canceled"),
                     ],
+                    kind: ChoiceKind::Status {
+                        states: &[
+                            (0, 0),
+                            (10, 1),
+                            (20, 2),
+                            (21, 2),
+                            (22, 2),
+                            (30, 3),
+                            (31, 3),
+                            (32, 3),
+                        ],
+                    },
                 },
             ),
             ro("messagename", text(256)),

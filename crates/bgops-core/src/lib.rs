@@ -12,6 +12,7 @@ pub mod custom_api;
 pub mod custom_api_file;
 pub mod custom_api_rows;
 pub mod custom_api_rules;
+pub mod entity_metadata;
 pub mod error;
 pub mod fetchxml;
 pub mod function_args;

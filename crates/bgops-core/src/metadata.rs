@@ -44,6 +44,8 @@ pub enum ColumnType {
     Choice {
         /// `(value, label)` pairs.
         options: &'static [(i32, &'static str)],
+        /// Whether it is an ordinary choice or a table's state or status column.
+        kind: ChoiceKind,
     },
     /// A reference to a row of one of `targets` (logical names); shown as `_{name}_value`.
     Lookup {
@@ -81,7 +83,11 @@ impl ColumnType {
             Self::Boolean { .. } => "Boolean",
             Self::DateTime => "DateTime",
             Self::Guid => "Uniqueidentifier",
-            Self::Choice { .. } => "Picklist",
+            Self::Choice { kind, .. } => match kind {
+                ChoiceKind::Picklist => "Picklist",
+                ChoiceKind::State => "State",
+                ChoiceKind::Status { .. } => "Status",
+            },
             Self::Lookup { .. } => "Lookup",
         }
     }
@@ -89,7 +95,7 @@ impl ColumnType {
     /// The label of a choice value or boolean, if defined.
     pub fn label_of(self, cell: &Cell) -> Option<&'static str> {
         match (self, cell) {
-            (Self::Choice { options }, Cell::Int(v)) => options
+            (Self::Choice { options, .. }, Cell::Int(v)) => options
                 .iter()
                 .find(|(o, _)| i64::from(*o) == *v)
                 .map(|(_, l)| *l),
@@ -103,6 +109,21 @@ impl ColumnType {
             _ => None,
         }
     }
+}
+
+/// What a choice column is to Dataverse: its attribute metadata type (`PicklistAttributeMetadata`,
+/// `StateAttributeMetadata` or `StatusAttributeMetadata`) follows from it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChoiceKind {
+    /// An ordinary choice (picklist).
+    Picklist,
+    /// The table's state column (`statecode`): its options are the states.
+    State,
+    /// The table's status column (`statuscode`): each status belongs to one state.
+    Status {
+        /// `(status, state)` pairs: the state each status value belongs to.
+        states: &'static [(i32, i32)],
+    },
 }
 
 /// Who may write a column.

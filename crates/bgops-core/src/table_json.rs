@@ -65,7 +65,7 @@ pub fn cell_from_json(table: &Table, col: &Column, v: &Value) -> Result<Cell, Ap
                 .as_i64()
                 .filter(|n| i32::try_from(*n).is_ok())
                 .ok_or_else(bad)?;
-            if let ColumnType::Choice { options } = col.column_type {
+            if let ColumnType::Choice { options, .. } = col.column_type {
                 if !options.iter().any(|(o, _)| i64::from(*o) == n) {
                     return Err(ApiError::invalid_argument(format!(
                         "{n} is not a valid option for the choice column '{}'.",
@@ -250,7 +250,7 @@ pub fn row_from_json(
         // A new row starts in the first option of its state and status, as in Dataverse.
         for name in ["statecode", "statuscode"] {
             if let Some(col) = table.column(name) {
-                if let ColumnType::Choice { options } = col.column_type {
+                if let ColumnType::Choice { options, .. } = col.column_type {
                     if !row.iter().any(|(c, _)| *c == name)
                         && col.writability != Writability::ReadOnly
                     {

@@ -19,6 +19,15 @@ pub enum Literal {
     Guid(uuid::Uuid),
     /// A date (`2024-01-31`) or date-time (`2024-01-31T10:00:00Z`), UTC.
     DateTime(Timestamp),
+    /// An enumeration member written `Namespace.Type'Member'`, such as
+    /// `Microsoft.Dynamics.CRM.AttributeTypeCode'Picklist'`. No table column is an enumeration;
+    /// the metadata collections map the ones they know.
+    Enum {
+        /// The qualified type name (`Microsoft.Dynamics.CRM.AttributeTypeCode`).
+        type_name: String,
+        /// The member as written between the quotes (`Picklist`).
+        member: String,
+    },
 }
 
 /// A comparison operator.

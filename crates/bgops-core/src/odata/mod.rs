@@ -5,6 +5,7 @@
 
 pub mod ast;
 pub mod eval;
+pub mod expand;
 pub mod parse;
 pub mod plan;
 pub mod skiptoken;

@@ -4,6 +4,7 @@
 mod backgroundoperations;
 mod custom_api;
 mod custom_api_defs;
+mod entity_definitions;
 mod health;
 mod service;
 mod status_monitor;
@@ -39,6 +40,10 @@ pub fn router(state: AppState) -> Router {
         .route(&format!("{WEB_API}/$metadata"), get(metadata))
         .route(&format!("{WEB_API}/{{segment}}"), any(web_api))
         .route(&format!("{WEB_API}/{{segment}}/$count"), get(count))
+        .route(
+            &format!("{WEB_API}/{{segment}}/{{*rest}}"),
+            any(web_api_nested),
+        )
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
@@ -107,6 +112,36 @@ async fn method_not_allowed(req: Request) -> Response {
     )))
 }
 
+/// A path below a segment (`EntityDefinitions(LogicalName='account')/Attributes/…`): the
+/// metadata of a table; any other such path is an unknown segment, as without this route.
+async fn web_api_nested(
+    State(state): State<AppState>,
+    Path((segment, rest)): Path<(String, String)>,
+    method: Method,
+    root: Root,
+    caller: Result<Caller, AppError>,
+    req: Request,
+) -> Result<Response, AppError> {
+    match parse_segment(&segment) {
+        Segment {
+            name: "EntityDefinitions",
+            key: Some(key),
+        } => {
+            caller?;
+            check_url(&req)?;
+            if method != Method::GET {
+                return Err(ApiError::method_not_allowed(format!(
+                    "{method} is not supported on {}; metadata is read-only.",
+                    req.uri().path()
+                ))
+                .into());
+            }
+            entity_definitions::nested(&state, &root, key, &rest, req.uri().query()).await
+        }
+        _ => Ok(unknown_route(req).await),
+    }
+}
+
 /// A `{set}({key})` segment, or a bare name.
 #[derive(Debug, PartialEq, Eq)]
 struct Segment<'a> {
@@ -153,10 +188,10 @@ async fn web_api(
         .into()),
         ("WhoAmI", Some(""), Method::GET) => Ok(service::who_am_i(&root, &caller).await),
         ("EntityDefinitions", None, Method::GET) => {
-            service::entity_definitions(&state, &root, query).await
+            entity_definitions::collection(&state, &root, query).await
         }
         ("EntityDefinitions", Some(key), Method::GET) => {
-            service::entity_definition(&state, &root, key, query, &headers).await
+            entity_definitions::entity(&state, &root, key, query).await
         }
         (custom_api::EXECUTE_BACKGROUND_OPERATION, None, Method::POST) => {
             let JsonObject(body) = JsonObject::from_req(req, &state).await?;

@@ -1,20 +1,18 @@
 //! The service surface clients discover before anything else: the service document,
-//! `$metadata` (CSDL), `EntityDefinitions`, and `WhoAmI()`.
+//! `$metadata` (CSDL) and `WhoAmI()`. `EntityDefinitions` has its own module.
 
 use std::fmt::Write as _;
 
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bgops_core::catalogue::Catalogue;
-use bgops_core::metadata::{Cell, Column, ColumnType, Row, Table, TableAccess, Writability};
-use bgops_core::odata::{parse, validate};
-use bgops_core::table_json;
-use bgops_core::{ApiError, CustomApi, ParamType};
-use serde_json::{json, Map, Value};
+use bgops_core::entity_metadata::csdl as metadata_csdl;
+use bgops_core::metadata::ColumnType;
+use bgops_core::{CustomApi, ParamType};
+use serde_json::{json, Value};
 
 use crate::auth::Caller;
-use crate::error::AppError;
-use crate::extract::{query_pairs, Root};
+use crate::extract::Root;
 use crate::response;
 use crate::state::AppState;
 
@@ -149,7 +147,9 @@ pub fn csdl(catalogue: &Catalogue, apis: &[std::sync::Arc<CustomApi>]) -> String
             x.push_str("</ComplexType>");
         }
     }
+    x.push_str(&metadata_csdl::metadata_types());
     x.push_str(r#"<EntityContainer Name="System">"#);
+    x.push_str(metadata_csdl::ENTITY_SET);
     for t in catalogue.tables() {
         let _ = write!(
             x,
@@ -189,168 +189,4 @@ pub async fn metadata(state: &AppState) -> Response {
     resp.headers_mut()
         .insert("OData-Version", HeaderValue::from_static("4.0"));
     resp
-}
-
-/// The columns of the `EntityDefinitions` pseudo-table, so `$select` and `$filter` work the
-/// same way as on real tables.
-fn entity_definition_table() -> Table {
-    const fn ro(logical_name: &'static str, column_type: ColumnType) -> Column {
-        Column {
-            logical_name,
-            column_type,
-            writability: Writability::ReadOnly,
-            required: false,
-        }
-    }
-    Table {
-        logical_name: "entity",
-        entity_set: "EntityDefinitions",
-        primary_id: "MetadataId",
-        primary_name: "LogicalName",
-        display_name: "Entity",
-        columns: vec![
-            ro("MetadataId", ColumnType::PrimaryKey),
-            ro("LogicalName", ColumnType::String { max_len: 64 }),
-            ro("EntitySetName", ColumnType::String { max_len: 64 }),
-            ro("PrimaryIdAttribute", ColumnType::String { max_len: 64 }),
-            ro("PrimaryNameAttribute", ColumnType::String { max_len: 64 }),
-            ro("SchemaName", ColumnType::String { max_len: 64 }),
-            ro("LogicalCollectionName", ColumnType::String { max_len: 64 }),
-            ro(
-                "IsReadOnlyInWebApi",
-                ColumnType::Boolean {
-                    true_label: "Yes",
-                    false_label: "No",
-                },
-            ),
-        ],
-        access: TableAccess::ReadOnly,
-    }
-}
-
-/// A stable id for a table's metadata.
-fn metadata_id(t: &Table) -> uuid::Uuid {
-    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, t.logical_name.as_bytes())
-}
-
-fn entity_definition_row(t: &Table) -> Row {
-    vec![
-        ("MetadataId", Cell::Guid(metadata_id(t))),
-        ("LogicalName", Cell::Text(t.logical_name.into())),
-        ("EntitySetName", Cell::Text(t.entity_set.into())),
-        ("PrimaryIdAttribute", Cell::Text(t.primary_id.into())),
-        ("PrimaryNameAttribute", Cell::Text(t.primary_name.into())),
-        ("SchemaName", Cell::Text(t.logical_name.into())),
-        ("LogicalCollectionName", Cell::Text(t.entity_set.into())),
-        (
-            "IsReadOnlyInWebApi",
-            Cell::Bool(t.access != TableAccess::ReadWrite),
-        ),
-    ]
-}
-
-fn render_definition(def: &Table, row: Row, select: Option<&[Column]>) -> Map<String, Value> {
-    let row: Row = match select {
-        Some(cols) => row
-            .into_iter()
-            .filter(|(c, _)| cols.iter().any(|s| s.logical_name == *c))
-            .collect(),
-        None => row,
-    };
-    let none = |_: &Column, _: &Cell| None;
-    table_json::row_to_json(
-        def,
-        &row,
-        &table_json::RenderOptions {
-            annotations: None,
-            lookup_label: &none,
-        },
-    )
-}
-
-/// `GET /api/data/v9.2/EntityDefinitions?$select=…&$filter=…`.
-pub async fn entity_definitions(
-    state: &AppState,
-    root: &Root,
-    query: Option<&str>,
-) -> Result<Response, AppError> {
-    let def = entity_definition_table();
-    let pairs = query.map(query_pairs).unwrap_or_default();
-    let options = parse::parse_options(&pairs)?;
-    let plan = validate::plan(&def, &options)?;
-    let select = plan.explicit_select.then_some(&plan.select[..]);
-    let mut rows = Vec::new();
-    for t in state.catalogue.tables() {
-        let row = entity_definition_row(t);
-        if plan
-            .filter
-            .as_ref()
-            .is_none_or(|f| bgops_core::odata::eval::matches(f, &row))
-        {
-            rows.push(Value::Object(render_definition(&def, row, select)));
-        }
-    }
-    let context = match select {
-        Some(cols) => format!(
-            "{}/api/data/v9.2/$metadata#EntityDefinitions({})",
-            root.0,
-            cols.iter()
-                .map(|c| c.logical_name)
-                .collect::<Vec<_>>()
-                .join(",")
-        ),
-        None => format!("{}/api/data/v9.2/$metadata#EntityDefinitions", root.0),
-    };
-    Ok(response::json(
-        StatusCode::OK,
-        &json!({"@odata.context": context, "value": rows}),
-    ))
-}
-
-/// `GET /api/data/v9.2/EntityDefinitions(LogicalName='account')` (or by MetadataId).
-pub async fn entity_definition(
-    state: &AppState,
-    root: &Root,
-    key: &str,
-    query: Option<&str>,
-    _headers: &HeaderMap,
-) -> Result<Response, AppError> {
-    let def = entity_definition_table();
-    let table = match key
-        .strip_prefix("LogicalName=")
-        .map(|k| k.trim_matches('\''))
-    {
-        Some(name) => state.catalogue.by_logical_name(name),
-        None => state
-            .catalogue
-            .tables()
-            .iter()
-            .find(|t| metadata_id(t).to_string() == key.trim())
-            .cloned(),
-    }
-    .ok_or_else(|| {
-        ApiError::new(
-            404,
-            bgops_core::ErrorCode::NOT_FOUND,
-            format!("Could not find an entity with key {key}."),
-        )
-    })?;
-    let pairs = query.map(query_pairs).unwrap_or_default();
-    let options = parse::parse_options(&pairs)?;
-    let plan = validate::plan(&def, &options)?;
-    let select = plan.explicit_select.then_some(&plan.select[..]);
-    let mut body = Map::new();
-    body.insert(
-        "@odata.context".into(),
-        Value::String(format!(
-            "{}/api/data/v9.2/$metadata#EntityDefinitions/$entity",
-            root.0
-        )),
-    );
-    body.extend(render_definition(
-        &def,
-        entity_definition_row(&table),
-        select,
-    ));
-    Ok(response::json(StatusCode::OK, &Value::Object(body)))
 }

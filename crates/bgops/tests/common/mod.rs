@@ -2,6 +2,8 @@
 //! on loopback.
 #![allow(dead_code)]
 
+pub mod metadata;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};

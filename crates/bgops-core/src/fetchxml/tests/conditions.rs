@@ -186,7 +186,10 @@ fn values_convert_for_every_column_type() {
             "whole number from -2147483648 to 2147483647",
         ),
         (
-            ColumnType::Choice { options: &[] },
+            ColumnType::Choice {
+                options: &[],
+                kind: crate::metadata::ChoiceKind::Picklist,
+            },
             "one",
             "whole number from -2147483648 to 2147483647",
         ),

@@ -101,7 +101,19 @@ pub(super) fn tokenize(option: &str, text: &str) -> Result<Vec<Token>, ApiError>
                         .count();
                     let word: String = chars[i..i + len].iter().collect();
                     i += len;
-                    Tok::Word(word)
+                    if word.contains('.') && chars.get(i) == Some(&'\'') {
+                        // An enumeration literal: `Namespace.Type'Member'`.
+                        let (member, len) = lex_string(&chars, i).ok_or_else(|| {
+                            syntax_error(option, i, "the quoted string is not closed")
+                        })?;
+                        i += len;
+                        Tok::Lit(Literal::Enum {
+                            type_name: word,
+                            member,
+                        })
+                    } else {
+                        Tok::Word(word)
+                    }
                 } else {
                     return Err(syntax_error(
                         option,

@@ -110,7 +110,7 @@ fn plain_decimal(text: &str) -> Option<String> {
 }
 
 /// The OData type of a literal, for messages.
-fn literal_type(value: &Literal) -> &'static str {
+fn literal_type(value: &Literal) -> &str {
     match value {
         Literal::Null => "null",
         Literal::Bool(_) => "Edm.Boolean",
@@ -120,6 +120,7 @@ fn literal_type(value: &Literal) -> &'static str {
         Literal::String(_) => "Edm.String",
         Literal::Guid(_) => "Edm.Guid",
         Literal::DateTime(_) => "Edm.DateTimeOffset",
+        Literal::Enum { type_name, .. } => type_name,
     }
 }
 

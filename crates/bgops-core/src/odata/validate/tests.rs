@@ -51,6 +51,7 @@ fn every_type() -> Table {
                 "kind",
                 ColumnType::Choice {
                     options: &[(1, "One")],
+                    kind: crate::metadata::ChoiceKind::Picklist,
                 },
             ),
             col(

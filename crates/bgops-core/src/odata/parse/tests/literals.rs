@@ -113,3 +113,31 @@ fn datetime_text_for_string_values() {
     assert_eq!(parse_datetime_text("yesterday"), None);
     assert_eq!(parse_datetime_text("2024-1-31"), None);
 }
+
+#[test]
+fn enumeration_literals_keep_their_type_and_member() {
+    assert_eq!(
+        filter("AttributeType eq Microsoft.Dynamics.CRM.AttributeTypeCode'Picklist'"),
+        cmp(
+            "AttributeType",
+            CmpOp::Eq,
+            Literal::Enum {
+                type_name: "Microsoft.Dynamics.CRM.AttributeTypeCode".into(),
+                member: "Picklist".into()
+            }
+        )
+    );
+    // Written on the left, it moves right like any literal.
+    assert_eq!(
+        filter("Microsoft.Dynamics.CRM.AttributeTypeCode'State' ne AttributeType"),
+        cmp(
+            "AttributeType",
+            CmpOp::Ne,
+            Literal::Enum {
+                type_name: "Microsoft.Dynamics.CRM.AttributeTypeCode".into(),
+                member: "State".into()
+            }
+        )
+    );
+    assert!(filter_err("x eq A.B'open").contains("not closed"));
+}
