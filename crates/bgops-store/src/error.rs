@@ -1,7 +1,7 @@
 //! The storage error type.
 
 /// Why a storage call failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database could not be opened or prepared at start-up.
     #[error("cannot open database {url}: {reason}")]
@@ -12,11 +12,20 @@ pub enum StoreError {
         reason: String,
     },
     /// The database URL names no backend this build supports.
-    #[error("unsupported database URL '{0}': use sqlite://PATH")]
+    #[error(
+        "unsupported database URL '{0}': use sqlite://PATH or postgres://USER@HOST:PORT/DATABASE"
+    )]
     UnsupportedUrl(String),
     /// A statement failed.
     #[error("database error: {0}")]
     Backend(String),
+    /// The database cannot be reached (connection refused or lost). Worth trying again later.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// The write conflicted with another node's (a serialization failure or a deadlock) and
+    /// was rolled back. Worth trying again at once.
+    #[error("write conflict: {0}")]
+    Conflict(String),
     /// The store was shut down while a call was pending.
     #[error("the store is closed")]
     Closed,
@@ -33,5 +42,42 @@ pub enum StoreError {
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         StoreError::Backend(e.to_string())
+    }
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        use tokio_postgres::error::SqlState;
+        if let Some(db) = e.as_db_error() {
+            let what = format!("{} ({})", db.message(), db.code().code());
+            return match *db.code() {
+                SqlState::T_R_SERIALIZATION_FAILURE | SqlState::T_R_DEADLOCK_DETECTED => {
+                    StoreError::Conflict(what)
+                }
+                SqlState::ADMIN_SHUTDOWN
+                | SqlState::CRASH_SHUTDOWN
+                | SqlState::CANNOT_CONNECT_NOW
+                | SqlState::TOO_MANY_CONNECTIONS => StoreError::Unavailable(what),
+                _ => StoreError::Backend(what),
+            };
+        }
+        if e.is_closed() {
+            return StoreError::Unavailable("the connection to PostgreSQL is closed".to_owned());
+        }
+        // The cause chain says what failed; an I/O error underneath means the connection did.
+        let mut what = e.to_string();
+        let mut io = false;
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            io |= s.is::<std::io::Error>();
+            what.push_str(": ");
+            what.push_str(&s.to_string());
+            source = s.source();
+        }
+        if io {
+            StoreError::Unavailable(what)
+        } else {
+            StoreError::Backend(what)
+        }
     }
 }

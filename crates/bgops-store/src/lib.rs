@@ -13,6 +13,7 @@ pub mod conformance_jobs;
 pub mod conformance_tables;
 mod deliveries;
 mod error;
+pub mod postgres;
 pub mod sqlite;
 mod store;
 mod system_jobs;

@@ -1,0 +1,81 @@
+//! Embedded PostgreSQL migrations, applied in order at start-up, each in its own transaction,
+//! by one node at a time: nodes starting together wait on an advisory lock, and the second
+//! finds nothing left to do. A database whose schema is newer than this build is refused.
+
+use tokio_postgres::Client;
+
+use crate::StoreError;
+
+/// `(version, SQL)` in order; a new migration is appended, never edited.
+const MIGRATIONS: &[(i64, &str)] =
+    &[(1, include_str!("../../migrations/postgres/0001_schema.sql"))];
+
+/// The newest schema version this build knows.
+pub const LATEST: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
+
+/// Applies every migration newer than the schema's version, holding the migration lock of the
+/// current schema (so other schemas of the same database migrate independently).
+pub async fn apply(c: &Client) -> Result<(), StoreError> {
+    c.batch_execute("SELECT pg_advisory_lock(hashtext(current_schema() || '.bgops_migrate'))")
+        .await?;
+    let result = apply_locked(c).await;
+    let unlock = c
+        .batch_execute("SELECT pg_advisory_unlock(hashtext(current_schema() || '.bgops_migrate'))")
+        .await;
+    result?;
+    unlock?;
+    Ok(())
+}
+
+async fn apply_locked(c: &Client) -> Result<(), StoreError> {
+    let schema: Option<String> = c.query_one("SELECT current_schema()", &[]).await?.get(0);
+    if schema.is_none() {
+        return Err(StoreError::Backend(
+            "no schema to create bgops's tables in: the search_path names none that exists \
+             (create it, or set options=-c search_path=SCHEMA in the URL)"
+                .to_owned(),
+        ));
+    }
+    c.batch_execute(
+        "CREATE TABLE IF NOT EXISTS bgops_schema_migrations (
+            version   BIGINT PRIMARY KEY NOT NULL,
+            appliedon TIMESTAMPTZ NOT NULL DEFAULT now()
+        )",
+    )
+    .await?;
+    let current: i64 = c
+        .query_one(
+            "SELECT COALESCE(MAX(version), 0) FROM bgops_schema_migrations",
+            &[],
+        )
+        .await?
+        .get(0);
+    if current > LATEST {
+        return Err(StoreError::Backend(format!(
+            "the database's schema is at version {current}, newer than this bgops knows \
+             ({LATEST}): run a bgops at least as new as the one that migrated it"
+        )));
+    }
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+        c.batch_execute("BEGIN").await?;
+        let applied = async {
+            c.batch_execute(sql).await?;
+            c.execute(
+                "INSERT INTO bgops_schema_migrations (version) VALUES ($1)",
+                &[version],
+            )
+            .await?;
+            c.batch_execute("COMMIT").await
+        }
+        .await;
+        if let Err(e) = applied {
+            let _ = c.batch_execute("ROLLBACK").await;
+            return Err(StoreError::Backend(format!(
+                "migration {version} failed: {}",
+                StoreError::from(e)
+            )));
+        }
+        tracing::info!(version, "applied migration");
+    }
+    Ok(())
+}

@@ -1,0 +1,528 @@
+//! SQL for the `backgroundoperation` table on PostgreSQL: the same contract as
+//! `sqlite/operations.rs`, with the claims of several nodes kept apart by row locks
+//! (`FOR UPDATE SKIP LOCKED`: a node never waits for another's claim and never takes its rows).
+
+use bgops_core::{
+    BackgroundOperation, NewOperation, OperationId, OperationStatus, Timestamp, UserId,
+};
+use tokio_postgres::Row;
+
+use super::db::Db;
+use crate::store::*;
+use crate::StoreError;
+
+/// Every column read into a [`BackgroundOperation`], in the order `read_row` expects.
+const COLUMNS: &str = "backgroundoperationid, name, displayname, backgroundoperationstatuscode, \
+    inputparameters, outputparameters, starttime, endtime, retrycount, errorcode, errormessage, \
+    runas, priority, ttlinseconds, createdon, modifiedon, createdby, versionnumber, attempt, \
+    maxretries";
+
+fn parse_id<T: std::str::FromStr>(s: String) -> Result<T, StoreError> {
+    s.parse()
+        .map_err(|_| StoreError::Corrupt(format!("bad id '{s}'")))
+}
+
+fn narrow(value: i64, what: &str) -> Result<i32, StoreError> {
+    i32::try_from(value).map_err(|_| StoreError::Corrupt(format!("{what} {value} out of range")))
+}
+
+fn status(code: i64) -> Result<OperationStatus, StoreError> {
+    OperationStatus::from_code(code)
+        .ok_or_else(|| StoreError::Corrupt(format!("bad status {code}")))
+}
+
+fn read_row(r: &Row) -> Result<BackgroundOperation, StoreError> {
+    let ts = |i: usize| -> Result<Option<Timestamp>, StoreError> {
+        Ok(r.try_get::<_, Option<i64>>(i)?.map(Timestamp))
+    };
+    Ok(BackgroundOperation {
+        id: parse_id::<OperationId>(r.try_get(0)?)?,
+        name: r.try_get(1)?,
+        display_name: r.try_get(2)?,
+        status: status(r.try_get(3)?)?,
+        input_parameters: r.try_get(4)?,
+        output_parameters: r.try_get(5)?,
+        start_time: ts(6)?,
+        end_time: ts(7)?,
+        retry_count: narrow(r.try_get(8)?, "retrycount")?,
+        error_code: r
+            .try_get::<_, Option<i64>>(9)?
+            .map(|c| narrow(c, "errorcode"))
+            .transpose()?,
+        error_message: r.try_get(10)?,
+        run_as: parse_id::<UserId>(r.try_get(11)?)?,
+        priority: narrow(r.try_get(12)?, "priority")?,
+        ttl_seconds: r.try_get(13)?,
+        created_on: Timestamp(r.try_get(14)?),
+        modified_on: Timestamp(r.try_get(15)?),
+        created_by: parse_id::<UserId>(r.try_get(16)?)?,
+        version_number: r.try_get(17)?,
+        attempt: r.try_get(18)?,
+        max_retries: narrow(r.try_get(19)?, "maxretries")?,
+    })
+}
+
+pub async fn insert(c: &dyn Db, ops: &[NewOperation]) -> Result<(), StoreError> {
+    const SQL: &str = "INSERT INTO backgroundoperation (backgroundoperationid, name, \
+         displayname, backgroundoperationstatecode, backgroundoperationstatuscode, \
+         inputparameters, runas, priority, ttlinseconds, createdon, modifiedon, createdby, \
+         versionnumber, maxretries, nextattemptat, expiresat, callbackurl, location) \
+         VALUES ($1, $2, $3, 0, 0, $4, $5, $6, $7, $8, $8, $9, nextval('bgops_version_seq'), \
+         $10, $8, $8::bigint + $7::bigint * 1000, $11, $12)";
+    for op in ops {
+        c.execute(
+            SQL,
+            &[
+                &op.id.to_string(),
+                &op.name,
+                &op.display_name,
+                &op.input_parameters,
+                &op.run_as.to_string(),
+                &i64::from(op.priority),
+                &op.ttl_seconds,
+                &op.created_on.0,
+                &op.created_by.to_string(),
+                &i64::from(op.max_retries),
+                &op.callback_url,
+                &op.location,
+            ],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+pub async fn get(c: &dyn Db, id: OperationId) -> Result<Option<BackgroundOperation>, StoreError> {
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!("SELECT {COLUMNS} FROM backgroundoperation WHERE backgroundoperationid = $1")
+    });
+    c.query_opt(&SQL, &[&id.to_string()])
+        .await?
+        .map(|r| read_row(&r))
+        .transpose()
+}
+
+pub async fn get_status(
+    c: &dyn Db,
+    id: OperationId,
+) -> Result<Option<OperationStatusView>, StoreError> {
+    let Some(r) = c
+        .query_opt(
+            "SELECT name, backgroundoperationstatuscode, \
+             CASE WHEN backgroundoperationstatuscode = 30 THEN outputparameters END, \
+             CASE WHEN backgroundoperationstatuscode = 31 THEN errorcode END, \
+             CASE WHEN backgroundoperationstatuscode = 31 THEN errormessage END, \
+             CASE WHEN backgroundoperationstatuscode = 30 THEN outputjson END \
+             FROM backgroundoperation WHERE backgroundoperationid = $1",
+            &[&id.to_string()],
+        )
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(OperationStatusView {
+        name: r.try_get(0)?,
+        status: status(r.try_get(1)?)?,
+        output_parameters: r.try_get(2)?,
+        error_code: r
+            .try_get::<_, Option<i64>>(3)?
+            .map(|c| narrow(c, "errorcode"))
+            .transpose()?,
+        error_message: r.try_get(4)?,
+        outputs_json: r.try_get(5)?,
+    }))
+}
+
+pub async fn claim(c: &dyn Db, req: &ClaimRequest) -> Result<ClaimOutcome, StoreError> {
+    let now = req.now.0;
+    let mut out = ClaimOutcome::default();
+
+    // Canceled before any attempt ran: finalize without running. Rows another node is
+    // finalizing right now are skipped, not waited for.
+    let canceled = c
+        .query(
+            "WITH c AS (SELECT backgroundoperationid FROM backgroundoperation \
+             WHERE backgroundoperationstatuscode = 22 AND leaseowner IS NULL \
+             LIMIT 256 FOR UPDATE SKIP LOCKED) \
+             UPDATE backgroundoperation b SET backgroundoperationstatecode = 3, \
+             backgroundoperationstatuscode = 32, endtime = $1, modifiedon = $1, \
+             expiresat = $1 + b.ttlinseconds * 1000, \
+             versionnumber = nextval('bgops_version_seq') \
+             FROM c WHERE b.backgroundoperationid = c.backgroundoperationid \
+             RETURNING b.backgroundoperationid",
+            &[&now],
+        )
+        .await?;
+    for r in canceled {
+        let id: String = r.try_get(0)?;
+        super::completion::on_terminal(c, &id, req.now).await?;
+        out.canceled.push(parse_id(id)?);
+    }
+
+    if req.limit > 0 {
+        // A reservation: the row stays Ready as every reader sees it (no column they read
+        // changes, not even `versionnumber`); it is not due for anyone else until it lapses.
+        static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            let returning = COLUMNS
+                .split(", ")
+                .map(|c| format!("b.{}", c.trim()))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!(
+                "WITH due AS (SELECT backgroundoperationid FROM backgroundoperation \
+                 WHERE backgroundoperationstatecode = 0 AND nextattemptat <= $1 \
+                 ORDER BY priority DESC, createdon, backgroundoperationid \
+                 LIMIT $2 FOR UPDATE SKIP LOCKED) \
+                 UPDATE backgroundoperation b SET leaseowner = $3, leaseexpiresat = NULL, \
+                 nextattemptat = $4 \
+                 FROM due WHERE b.backgroundoperationid = due.backgroundoperationid \
+                 RETURNING {returning}"
+            )
+        });
+        let limit = i64::try_from(req.limit).unwrap_or(i64::MAX);
+        let rows = c
+            .query(&SQL, &[&now, &limit, &req.owner, &req.lease_until.0])
+            .await?;
+        out.claimed = rows.iter().map(read_row).collect::<Result<_, _>>()?;
+        // RETURNING has no order: the contract's is priority first, then age.
+        out.claimed.sort_by(|a, b| {
+            b.priority
+                .cmp(&a.priority)
+                .then(a.created_on.cmp(&b.created_on))
+                .then(a.id.to_string().cmp(&b.id.to_string()))
+        });
+    }
+
+    out.next_due = c
+        .query_one(
+            "SELECT MIN(nextattemptat) FROM backgroundoperation \
+             WHERE backgroundoperationstatecode = 0 AND nextattemptat > $1 \
+             AND leaseowner IS DISTINCT FROM $2",
+            &[&now, &req.owner],
+        )
+        .await?
+        .try_get::<_, Option<i64>>(0)?
+        .map(Timestamp);
+    Ok(out)
+}
+
+/// The fence of a reserved row's attempt `$2` whose start is not written: still Ready,
+/// reserved by `$3`, with the attempts before it. (`$1` is the row's id.)
+const RESERVED: &str = "WHERE backgroundoperationid = $1 AND attempt = $2::bigint - 1 \
+    AND backgroundoperationstatecode = 0 AND leaseowner = $3";
+
+pub async fn start_attempt(c: &dyn Db, start: &StartAttempt) -> Result<bool, StoreError> {
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "UPDATE backgroundoperation SET backgroundoperationstatecode = 2, \
+             backgroundoperationstatuscode = 20, attempt = $2, \
+             starttime = COALESCE(starttime, $4), leaseexpiresat = $5, modifiedon = $6, \
+             expiresat = $6 + ttlinseconds * 1000, \
+             versionnumber = nextval('bgops_version_seq') {RESERVED}"
+        )
+    });
+    let changed = c
+        .execute(
+            &SQL,
+            &[
+                &start.id.to_string(),
+                &start.attempt,
+                &start.owner,
+                &start.started.0,
+                &start.lease_until.0,
+                &start.now.0,
+            ],
+        )
+        .await?;
+    Ok(changed > 0)
+}
+
+pub async fn renew(c: &dyn Db, req: &RenewRequest) -> Result<Vec<LeaseState>, StoreError> {
+    let ids: Vec<String> = req.attempts.iter().map(|(id, _)| id.to_string()).collect();
+    let attempts: Vec<i64> = req.attempts.iter().map(|(_, a)| *a).collect();
+    let rows = c
+        .query(
+            "UPDATE backgroundoperation b SET leaseexpiresat = $1 \
+             FROM unnest($2::text[], $3::bigint[]) AS r(id, attempt) \
+             WHERE b.backgroundoperationid = r.id AND b.attempt = r.attempt \
+             AND b.leaseowner = $4 AND b.backgroundoperationstatecode = 2 \
+             RETURNING b.backgroundoperationid, b.backgroundoperationstatuscode",
+            &[&req.lease_until.0, &ids, &attempts, &req.owner],
+        )
+        .await?;
+    let mut held = std::collections::HashMap::with_capacity(rows.len());
+    for r in rows {
+        held.insert(r.try_get::<_, String>(0)?, r.try_get::<_, i64>(1)?);
+    }
+    Ok(req
+        .attempts
+        .iter()
+        .zip(ids)
+        .map(|((id, _), key)| {
+            let status = held.get(&key).copied();
+            LeaseState {
+                id: *id,
+                held: status.is_some(),
+                cancel_requested: status == Some(22),
+            }
+        })
+        .collect())
+}
+
+pub async fn expired_leases(
+    c: &dyn Db,
+    now: Timestamp,
+    limit: usize,
+) -> Result<Vec<ExpiredLease>, StoreError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = c
+        .query(
+            "SELECT backgroundoperationid, attempt, backgroundoperationstatuscode, retrycount, \
+             maxretries FROM backgroundoperation \
+             WHERE leaseowner IS NOT NULL AND leaseexpiresat <= $1 \
+             AND backgroundoperationstatecode = 2 ORDER BY leaseexpiresat LIMIT $2",
+            &[&now.0, &limit],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(ExpiredLease {
+                id: parse_id(r.try_get(0)?)?,
+                attempt: r.try_get(1)?,
+                status: status(r.try_get(2)?)?,
+                retry_count: narrow(r.try_get(3)?, "retrycount")?,
+                max_retries: narrow(r.try_get(4)?, "maxretries")?,
+            })
+        })
+        .collect()
+}
+
+type Param<'a> = &'a (dyn tokio_postgres::types::ToSql + Sync);
+
+/// Writes an outcome behind its fence: `set` (which may use `$3` = the time of the write and
+/// `$4`… = `extra`) plus what every outcome clears, on the row if the fence still matches;
+/// `only` narrows the fence further. Returns how many rows changed (0 or 1).
+async fn write_outcome(
+    c: &dyn Db,
+    o: &AttemptOutcome,
+    set: &str,
+    only: &str,
+    extra: &[Param<'_>],
+) -> Result<u64, StoreError> {
+    let id = o.id.to_string();
+    let now = o.now.0;
+    let k = 4 + extra.len();
+    let (attempt, cutoff, owner, started) = match &o.fence {
+        Fence::Attempt(a) => (*a, i64::MAX, None, 0),
+        Fence::ExpiredLease(a) => (*a, now, None, 0),
+        Fence::Reserved {
+            owner,
+            attempt,
+            started,
+        } => (*attempt, 0, Some(owner.as_str()), started.0),
+    };
+    let mut params: Vec<Param<'_>> = vec![&id, &attempt, &now];
+    params.extend_from_slice(extra);
+    let (start, fence) = match &owner {
+        // Still Locked with this attempt, and (for recovery) its lease ran out at the cutoff.
+        None => {
+            params.push(&cutoff);
+            (
+                String::new(),
+                format!(
+                    "WHERE backgroundoperationid = $1 AND attempt = $2 \
+                     AND backgroundoperationstatecode = 2 AND leaseowner IS NOT NULL \
+                     AND leaseexpiresat <= ${k}"
+                ),
+            )
+        }
+        // A reserved row whose attempt's start was not written: the write starts it too.
+        Some(owner) => {
+            params.push(owner);
+            params.push(&started);
+            (
+                format!(
+                    "attempt = $2, starttime = COALESCE(starttime, ${}), ",
+                    k + 1
+                ),
+                format!(
+                    "WHERE backgroundoperationid = $1 AND attempt = $2::bigint - 1 \
+                     AND backgroundoperationstatecode = 0 AND leaseowner = ${k}"
+                ),
+            )
+        }
+    };
+    let sql = format!(
+        "UPDATE backgroundoperation SET {start}{set}, leaseowner = NULL, \
+         leaseexpiresat = NULL, modifiedon = $3, expiresat = $3 + ttlinseconds * 1000, \
+         versionnumber = nextval('bgops_version_seq') {fence}{only}"
+    );
+    c.execute(&sql, &params).await
+}
+
+pub async fn record_outcome(c: &dyn Db, o: &AttemptOutcome) -> Result<Recorded, StoreError> {
+    let mut terminal = true;
+    let changed = match &o.result {
+        AttemptResult::Succeeded {
+            outputs,
+            outputs_json,
+        } => {
+            write_outcome(
+                c,
+                o,
+                "backgroundoperationstatecode = 3, backgroundoperationstatuscode = 30, \
+                 outputparameters = $4, outputjson = $5, endtime = $3, errorcode = NULL, \
+                 errormessage = NULL",
+                "",
+                &[outputs, outputs_json],
+            )
+            .await?
+        }
+        AttemptResult::Canceled => {
+            write_outcome(
+                c,
+                o,
+                "backgroundoperationstatecode = 3, backgroundoperationstatuscode = 32, \
+                 endtime = $3, errorcode = NULL, errormessage = NULL",
+                "",
+                &[],
+            )
+            .await?
+        }
+        AttemptResult::Failed { error, retry_at } => {
+            // A retry only while In Progress (or still Ready when reserved): a cancel request
+            // (22) means "do not retry".
+            let only = match o.fence {
+                Fence::Reserved { .. } => "",
+                _ => " AND backgroundoperationstatuscode = 20",
+            };
+            let retried = match retry_at {
+                Some(at) => {
+                    write_outcome(
+                        c,
+                        o,
+                        "backgroundoperationstatecode = 0, backgroundoperationstatuscode = 0, \
+                         retrycount = retrycount + 1, nextattemptat = $4",
+                        only,
+                        &[&at.0],
+                    )
+                    .await?
+                }
+                None => 0,
+            };
+            if retried > 0 {
+                terminal = false;
+                retried
+            } else {
+                let code = i64::from(error.code.as_i32());
+                write_outcome(
+                    c,
+                    o,
+                    "backgroundoperationstatecode = 3, backgroundoperationstatuscode = 31, \
+                     endtime = $3, errorcode = $4, errormessage = $5",
+                    "",
+                    &[&code, &error.message],
+                )
+                .await?
+            }
+        }
+    };
+    if changed == 0 {
+        return Ok(Recorded::Dropped);
+    }
+    let notify = terminal && super::completion::on_terminal(c, &o.id.to_string(), o.now).await?;
+    Ok(Recorded::Applied { notify })
+}
+
+pub async fn release_claims(c: &dyn Db, req: &ReleaseRequest) -> Result<usize, StoreError> {
+    // Still reserved by this owner with this attempt count: due again now, for anyone. Nothing
+    // a reader sees changes, so neither `versionnumber` nor `modifiedon` moves.
+    let ids: Vec<String> = req.attempts.iter().map(|(id, _)| id.to_string()).collect();
+    let attempts: Vec<i64> = req.attempts.iter().map(|(_, a)| *a).collect();
+    let n = c
+        .execute(
+            "UPDATE backgroundoperation b SET leaseowner = NULL, nextattemptat = $1 \
+             FROM unnest($2::text[], $3::bigint[]) AS r(id, attempt) \
+             WHERE b.backgroundoperationid = r.id AND b.attempt = r.attempt \
+             AND b.leaseowner = $4 AND b.backgroundoperationstatecode = 0",
+            &[&req.now.0, &ids, &attempts, &req.owner],
+        )
+        .await?;
+    Ok(usize::try_from(n).unwrap_or(usize::MAX))
+}
+
+pub async fn request_cancel(
+    c: &dyn Db,
+    id: OperationId,
+    now: Timestamp,
+    if_version: Option<i64>,
+) -> Result<CancelOutcome, StoreError> {
+    let key = id.to_string();
+    // The row lock makes the read and the write one step against any other node.
+    let Some(r) = c
+        .query_opt(
+            "SELECT backgroundoperationstatuscode, versionnumber, leaseowner IS NOT NULL \
+             FROM backgroundoperation WHERE backgroundoperationid = $1 FOR UPDATE",
+            &[&key],
+        )
+        .await?
+    else {
+        return Ok(CancelOutcome::NotFound);
+    };
+    let (code, version, leased): (i64, i64, bool) = (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
+    if if_version.is_some_and(|v| v != version) {
+        return Ok(CancelOutcome::VersionMismatch);
+    }
+    match status(code)? {
+        s if s.is_terminal() => Ok(CancelOutcome::Terminal),
+        // Asked again: an attempt still holding its lease is still running.
+        OperationStatus::Canceling => Ok(CancelOutcome::Requested {
+            was_running: leased,
+        }),
+        s => {
+            // A reserved row loses its reservation: its node can no longer start it, and the
+            // next claim ends it Canceled like any row canceled before it ran.
+            c.execute(
+                "UPDATE backgroundoperation SET backgroundoperationstatecode = 2, \
+                 backgroundoperationstatuscode = 22, modifiedon = $2, \
+                 leaseowner = CASE WHEN backgroundoperationstatecode = 0 THEN NULL \
+                 ELSE leaseowner END, \
+                 expiresat = $2 + ttlinseconds * 1000, \
+                 versionnumber = nextval('bgops_version_seq') \
+                 WHERE backgroundoperationid = $1 AND backgroundoperationstatuscode = $3",
+                &[&key, &now.0, &code],
+            )
+            .await?;
+            Ok(CancelOutcome::Requested {
+                was_running: s == OperationStatus::InProgress,
+            })
+        }
+    }
+}
+
+pub async fn sweep(c: &dyn Db, now: Timestamp, limit: usize) -> Result<usize, StoreError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let expired: Vec<String> = c
+        .query(
+            "SELECT backgroundoperationid FROM backgroundoperation \
+             WHERE expiresat <= $1 AND backgroundoperationstatecode <> 2 \
+             AND leaseowner IS NULL LIMIT $2 FOR UPDATE SKIP LOCKED",
+            &[&now.0, &limit],
+        )
+        .await?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?;
+    let mut n = 0;
+    for id in &expired {
+        // Its callback deliveries go with it, sent or not: nothing is left to point at.
+        super::outbox::delete_of_operation(c, id).await?;
+        n += c
+            .execute(
+                "DELETE FROM backgroundoperation WHERE backgroundoperationid = $1",
+                &[id],
+            )
+            .await?;
+    }
+    Ok(usize::try_from(n).unwrap_or(usize::MAX))
+}

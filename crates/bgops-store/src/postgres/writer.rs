@@ -1,0 +1,166 @@
+//! Group commit on PostgreSQL: one task owns a write connection and commits whatever callers
+//! queued meanwhile in one transaction, so a burst of submissions or outcomes costs one WAL
+//! flush, as on SQLite. Each caller's work runs in its own savepoint, so one failing statement
+//! fails only its caller. A caller is answered only after the commit.
+//!
+//! Several nodes write at once: their transactions take row locks, so two batches can deadlock
+//! or hit a serialization failure. PostgreSQL then rolls one batch back; its callers get
+//! [`StoreError::Conflict`] and the engine's write loops try again. A lost connection fails the
+//! batch with [`StoreError::Unavailable`] and the next batch reconnects.
+
+use futures_util::future::BoxFuture;
+use tokio::sync::{mpsc, oneshot};
+
+use super::db::{CachedClient, Db};
+
+use super::connect::Connector;
+use crate::StoreError;
+
+/// Most jobs committed in one transaction.
+const MAX_BATCH: usize = 1024;
+
+type Finisher = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+
+/// A job's work on the writer's connection; it returns what answers the caller at the commit.
+type RunJob = Box<dyn for<'a> FnOnce(&'a dyn Db) -> BoxFuture<'a, Finisher> + Send>;
+
+/// A queued write: runs on the writer's connection inside the batch's transaction, or is
+/// refused with a reason when the batch cannot begin.
+struct Job {
+    run: RunJob,
+    refuse: Box<dyn FnOnce(StoreError) + Send>,
+}
+
+/// The handle callers use to queue writes.
+pub struct Writer {
+    /// Queue to the writer task; dropping the last sender stops it.
+    jobs: mpsc::UnboundedSender<Job>,
+}
+
+impl Writer {
+    /// Starts the writer task with its own connection from `connector`.
+    pub async fn start(connector: Connector) -> Result<Self, StoreError> {
+        let client = CachedClient::new(connector.connect().await?);
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(writer_loop(connector, client, rx));
+        Ok(Self { jobs: tx })
+    }
+
+    /// Runs `f` inside the next batch's transaction (in its own savepoint) and returns its
+    /// result once committed.
+    pub async fn run<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: for<'a> FnOnce(&'a dyn Db) -> BoxFuture<'a, Result<R, StoreError>> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel::<Result<R, StoreError>>();
+        let tx = std::sync::Arc::new(std::sync::Mutex::new(Some(tx)));
+        let refuse_tx = tx.clone();
+        let job = Job {
+            run: Box::new(move |client| {
+                Box::pin(async move {
+                    let result = in_savepoint(client, f).await;
+                    Box::new(move |commit: Result<(), StoreError>| {
+                        if let Some(tx) = take(&tx) {
+                            let _ = tx.send(commit.and(result));
+                        }
+                    }) as Finisher
+                })
+            }),
+            refuse: Box::new(move |why| {
+                if let Some(tx) = take(&refuse_tx) {
+                    let _ = tx.send(Err(why));
+                }
+            }),
+        };
+        self.jobs.send(job).map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+/// The reply channel, taken once by whichever path answers.
+fn take<T>(slot: &std::sync::Mutex<Option<oneshot::Sender<T>>>) -> Option<oneshot::Sender<T>> {
+    slot.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take()
+}
+
+async fn in_savepoint<'a, R, F>(db: &'a dyn Db, f: F) -> Result<R, StoreError>
+where
+    F: FnOnce(&'a dyn Db) -> BoxFuture<'a, Result<R, StoreError>>,
+{
+    db.client().batch_execute("SAVEPOINT job").await?;
+    match f(db).await {
+        Ok(r) => {
+            db.client().batch_execute("RELEASE SAVEPOINT job").await?;
+            Ok(r)
+        }
+        Err(e) => {
+            db.client()
+                .batch_execute("ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job")
+                .await?;
+            Err(e)
+        }
+    }
+}
+
+async fn writer_loop(
+    connector: Connector,
+    client: CachedClient,
+    mut rx: mpsc::UnboundedReceiver<Job>,
+) {
+    let mut client = Some(client);
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        // A lost connection is replaced before the next batch.
+        if client.as_ref().is_none_or(|c| c.client().is_closed()) {
+            client = match connector.connect().await {
+                Ok(c) => Some(CachedClient::new(c)),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot reconnect the writer to PostgreSQL");
+                    for job in batch {
+                        (job.refuse)(e.clone());
+                    }
+                    client = None;
+                    continue;
+                }
+            };
+        }
+        let Some(conn) = client.as_ref() else {
+            continue;
+        };
+        if let Err(e) = conn.client().batch_execute("BEGIN").await {
+            let e = StoreError::from(e);
+            tracing::error!(error = %e, "cannot begin write transaction");
+            for job in batch {
+                (job.refuse)(e.clone());
+            }
+            continue;
+        }
+        let mut finishers = Vec::with_capacity(batch.len());
+        for job in batch {
+            finishers.push((job.run)(conn).await);
+        }
+        let commit = conn
+            .client()
+            .batch_execute("COMMIT")
+            .await
+            .map_err(StoreError::from);
+        if let Err(e) = &commit {
+            tracing::warn!(error = %e, "write transaction failed to commit");
+            let _ = conn.client().batch_execute("ROLLBACK").await;
+        }
+        for finish in finishers {
+            finish(match &commit {
+                Ok(()) => Ok(()),
+                Err(e) => Err(e.clone()),
+            });
+        }
+    }
+}
