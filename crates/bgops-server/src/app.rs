@@ -159,7 +159,7 @@ pub async fn run_with_registry(
 
     let addr = listener.local_addr()?;
     println!("bgops listening on http://{addr}");
-    tracing::info!(%addr, database = %settings.database_url, "bgops started");
+    tracing::info!(%addr, database = %bgops_store::shown_url(&settings.database_url), "bgops started");
 
     let http = crate::serve(state, listener, shutdown.clone());
     let result = http.await;

@@ -23,4 +23,4 @@ pub use deliveries::*;
 pub use error::StoreError;
 pub use store::*;
 pub use system_jobs::*;
-pub use url::{open, DatabaseUrl};
+pub use url::{open, shown_url, DatabaseUrl};

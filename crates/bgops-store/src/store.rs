@@ -421,9 +421,31 @@ pub struct TablesStamp {
     pub version_sum: i64,
 }
 
+/// A change that nodes sharing the database act on at once, instead of at their next poll.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreEvent {
+    /// Rows may have become due: submissions, reservations handed back, retries scheduled,
+    /// rows canceled before they ran (to finalize).
+    Work,
+    /// Cancellation of this operation was requested: the node running its attempt signals it.
+    Canceled(OperationId),
+    /// Operations ended: their callbacks and system jobs may be due.
+    Ended,
+    /// Events may have been lost (the listening connection was re-established): look at
+    /// everything once.
+    Resync,
+}
+
 /// The storage interface.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// Events from every node writing to this database (this one included), when the backend
+    /// can tell them (PostgreSQL's `LISTEN/NOTIFY`). `None`: only polling finds other
+    /// processes' changes (SQLite).
+    fn subscribe(&self) -> Option<tokio::sync::broadcast::Receiver<StoreEvent>> {
+        None
+    }
+
     /// Stores new operations (Ready, 0/0, due at once). Returns only once they are durable.
     async fn insert_operations(&self, ops: Vec<NewOperation>) -> Result<(), StoreError>;
 

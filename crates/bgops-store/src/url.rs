@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::postgres::PgStore;
 use crate::sqlite::SqliteStore;
 use crate::{Store, StoreError};
 
@@ -12,11 +13,18 @@ pub enum DatabaseUrl {
     /// `sqlite://PATH`: an embedded SQLite file (relative to the working directory, or absolute
     /// with `sqlite:///abs/path`).
     Sqlite(PathBuf),
+    /// `postgres://…` or `postgresql://…`: a PostgreSQL database that several nodes share (the
+    /// URL as given, with libpq's key words as query parameters).
+    Postgres(String),
 }
 
 impl DatabaseUrl {
-    /// Parses `sqlite://…`; anything else is refused with a message naming the accepted forms.
+    /// Parses `sqlite://…`, `postgres://…` or `postgresql://…`; anything else is refused with a
+    /// message naming the accepted forms.
     pub fn parse(url: &str) -> Result<Self, StoreError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Self::Postgres(url.to_owned()));
+        }
         if let Some(path) = url.strip_prefix("sqlite://") {
             if path.is_empty() {
                 return Err(StoreError::UnsupportedUrl(url.to_owned()));
@@ -25,6 +33,11 @@ impl DatabaseUrl {
         }
         Err(StoreError::UnsupportedUrl(url.to_owned()))
     }
+}
+
+/// The URL as it may be shown in a message or a log line: any password replaced by `***`.
+pub fn shown_url(url: &str) -> String {
+    crate::postgres::shown_url(url)
 }
 
 /// Opens (creating and migrating if needed) the store a URL names.
@@ -40,6 +53,7 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
             })?;
             Ok(Arc::new(store))
         }
+        DatabaseUrl::Postgres(url) => Ok(Arc::new(PgStore::open(&url).await?)),
     }
 }
 
@@ -57,6 +71,14 @@ mod tests {
             DatabaseUrl::parse("sqlite:///var/lib/bgops.db").unwrap(),
             DatabaseUrl::Sqlite("/var/lib/bgops.db".into())
         );
+        assert_eq!(
+            DatabaseUrl::parse("postgresql://u@h/db?sslmode=disable").unwrap(),
+            DatabaseUrl::Postgres("postgresql://u@h/db?sslmode=disable".into())
+        );
+        assert!(matches!(
+            DatabaseUrl::parse("postgres://h/db").unwrap(),
+            DatabaseUrl::Postgres(_)
+        ));
         assert!(DatabaseUrl::parse("mysql://x").is_err());
         assert!(DatabaseUrl::parse("sqlite://").is_err());
     }

@@ -63,8 +63,14 @@ struct ServeArgs {
     /// Address to listen on (port 0 picks a free port; the bound address is printed).
     #[arg(long, env = "BGOPS_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
-    /// Database: sqlite://PATH (embedded, the default).
-    #[arg(long, env = "BGOPS_DATABASE", default_value = "sqlite://bgops.db")]
+    /// Database: sqlite://PATH (embedded, the default) or postgres://USER@HOST:PORT/DATABASE
+    /// (several nodes share it; the password from the URL or PGPASSWORD).
+    #[arg(
+        long,
+        env = "BGOPS_DATABASE",
+        default_value = "sqlite://bgops.db",
+        hide_env_values = true
+    )]
     database: String,
     /// Concurrent attempts on this node (default: 2 × cores).
     #[arg(long, env = "BGOPS_WORKERS", value_parser = clap::value_parser!(u32).range(1..=10_000))]
@@ -211,7 +217,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 async fn print_webhook_secret(args: WebhookSecretArgs) -> anyhow::Result<()> {
     let store = bgops_store::open(&args.database)
         .await
-        .with_context(|| format!("cannot open {}", args.database))?;
+        .with_context(|| format!("cannot open {}", bgops_store::shown_url(&args.database)))?;
     let secret = bgops_server::webhook_secret(store.as_ref(), None).await?;
     println!("{}", secret.to_text());
     Ok(())

@@ -4,6 +4,7 @@
 mod attempt;
 mod claimer;
 mod deliverer;
+mod events;
 mod job_runner;
 mod pace;
 mod reaper;
@@ -60,6 +61,14 @@ pub async fn supervise(inner: Arc<Inner>, shutdown: CancellationToken) {
             .instrument(tracing::info_span!("job_runner")),
     );
 
+    // Stops with the rest: cancels from other nodes must reach attempts finishing in the grace
+    // period.
+    let relay = tokio::spawn(
+        events::EventRelay::new(inner.clone(), stop_rest.clone())
+            .run()
+            .instrument(tracing::info_span!("event_relay")),
+    );
+
     shutdown.cancelled().await;
     stop_claiming.cancel();
     let _ = claimer.await;
@@ -82,7 +91,7 @@ pub async fn supervise(inner: Arc<Inner>, shutdown: CancellationToken) {
         ),
     }
     stop_rest.cancel();
-    for task in [renewer, reaper, sweeper, deliverer, job_runner] {
+    for task in [renewer, reaper, sweeper, deliverer, job_runner, relay] {
         let _ = task.await;
     }
 }

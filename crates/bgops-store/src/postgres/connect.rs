@@ -59,7 +59,6 @@ impl Connector {
     }
 
     /// A new connection whose messages (notifications) the caller polls.
-    #[allow(dead_code)] // the listener comes next
     pub async fn connect_raw(
         &self,
     ) -> Result<
@@ -74,7 +73,7 @@ impl Connector {
 }
 
 /// `url` with the password (if any) replaced by `***`.
-fn without_password(url: &str) -> String {
+pub fn without_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };

@@ -1,7 +1,7 @@
 //! One way for the SQL modules to run statements, on the writer's connection or a pooled one:
 //! every statement is prepared once per connection and cached by its text.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -21,6 +21,10 @@ pub trait Db: Send + Sync {
 
     /// The connection itself (for `batch_execute`).
     fn client(&self) -> &Client;
+
+    /// Asks for a notification to the other nodes with this payload, sent with the commit of
+    /// the current write transaction (see `listen`). Reads never ask.
+    fn notify(&self, payload: String);
 
     /// Every row `sql` returns.
     async fn query(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>, StoreError> {
@@ -56,6 +60,10 @@ impl Db for deadpool_postgres::ClientWrapper {
     fn client(&self) -> &Client {
         self
     }
+
+    fn notify(&self, payload: String) {
+        debug_assert!(false, "a read asked for a notification: {payload}");
+    }
 }
 
 /// A connection with its own statement cache (the writer's).
@@ -64,6 +72,8 @@ pub struct CachedClient {
     client: Client,
     /// Statements prepared on it, by text.
     cache: Mutex<HashMap<String, Statement>>,
+    /// Notifications asked for in the current transaction, each once.
+    pending: Mutex<BTreeSet<String>>,
 }
 
 impl CachedClient {
@@ -72,7 +82,20 @@ impl CachedClient {
         Self {
             client,
             cache: Mutex::new(HashMap::new()),
+            pending: Mutex::new(BTreeSet::new()),
         }
+    }
+
+    /// Takes the notifications asked for since the last call.
+    pub fn take_notifications(&self) -> Vec<String> {
+        std::mem::take(
+            &mut *self
+                .pending
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+        .into_iter()
+        .collect()
     }
 
     fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, Statement>> {
@@ -95,5 +118,12 @@ impl Db for CachedClient {
 
     fn client(&self) -> &Client {
         &self.client
+    }
+
+    fn notify(&self, payload: String) {
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(payload);
     }
 }

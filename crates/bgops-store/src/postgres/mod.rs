@@ -9,6 +9,7 @@
 mod completion;
 mod connect;
 mod db;
+mod listen;
 mod migrate;
 mod operations;
 mod outbox;
@@ -31,6 +32,11 @@ use crate::StoreError;
 use connect::Connector;
 use writer::Writer;
 
+/// `url` with any password replaced by `***`.
+pub fn shown_url(url: &str) -> String {
+    connect::without_password(url)
+}
+
 /// Connections in the read pool.
 const READERS: usize = 8;
 
@@ -41,6 +47,8 @@ pub struct PgStore {
     writer: Writer,
     /// Connections for reads.
     readers: deadpool_postgres::Pool,
+    /// Notifications from every node, as events.
+    listener: listen::Listener,
 }
 
 impl PgStore {
@@ -75,7 +83,12 @@ impl PgStore {
                 )))
             })?;
         let writer = Writer::start(connector.clone()).await.map_err(open_err)?;
-        Ok(Self { writer, readers })
+        let listener = listen::start(connector);
+        Ok(Self {
+            writer,
+            readers,
+            listener,
+        })
     }
 
     /// A pooled connection for a read.
@@ -89,6 +102,10 @@ impl PgStore {
 
 #[async_trait]
 impl Store for PgStore {
+    fn subscribe(&self) -> Option<tokio::sync::broadcast::Receiver<StoreEvent>> {
+        Some(self.listener.events.subscribe())
+    }
+
     async fn insert_operations(&self, ops: Vec<NewOperation>) -> Result<(), StoreError> {
         self.writer
             .run(move |c| Box::pin(async move { operations::insert(c, &ops).await }))

@@ -8,6 +8,7 @@ use bgops_core::{
 use tokio_postgres::Row;
 
 use super::db::Db;
+use super::listen;
 use crate::store::*;
 use crate::StoreError;
 
@@ -89,6 +90,7 @@ pub async fn insert(c: &dyn Db, ops: &[NewOperation]) -> Result<(), StoreError> 
         )
         .await?;
     }
+    listen::work(c);
     Ok(())
 }
 
@@ -157,6 +159,9 @@ pub async fn claim(c: &dyn Db, req: &ClaimRequest) -> Result<ClaimOutcome, Store
         let id: String = r.try_get(0)?;
         super::completion::on_terminal(c, &id, req.now).await?;
         out.canceled.push(parse_id(id)?);
+    }
+    if !out.canceled.is_empty() {
+        listen::ended(c);
     }
 
     if req.limit > 0 {
@@ -430,6 +435,11 @@ pub async fn record_outcome(c: &dyn Db, o: &AttemptOutcome) -> Result<Recorded, 
     if changed == 0 {
         return Ok(Recorded::Dropped);
     }
+    if terminal {
+        listen::ended(c);
+    } else {
+        listen::work(c);
+    }
     let notify = terminal && super::completion::on_terminal(c, &o.id.to_string(), o.now).await?;
     Ok(Recorded::Applied { notify })
 }
@@ -448,6 +458,9 @@ pub async fn release_claims(c: &dyn Db, req: &ReleaseRequest) -> Result<usize, S
             &[&req.now.0, &ids, &attempts, &req.owner],
         )
         .await?;
+    if n > 0 {
+        listen::work(c);
+    }
     Ok(usize::try_from(n).unwrap_or(usize::MAX))
 }
 
@@ -493,6 +506,9 @@ pub async fn request_cancel(
                 &[&key, &now.0, &code],
             )
             .await?;
+            // The node running it signals its attempt; a Ready row is finalized by a claim.
+            listen::canceled(c, &key);
+            listen::work(c);
             Ok(CancelOutcome::Requested {
                 was_running: s == OperationStatus::InProgress,
             })

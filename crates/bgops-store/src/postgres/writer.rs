@@ -104,6 +104,20 @@ where
     }
 }
 
+/// Sends the notifications the batch asked for, then commits (they are delivered with it).
+async fn commit(conn: &CachedClient) -> Result<(), StoreError> {
+    let payloads = conn.take_notifications();
+    if !payloads.is_empty() {
+        conn.execute(
+            "SELECT pg_notify('bgops_' || current_schema(), p) FROM unnest($1::text[]) AS p",
+            &[&payloads],
+        )
+        .await?;
+    }
+    conn.client().batch_execute("COMMIT").await?;
+    Ok(())
+}
+
 async fn writer_loop(
     connector: Connector,
     client: CachedClient,
@@ -147,11 +161,7 @@ async fn writer_loop(
         for job in batch {
             finishers.push((job.run)(conn).await);
         }
-        let commit = conn
-            .client()
-            .batch_execute("COMMIT")
-            .await
-            .map_err(StoreError::from);
+        let commit = commit(conn).await;
         if let Err(e) = &commit {
             tracing::warn!(error = %e, "write transaction failed to commit");
             let _ = conn.client().batch_execute("ROLLBACK").await;

@@ -2,6 +2,7 @@
 //! on loopback.
 #![allow(dead_code)]
 
+pub mod custom_apis;
 pub mod metadata;
 
 use std::io::{BufRead, BufReader};
@@ -49,13 +50,40 @@ impl Server {
             "{}.log",
             std::process::id() as u64 * 1000 + rand_suffix()
         ));
+        Server::spawn(
+            &format!("sqlite://{}", db.display()),
+            db,
+            log,
+            extra,
+            "info",
+        )
+    }
+
+    /// Starts a server on the database `url` names (a PostgreSQL schema, say), writing its log
+    /// into `log_dir`, with the engine's debug lines (one per finished attempt) so a test can
+    /// tell which node ran what.
+    pub fn start_url(url: &str, log_dir: &Path, extra: &[&str]) -> Server {
+        let log = log_dir.join(format!(
+            "bgops-{}.log",
+            std::process::id() as u64 * 1000 + rand_suffix()
+        ));
+        Server::spawn(
+            url,
+            &log_dir.join("unused.db"),
+            log,
+            extra,
+            "info,bgops_engine=debug",
+        )
+    }
+
+    fn spawn(database: &str, db: &Path, log: PathBuf, extra: &[&str], rust_log: &str) -> Server {
         let log_file = std::fs::File::create(&log).expect("log file");
         let mut child = Command::new(env!("CARGO_BIN_EXE_bgops"))
             .arg("serve")
             .arg("--listen")
             .arg("127.0.0.1:0")
             .arg("--database")
-            .arg(format!("sqlite://{}", db.display()))
+            .arg(database)
             .arg("--admin-token")
             .arg(TOKEN)
             .args(extra)
@@ -64,7 +92,7 @@ impl Server {
             } else {
                 &["--demo-data", "false"][..]
             })
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", rust_log)
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log_file))
             .spawn()
@@ -293,4 +321,74 @@ pub async fn expect_error(
         .as_str()
         .unwrap_or_else(|| panic!("{what}: no error.message: {body}"))
         .to_owned()
+}
+
+/// PostgreSQL for the black-box tests: a fresh schema per test on the server
+/// `BGOPS_TEST_POSTGRES` names (default `postgres://postgres@127.0.0.1:5432/test`), dropped
+/// when the test ends. Tests using it need that server and fail, saying so, without one.
+pub mod pg {
+    /// The test server's URL.
+    pub fn server_url() -> String {
+        std::env::var("BGOPS_TEST_POSTGRES")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+    }
+
+    /// One schema; `url` is the server's URL with it as the search path.
+    pub struct Schema {
+        pub name: String,
+        pub url: String,
+    }
+
+    impl Schema {
+        pub async fn new() -> Schema {
+            let server = server_url();
+            let name = format!("bgops_t_{}", uuid::Uuid::new_v4().simple());
+            connect(&server)
+                .await
+                .batch_execute(&format!("CREATE SCHEMA {name}"))
+                .await
+                .expect("create schema");
+            let sep = if server.contains('?') { '&' } else { '?' };
+            let url = format!("{server}{sep}options=-c%20search_path%3D{name}");
+            Schema { name, url }
+        }
+
+        /// A connection to the schema, for assertions the HTTP API cannot make.
+        pub async fn client(&self) -> tokio_postgres::Client {
+            connect(&self.url).await
+        }
+    }
+
+    impl Drop for Schema {
+        fn drop(&mut self) {
+            let name = self.name.clone();
+            let _ = std::thread::spawn(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime")
+                    .block_on(async {
+                        let _ = connect(&server_url())
+                            .await
+                            .batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+                            .await;
+                    });
+            })
+            .join();
+        }
+    }
+
+    async fn connect(url: &str) -> tokio_postgres::Client {
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "\n\nThis test needs PostgreSQL and found none at {url}: {e}.\n\
+                     Start PostgreSQL (README, \"Running the tests\") or point \
+                     BGOPS_TEST_POSTGRES at one.\n\n"
+                )
+            });
+        tokio::spawn(connection);
+        client
+    }
 }
