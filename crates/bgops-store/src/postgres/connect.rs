@@ -1,31 +1,62 @@
 //! Connections to PostgreSQL: the URL's settings, the password from the URL or `PGPASSWORD`,
-//! and the schema every statement runs in.
+//! TLS through rustls, and the schema every statement runs in.
+//!
+//! `sslmode` takes libpq's values. `disable` never uses TLS; `allow` and `prefer` (the default)
+//! use it when the server offers it; `require`, `verify-ca` and `verify-full` insist on it.
+//! Whenever TLS is used the server's certificate is verified, chain and host name, against the
+//! Mozilla roots and the certificates in `sslrootcert=FILE` (PEM): stricter than libpq's
+//! `require`, which checks nothing. A server with a private CA needs `sslrootcert`.
 
 use std::str::FromStr;
+use std::sync::Arc;
 
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::config::SslMode;
+use tokio_postgres::tls::MakeTlsConnect;
+use tokio_postgres::{Client, Config, Socket};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::StoreError;
+
+/// A connection's I/O half, polled for its messages (notifications).
+pub type RawConnection =
+    tokio_postgres::Connection<Socket, <MakeRustlsConnect as MakeTlsConnect<Socket>>::Stream>;
 
 /// Opens connections with one set of settings (the writer's, the listener's, the pool's).
 #[derive(Clone)]
 pub struct Connector {
     /// Parsed from the `--database` URL.
     config: Config,
+    /// TLS, used as `sslmode` says.
+    tls: MakeRustlsConnect,
     /// The URL without its password, for messages and logs.
     shown: String,
 }
 
 impl Connector {
     /// Parses a `postgres://` or `postgresql://` URL (libpq's key words as query parameters,
-    /// e.g. `?sslmode=disable&options=-c%20search_path%3Dbgops`). Without a password in the
-    /// URL, `PGPASSWORD` is used when set.
+    /// e.g. `?sslmode=verify-full&options=-c%20search_path%3Dbgops`). Without a password in
+    /// the URL, `PGPASSWORD` is used when set.
     pub fn parse(url: &str) -> Result<Self, StoreError> {
         let shown = without_password(url);
-        let mut config = Config::from_str(url).map_err(|e| StoreError::Open {
+        let refuse = |reason: String| StoreError::Open {
             url: shown.clone(),
-            reason: format!("not a valid PostgreSQL URL: {e}"),
-        })?;
+            reason,
+        };
+        let (rest, tls_params) = split_tls_params(url);
+        let mut config = Config::from_str(&rest)
+            .map_err(|e| refuse(format!("not a valid PostgreSQL URL: {e}")))?;
+        let mode = match tls_params.mode.as_deref() {
+            None | Some("allow" | "prefer") => SslMode::Prefer,
+            Some("disable") => SslMode::Disable,
+            Some("require" | "verify-ca" | "verify-full") => SslMode::Require,
+            Some(other) => {
+                return Err(refuse(format!(
+                    "sslmode '{other}' is not one of disable, allow, prefer, require, \
+                     verify-ca, verify-full"
+                )))
+            }
+        };
+        config.ssl_mode(mode);
         if config.get_password().is_none() {
             if let Ok(password) = std::env::var("PGPASSWORD") {
                 config.password(password);
@@ -34,7 +65,8 @@ impl Connector {
         if config.get_application_name().is_none() {
             config.application_name("bgops");
         }
-        Ok(Self { config, shown })
+        let tls = tls_connector(tls_params.root_cert.as_deref()).map_err(refuse)?;
+        Ok(Self { config, tls, shown })
     }
 
     /// The URL as it may be shown (no password).
@@ -47,9 +79,14 @@ impl Connector {
         &self.config
     }
 
+    /// The TLS connector, for the read pool.
+    pub fn tls(&self) -> MakeRustlsConnect {
+        self.tls.clone()
+    }
+
     /// A new connection; its I/O runs on a task of its own until the client is dropped.
     pub async fn connect(&self) -> Result<Client, StoreError> {
-        let (client, connection) = self.config.connect(NoTls).await?;
+        let (client, connection) = self.connect_raw().await?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::warn!(error = %e, "PostgreSQL connection ended");
@@ -59,17 +96,89 @@ impl Connector {
     }
 
     /// A new connection whose messages (notifications) the caller polls.
-    pub async fn connect_raw(
-        &self,
-    ) -> Result<
-        (
-            Client,
-            tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>,
-        ),
-        StoreError,
-    > {
-        Ok(self.config.connect(NoTls).await?)
+    pub async fn connect_raw(&self) -> Result<(Client, RawConnection), StoreError> {
+        Ok(self.config.connect(self.tls.clone()).await?)
     }
+}
+
+/// The TLS settings of a URL, which bgops reads itself (the driver knows fewer modes).
+#[derive(Debug, Default, PartialEq, Eq)]
+struct TlsParams {
+    /// `sslmode`.
+    mode: Option<String>,
+    /// `sslrootcert`: a PEM file of extra trusted certificates.
+    root_cert: Option<String>,
+}
+
+/// `url` without its `sslmode` and `sslrootcert` parameters, and their values.
+fn split_tls_params(url: &str) -> (String, TlsParams) {
+    let Some((base, query)) = url.split_once('?') else {
+        return (url.to_owned(), TlsParams::default());
+    };
+    let mut params = TlsParams::default();
+    let mut kept = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match key {
+            "sslmode" => params.mode = Some(percent_decode(value)),
+            "sslrootcert" => params.root_cert = Some(percent_decode(value)),
+            _ => kept.push(pair),
+        }
+    }
+    let rest = if kept.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
+    (rest, params)
+}
+
+/// Decodes `%XX` escapes (a path in `sslrootcert` may carry them).
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(s.get(i + 1..i + 3).unwrap_or(""), 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A rustls connector trusting the Mozilla roots and the certificates of `root_cert`.
+fn tls_connector(root_cert: Option<&str>) -> Result<MakeRustlsConnect, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = root_cert {
+        use rustls::pki_types::pem::PemObject;
+        let certs = rustls::pki_types::CertificateDer::pem_file_iter(path)
+            .map_err(|e| format!("cannot read sslrootcert {path}: {e}"))?;
+        let mut added = 0;
+        for cert in certs {
+            let cert = cert.map_err(|e| format!("sslrootcert {path}: {e}"))?;
+            roots
+                .add(cert)
+                .map_err(|e| format!("sslrootcert {path}: {e}"))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(format!("sslrootcert {path} holds no PEM certificate"));
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS set-up: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(MakeRustlsConnect::new(config))
 }
 
 /// `url` with the password (if any) replaced by `***`.
@@ -113,5 +222,34 @@ mod tests {
         };
         assert!(!url.contains("secret"), "{url}");
         assert!(reason.contains("not a valid PostgreSQL URL"), "{reason}");
+    }
+
+    #[test]
+    fn tls_parameters_are_read_by_bgops() {
+        let (rest, p) = split_tls_params(
+            "postgres://h/db?sslmode=verify-full&options=-c%20x%3Dy&sslrootcert=%2Fetc%2Fca.pem",
+        );
+        assert_eq!(rest, "postgres://h/db?options=-c%20x%3Dy");
+        assert_eq!(p.mode.as_deref(), Some("verify-full"));
+        assert_eq!(p.root_cert.as_deref(), Some("/etc/ca.pem"));
+        let (rest, p) = split_tls_params("postgres://h/db?sslmode=disable");
+        assert_eq!(rest, "postgres://h/db");
+        assert_eq!(p.mode.as_deref(), Some("disable"));
+    }
+
+    #[test]
+    fn unknown_sslmodes_and_missing_root_files_are_refused() {
+        let Err(StoreError::Open { reason, .. }) =
+            Connector::parse("postgres://h/db?sslmode=sometimes")
+        else {
+            panic!("accepted");
+        };
+        assert!(reason.contains("sslmode 'sometimes'"), "{reason}");
+        let Err(StoreError::Open { reason, .. }) =
+            Connector::parse("postgres://h/db?sslmode=require&sslrootcert=/nonexistent.pem")
+        else {
+            panic!("accepted");
+        };
+        assert!(reason.contains("cannot read sslrootcert"), "{reason}");
     }
 }

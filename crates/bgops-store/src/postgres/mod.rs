@@ -69,7 +69,7 @@ impl PgStore {
         }
         let manager = deadpool_postgres::Manager::from_config(
             connector.config().clone(),
-            tokio_postgres::NoTls,
+            connector.tls(),
             deadpool_postgres::ManagerConfig {
                 recycling_method: deadpool_postgres::RecyclingMethod::Fast,
             },
