@@ -26,6 +26,19 @@ const GUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
+ * The database of a new server: a throw-away SQLite file in `dir`, or, when BGOPS_NODE_POSTGRES
+ * names a PostgreSQL server (scripts/test-node.sh sets it for its second run), a new schema
+ * there, which bgops creates (the script drops the `bgops_node_*` schemas afterwards).
+ */
+function databaseUrl(dir) {
+  const server = process.env.BGOPS_NODE_POSTGRES;
+  if (!server) return `sqlite://${path.join(dir, "bgops.db")}`;
+  const schema = `bgops_node_${path.basename(dir).replace(/[^a-zA-Z0-9]/g, "").toLowerCase()}`;
+  const sep = server.includes("?") ? "&" : "?";
+  return `${server}${sep}options=-c%20search_path%3D${schema}`;
+}
+
+/**
  * Starts `bgops serve` and resolves once it printed `bgops listening on http://127.0.0.1:PORT`.
  * Returns { base, token, api, stop() }.
  */
@@ -37,7 +50,7 @@ async function startServer() {
   const args = [
     "serve",
     "--listen", "127.0.0.1:0",
-    "--database", `sqlite://${path.join(dir, "bgops.db")}`,
+    "--database", databaseUrl(dir),
     "--admin-token", TOKEN,
     "--retry-base-delay", "50ms",
     "--lease", "2s",

@@ -16,11 +16,11 @@ pub const LATEST: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
 /// Applies every migration newer than the schema's version, holding the migration lock of the
 /// current schema (so other schemas of the same database migrate independently).
 pub async fn apply(c: &Client) -> Result<(), StoreError> {
-    c.batch_execute("SELECT pg_advisory_lock(hashtext(current_schema() || '.bgops_migrate'))")
+    c.batch_execute("SELECT pg_advisory_lock(hashtext(current_setting('search_path') || '.bgops_migrate'))")
         .await?;
     let result = apply_locked(c).await;
     let unlock = c
-        .batch_execute("SELECT pg_advisory_unlock(hashtext(current_schema() || '.bgops_migrate'))")
+        .batch_execute("SELECT pg_advisory_unlock(hashtext(current_setting('search_path') || '.bgops_migrate'))")
         .await;
     result?;
     unlock?;
@@ -30,11 +30,32 @@ pub async fn apply(c: &Client) -> Result<(), StoreError> {
 async fn apply_locked(c: &Client) -> Result<(), StoreError> {
     let schema: Option<String> = c.query_one("SELECT current_schema()", &[]).await?.get(0);
     if schema.is_none() {
-        return Err(StoreError::Backend(
-            "no schema to create bgops's tables in: the search_path names none that exists \
-             (create it, or set options=-c search_path=SCHEMA in the URL)"
-                .to_owned(),
-        ));
+        // The search path names a schema that does not exist yet (a new installation given
+        // `options=-c search_path=NAME`): create it.
+        let path: String = c
+            .query_one("SELECT current_setting('search_path')", &[])
+            .await?
+            .get(0);
+        let first = path
+            .split(',')
+            .map(|s| s.trim().trim_matches('"'))
+            .find(|s| !s.is_empty() && *s != "$user")
+            .ok_or_else(|| {
+                StoreError::Backend(format!(
+                    "no schema to create bgops's tables in: the search_path '{path}' names none \
+                     (set options=-c search_path=SCHEMA in the URL)"
+                ))
+            })?
+            .to_owned();
+        c.batch_execute(&format!(
+            "CREATE SCHEMA IF NOT EXISTS \"{}\"",
+            first.replace('"', "\"\"")
+        ))
+        .await
+        .map_err(|e| {
+            StoreError::Backend(format!("cannot create schema {first}: {}", StoreError::from(e)))
+        })?;
+        tracing::info!(schema = %first, "created the schema");
     }
     c.batch_execute(
         "CREATE TABLE IF NOT EXISTS bgops_schema_migrations (
