@@ -169,8 +169,21 @@ impl AttributeQuery {
                             "The query option '{name}' is not supported inside '$expand=OptionSet(...)'; use $select."
                         )));
                     }
-                    let names: Vec<String> =
+                    let mut names: Vec<String> =
                         value.split(',').map(|s| s.trim().to_owned()).collect();
+                    if option_set_type == "BooleanOptionSetMetadata" {
+                        // The options of a boolean are its two: a client asking every choice
+                        // column for `Options` gets them.
+                        names = names
+                            .into_iter()
+                            .flat_map(|n| match n.as_str() {
+                                "Options" => {
+                                    vec!["TrueOption".to_owned(), "FalseOption".to_owned()]
+                                }
+                                _ => vec![n],
+                            })
+                            .collect();
+                    }
                     selected = Some(checked_select(
                         &names,
                         &option_set_properties(option_set_type),

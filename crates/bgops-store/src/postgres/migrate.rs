@@ -16,8 +16,10 @@ pub const LATEST: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
 /// Applies every migration newer than the schema's version, holding the migration lock of the
 /// current schema (so other schemas of the same database migrate independently).
 pub async fn apply(c: &Client) -> Result<(), StoreError> {
-    c.batch_execute("SELECT pg_advisory_lock(hashtext(current_setting('search_path') || '.bgops_migrate'))")
-        .await?;
+    c.batch_execute(
+        "SELECT pg_advisory_lock(hashtext(current_setting('search_path') || '.bgops_migrate'))",
+    )
+    .await?;
     let result = apply_locked(c).await;
     let unlock = c
         .batch_execute("SELECT pg_advisory_unlock(hashtext(current_setting('search_path') || '.bgops_migrate'))")
@@ -53,7 +55,10 @@ async fn apply_locked(c: &Client) -> Result<(), StoreError> {
         ))
         .await
         .map_err(|e| {
-            StoreError::Backend(format!("cannot create schema {first}: {}", StoreError::from(e)))
+            StoreError::Backend(format!(
+                "cannot create schema {first}: {}",
+                StoreError::from(e)
+            ))
         })?;
         tracing::info!(schema = %first, "created the schema");
     }
