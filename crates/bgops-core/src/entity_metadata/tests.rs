@@ -176,12 +176,22 @@ fn filters_take_attribute_type_enumeration_literals() {
             .unwrap_err();
         assert_eq!(e.status, 400, "{option}={value}: {e:?}");
     }
-    let e = AttributeQuery::parse(
+    // A boolean's options are its TrueOption and FalseOption; other names are still refused.
+    let q = AttributeQuery::parse(
         &pairs(&[("$expand", "OptionSet($select=Options)")]),
         cast("BooleanAttributeMetadata"),
     )
+    .unwrap();
+    assert!(
+        format!("{q:?}").contains(r#"option_set: Some(Some(["TrueOption", "FalseOption"]))"#),
+        "{q:?}"
+    );
+    let e = AttributeQuery::parse(
+        &pairs(&[("$expand", "OptionSet($select=Choices)")]),
+        cast("BooleanAttributeMetadata"),
+    )
     .unwrap_err();
-    assert!(e.message.contains("Options"), "{e:?}");
+    assert!(e.message.contains("Choices"), "{e:?}");
     // Under a cast, $select names the cast type's properties only.
     assert!(AttributeQuery::parse(
         &pairs(&[("$select", "MaxLength")]),
