@@ -78,6 +78,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let settings = Settings {
         database_url: format!("sqlite://{db}"),
+        database_password_file: None,
         admin_token: Some(token),
         engine: EngineConfig::default(),
         server: ServerConfig::default(),

@@ -19,6 +19,9 @@ use crate::state::{AppState, ServerConfig};
 pub struct Settings {
     /// `--database`.
     pub database_url: String,
+    /// `--database-password-file`: the database password, read from a file (a mounted
+    /// secret) when the URL carries none.
+    pub database_password_file: Option<std::path::PathBuf>,
     /// `--admin-token`.
     pub admin_token: Option<String>,
     /// Engine timings and workers.
@@ -102,7 +105,13 @@ pub async fn run_with_registry(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), RunError> {
-    let store = bgops_store::open(&settings.database_url).await?;
+    let store = bgops_store::open_with(
+        &settings.database_url,
+        &bgops_store::OpenOptions {
+            password_file: settings.database_password_file.clone(),
+        },
+    )
+    .await?;
     let now = bgops_core::Clock::now(&SystemClock);
     let admin_token = match &settings.admin_token {
         Some(token) => {

@@ -24,4 +24,4 @@ pub use deliveries::*;
 pub use error::StoreError;
 pub use store::*;
 pub use system_jobs::*;
-pub use url::{open, shown_url, DatabaseUrl};
+pub use url::{open, open_with, shown_url, DatabaseUrl, OpenOptions};

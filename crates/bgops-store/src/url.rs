@@ -40,8 +40,22 @@ pub fn shown_url(url: &str) -> String {
     crate::postgres::shown_url(url)
 }
 
+/// How to open a store, beyond its URL.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OpenOptions {
+    /// A file holding the database password (PostgreSQL), e.g. a mounted secret: its content
+    /// without the trailing line break. It comes before `PGPASSWORD`, after a password in the
+    /// URL.
+    pub password_file: Option<PathBuf>,
+}
+
 /// Opens (creating and migrating if needed) the store a URL names.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    open_with(url, &OpenOptions::default()).await
+}
+
+/// Opens the store a URL names, with `options`.
+pub async fn open_with(url: &str, options: &OpenOptions) -> Result<Arc<dyn Store>, StoreError> {
     match DatabaseUrl::parse(url)? {
         DatabaseUrl::Sqlite(path) => {
             let store = SqliteStore::open(&path).await.map_err(|e| match e {
@@ -53,7 +67,9 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
             })?;
             Ok(Arc::new(store))
         }
-        DatabaseUrl::Postgres(url) => Ok(Arc::new(PgStore::open(&url).await?)),
+        DatabaseUrl::Postgres(url) => Ok(Arc::new(
+            PgStore::open_with(&url, options.password_file.as_deref()).await?,
+        )),
     }
 }
 

@@ -42,9 +42,17 @@ enum Command {
 
 #[derive(Args, Debug)]
 struct WebhookSecretArgs {
-    /// Database: sqlite://PATH (embedded, the default).
-    #[arg(long, env = "BGOPS_DATABASE", default_value = "sqlite://bgops.db")]
+    /// Database: sqlite://PATH (embedded, the default) or postgres://USER@HOST:PORT/DATABASE.
+    #[arg(
+        long,
+        env = "BGOPS_DATABASE",
+        default_value = "sqlite://bgops.db",
+        hide_env_values = true
+    )]
     database: String,
+    /// A file holding the PostgreSQL password, used when the URL has none.
+    #[arg(long, env = "BGOPS_DATABASE_PASSWORD_FILE")]
+    database_password_file: Option<std::path::PathBuf>,
 }
 
 fn webhook_secret(s: &str) -> Result<String, String> {
@@ -72,6 +80,10 @@ struct ServeArgs {
         hide_env_values = true
     )]
     database: String,
+    /// A file holding the PostgreSQL password (a mounted secret), used when the URL has none;
+    /// before PGPASSWORD.
+    #[arg(long, env = "BGOPS_DATABASE_PASSWORD_FILE")]
+    database_password_file: Option<std::path::PathBuf>,
     /// Concurrent attempts on this node (default: 2 × cores).
     #[arg(long, env = "BGOPS_WORKERS", value_parser = clap::value_parser!(u32).range(1..=10_000))]
     workers: Option<u32>,
@@ -173,6 +185,7 @@ impl ServeArgs {
         };
         Settings {
             database_url: self.database,
+            database_password_file: self.database_password_file,
             admin_token: self.admin_token,
             engine,
             server: ServerConfig {
@@ -215,7 +228,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 async fn print_webhook_secret(args: WebhookSecretArgs) -> anyhow::Result<()> {
-    let store = bgops_store::open(&args.database)
+    let options = bgops_store::OpenOptions {
+        password_file: args.database_password_file.clone(),
+    };
+    let store = bgops_store::open_with(&args.database, &options)
         .await
         .with_context(|| format!("cannot open {}", bgops_store::shown_url(&args.database)))?;
     let secret = bgops_server::webhook_secret(store.as_ref(), None).await?;

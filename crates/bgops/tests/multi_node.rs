@@ -7,12 +7,14 @@
 //! Needs the PostgreSQL test server (`BGOPS_TEST_POSTGRES`); each test gets its own schema.
 
 mod common;
+mod receiver;
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use common::custom_apis::create_echo;
 use common::{pg, Server};
+use receiver::{Receiver, PERMISSIVE};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -268,4 +270,79 @@ async fn a_node_killed_mid_burst_loses_nothing_and_rejoins() {
     nodes[1] = back;
     let more = burst(&nodes, 30, "after").await;
     assert_all_succeeded(&nodes[1], &more).await;
+}
+
+/// A node killed while it runs a long attempt: another node takes the attempt back when the
+/// lease expires and runs it again; the operation ends once, Succeeded, with the lost attempt
+/// counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_long_attempt_of_a_killed_node_is_taken_back_by_another() {
+    let schema = pg::Schema::new().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut first = Server::start_url(&schema.url, dir.path(), FLAGS);
+    let id = first
+        .submit("bgops_Delay", json!({ "DelayMs": 3_000 }))
+        .await;
+    first.wait_status(&id, 20, WAIT).await;
+    let second = Server::start_url(&schema.url, dir.path(), FLAGS);
+    first.kill9();
+
+    let body = second.wait_terminal(&id, WAIT).await;
+    assert_eq!(body["backgroundOperationStatusCode"], 30, "{body}");
+    assert_eq!(body["DelayedMs"], 3_000, "{body}");
+    let row = second.row(&id).await;
+    assert_eq!(row["retrycount"], 1, "the lost attempt counts: {row}");
+    assert_eq!(
+        succeeded_on(&second).get(&id),
+        Some(&1),
+        "run to the end once"
+    );
+}
+
+/// Callbacks arrive for every operation, whichever node ran it: at least once each, and every
+/// try of one operation's callback carries the same `webhook-id`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn callbacks_arrive_for_every_operation_from_every_node() {
+    let schema = pg::Schema::new().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut flags = PERMISSIVE.to_vec();
+    flags.extend(["--workers", "2"]);
+    let nodes: Vec<Server> = (0..3)
+        .map(|_| Server::start_url(&schema.url, dir.path(), &flags))
+        .collect();
+    let r = Receiver::start(vec![]).await;
+    let mut ids = Vec::new();
+    for i in 0..60 {
+        let node = &nodes[i % nodes.len()];
+        let resp = node
+            .req(Method::POST, "/api/data/v9.2/bgops_Echo")
+            .header("Prefer", "respond-async")
+            .header("x-ms-dyn-callback-url", r.url(&format!("/done/{i}")))
+            .json(&json!({ "Text": i.to_string() }))
+            .send()
+            .await
+            .expect("submit");
+        assert_eq!(resp.status(), StatusCode::ACCEPTED);
+        ids.push(
+            resp.headers()["x-ms-dyn-backgroundoperationid"]
+                .to_str()
+                .expect("id")
+                .to_owned(),
+        );
+    }
+    r.wait_for(ids.len(), WAIT).await;
+    let seen = r.seen();
+    for (i, id) in ids.iter().enumerate() {
+        let path = format!("/done/{i}");
+        let got: Vec<_> = seen.iter().filter(|g| g.path == path).collect();
+        assert!(!got.is_empty(), "no callback for {id}");
+        let webhook_ids: HashSet<&str> = got
+            .iter()
+            .map(|g| g.headers["webhook-id"].to_str().expect("webhook-id"))
+            .collect();
+        assert_eq!(webhook_ids.len(), 1, "{id}: one webhook-id on every try");
+        let body = got[0].json();
+        assert_eq!(body["backgroundOperationId"], id.as_str());
+        assert_eq!(body["backgroundOperationStatusCode"], 30);
+    }
 }

@@ -35,8 +35,8 @@ pub struct Connector {
 impl Connector {
     /// Parses a `postgres://` or `postgresql://` URL (libpq's key words as query parameters,
     /// e.g. `?sslmode=verify-full&options=-c%20search_path%3Dbgops`). Without a password in
-    /// the URL, `PGPASSWORD` is used when set.
-    pub fn parse(url: &str) -> Result<Self, StoreError> {
+    /// the URL, the content of `password_file` is used, else `PGPASSWORD` when set.
+    pub fn parse(url: &str, password_file: Option<&std::path::Path>) -> Result<Self, StoreError> {
         let shown = without_password(url);
         let refuse = |reason: String| StoreError::Open {
             url: shown.clone(),
@@ -58,7 +58,15 @@ impl Connector {
         };
         config.ssl_mode(mode);
         if config.get_password().is_none() {
-            if let Ok(password) = std::env::var("PGPASSWORD") {
+            if let Some(path) = password_file {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    refuse(format!(
+                        "cannot read the password file {}: {e}",
+                        path.display()
+                    ))
+                })?;
+                config.password(text.trim_end_matches(['\r', '\n']));
+            } else if let Ok(password) = std::env::var("PGPASSWORD") {
                 config.password(password);
             }
         }
@@ -321,12 +329,32 @@ mod tests {
     #[test]
     fn a_malformed_url_is_refused_without_its_password() {
         let Err(StoreError::Open { url, reason }) =
-            Connector::parse("postgres://u:secret@h:notaport/db")
+            Connector::parse("postgres://u:secret@h:notaport/db", None)
         else {
             panic!("accepted");
         };
         assert!(!url.contains("secret"), "{url}");
         assert!(reason.contains("not a valid PostgreSQL URL"), "{reason}");
+    }
+
+    #[test]
+    fn a_password_file_gives_the_password_without_its_line_break() {
+        let dir = std::env::temp_dir().join(format!("bgops-pw-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("password");
+        std::fs::write(&file, "s3cret\n").unwrap();
+        let c = Connector::parse("postgres://u@h/db", Some(&file)).unwrap();
+        assert_eq!(c.config().get_password(), Some(&b"s3cret"[..]));
+        // A password in the URL wins.
+        let c = Connector::parse("postgres://u:inurl@h/db", Some(&file)).unwrap();
+        assert_eq!(c.config().get_password(), Some(&b"inurl"[..]));
+        let Err(StoreError::Open { reason, .. }) =
+            Connector::parse("postgres://u@h/db", Some(&dir.join("missing")))
+        else {
+            panic!("a missing file was accepted");
+        };
+        assert!(reason.contains("cannot read the password file"), "{reason}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -345,14 +373,15 @@ mod tests {
     #[test]
     fn unknown_sslmodes_and_missing_root_files_are_refused() {
         let Err(StoreError::Open { reason, .. }) =
-            Connector::parse("postgres://h/db?sslmode=sometimes")
+            Connector::parse("postgres://h/db?sslmode=sometimes", None)
         else {
             panic!("accepted");
         };
         assert!(reason.contains("sslmode 'sometimes'"), "{reason}");
-        let Err(StoreError::Open { reason, .. }) =
-            Connector::parse("postgres://h/db?sslmode=require&sslrootcert=/nonexistent.pem")
-        else {
+        let Err(StoreError::Open { reason, .. }) = Connector::parse(
+            "postgres://h/db?sslmode=require&sslrootcert=/nonexistent.pem",
+            None,
+        ) else {
             panic!("accepted");
         };
         assert!(reason.contains("cannot read sslrootcert"), "{reason}");

@@ -55,7 +55,15 @@ impl PgStore {
     /// Connects to the database `url` names (`postgres://` or `postgresql://`), creates or
     /// migrates the schema (one node at a time), and starts the writer.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        let connector = Connector::parse(url)?;
+        Self::open_with(url, None).await
+    }
+
+    /// As [`PgStore::open`], with the password read from `password_file` when the URL has none.
+    pub async fn open_with(
+        url: &str,
+        password_file: Option<&std::path::Path>,
+    ) -> Result<Self, StoreError> {
+        let connector = Connector::parse(url, password_file)?;
         let open_err = |e: StoreError| match e {
             StoreError::Open { .. } => e,
             other => StoreError::Open {
