@@ -11,9 +11,12 @@ use crate::StoreError;
 /// transaction. `id` is the row's `backgroundoperationid`. Returns whether it wrote any
 /// notification (a callback delivery or a system job).
 pub async fn on_terminal(c: &dyn Db, id: &str, now: Timestamp) -> Result<bool, StoreError> {
-    // The completion callback the submission asked for, if any (SPEC §9).
-    let callback = super::outbox::enqueue(c, id, now).await?;
-    // One system job per active OnBackgroundOperationComplete step (SPEC §9).
-    let jobs = super::step_jobs::create_for_operation(c, id, now).await?;
-    Ok(callback || jobs)
+    // The completion callback the submission asked for, if any, and one system job per active
+    // OnBackgroundOperationComplete step (SPEC §9). Independent: their statements go out
+    // together (pipelined on the connection) instead of one round trip after the other.
+    let (callback, jobs) = tokio::join!(
+        super::outbox::enqueue(c, id, now),
+        super::step_jobs::create_for_operation(c, id, now)
+    );
+    Ok(callback? || jobs?)
 }

@@ -226,13 +226,17 @@ impl Store for PgStore {
     ) -> Result<String, StoreError> {
         let name = name.to_owned();
         self.writer
-            .run(move |c| Box::pin(async move { users::setting(c, &name, value, default).await }))
+            .run_isolated(move |c| {
+                Box::pin(async move { users::setting(c, &name, value, default).await })
+            })
             .await
     }
 
     async fn bootstrap_admin(&self, key: AdminKey, now: Timestamp) -> Result<bool, StoreError> {
         self.writer
-            .run(move |c| Box::pin(async move { users::bootstrap_admin(c, &key, now).await }))
+            .run_isolated(move |c| {
+                Box::pin(async move { users::bootstrap_admin(c, &key, now).await })
+            })
             .await
     }
 
@@ -273,7 +277,9 @@ impl Store for PgStore {
         ctx: WriteContext,
     ) -> Result<InsertOutcome, StoreError> {
         self.writer
-            .run(move |c| Box::pin(async move { tables::insert(c, &table, &values, ctx).await }))
+            .run_isolated(move |c| {
+                Box::pin(async move { tables::insert(c, &table, &values, ctx).await })
+            })
             .await
     }
 
@@ -286,7 +292,7 @@ impl Store for PgStore {
         ctx: WriteContext,
     ) -> Result<UpdateOutcome, StoreError> {
         self.writer
-            .run(move |c| {
+            .run_isolated(move |c| {
                 Box::pin(async move { tables::update(c, &table, id, &values, mode, ctx).await })
             })
             .await
@@ -299,7 +305,9 @@ impl Store for PgStore {
         if_version: Option<i64>,
     ) -> Result<DeleteOutcome, StoreError> {
         self.writer
-            .run(move |c| Box::pin(async move { tables::delete(c, &table, id, if_version).await }))
+            .run_isolated(move |c| {
+                Box::pin(async move { tables::delete(c, &table, id, if_version).await })
+            })
             .await
     }
 
@@ -309,7 +317,9 @@ impl Store for PgStore {
         ctx: WriteContext,
     ) -> Result<WriteRowsOutcome, StoreError> {
         self.writer
-            .run(move |c| Box::pin(async move { tables::write_rows(c, &changes, ctx).await }))
+            .run_isolated(move |c| {
+                Box::pin(async move { tables::write_rows(c, &changes, ctx).await })
+            })
             .await
     }
 

@@ -64,31 +64,68 @@ fn read_row(r: &Row) -> Result<BackgroundOperation, StoreError> {
 }
 
 pub async fn insert(c: &dyn Db, ops: &[NewOperation]) -> Result<(), StoreError> {
+    // One statement for all of them. An id that exists already makes the whole call fail and
+    // leaves nothing of it behind, without an error that would abort the shared transaction
+    // (the writer runs the engine's writes without savepoints).
     const SQL: &str = "INSERT INTO backgroundoperation (backgroundoperationid, name, \
          displayname, backgroundoperationstatecode, backgroundoperationstatuscode, \
          inputparameters, runas, priority, ttlinseconds, createdon, modifiedon, createdby, \
          versionnumber, maxretries, nextattemptat, expiresat, callbackurl, location) \
-         VALUES ($1, $2, $3, 0, 0, $4, $5, $6, $7, $8, $8, $9, nextval('bgops_version_seq'), \
-         $10, $8, $8::bigint + $7::bigint * 1000, $11, $12)";
-    for op in ops {
-        c.execute(
+         SELECT id, name, displayname, 0, 0, inputs, runas, priority, ttl, createdon, \
+         createdon, createdby, nextval('bgops_version_seq'), maxretries, createdon, \
+         createdon + ttl * 1000, callbackurl, location \
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
+         $6::bigint[], $7::bigint[], $8::bigint[], $9::text[], $10::bigint[], $11::text[], \
+         $12::text[]) WITH ORDINALITY AS o(id, name, displayname, inputs, runas, priority, ttl, \
+         createdon, createdby, maxretries, callbackurl, location, n) \
+         ORDER BY n \
+         ON CONFLICT (backgroundoperationid) DO NOTHING RETURNING backgroundoperationid";
+    let col = |f: &dyn Fn(&NewOperation) -> String| ops.iter().map(f).collect::<Vec<_>>();
+    let ids = col(&|o| o.id.to_string());
+    let names = col(&|o| o.name.clone());
+    let display = col(&|o| o.display_name.clone());
+    let inputs = col(&|o| o.input_parameters.clone());
+    let runas = col(&|o| o.run_as.to_string());
+    let created_by = col(&|o| o.created_by.to_string());
+    let num = |f: &dyn Fn(&NewOperation) -> i64| ops.iter().map(f).collect::<Vec<_>>();
+    let priority = num(&|o| i64::from(o.priority));
+    let ttl = num(&|o| o.ttl_seconds);
+    let created_on = num(&|o| o.created_on.0);
+    let max_retries = num(&|o| i64::from(o.max_retries));
+    let callback: Vec<Option<String>> = ops.iter().map(|o| o.callback_url.clone()).collect();
+    let location: Vec<Option<String>> = ops.iter().map(|o| o.location.clone()).collect();
+    let inserted = c
+        .query(
             SQL,
             &[
-                &op.id.to_string(),
-                &op.name,
-                &op.display_name,
-                &op.input_parameters,
-                &op.run_as.to_string(),
-                &i64::from(op.priority),
-                &op.ttl_seconds,
-                &op.created_on.0,
-                &op.created_by.to_string(),
-                &i64::from(op.max_retries),
-                &op.callback_url,
-                &op.location,
+                &ids,
+                &names,
+                &display,
+                &inputs,
+                &runas,
+                &priority,
+                &ttl,
+                &created_on,
+                &created_by,
+                &max_retries,
+                &callback,
+                &location,
             ],
         )
         .await?;
+    if inserted.len() < ops.len() {
+        let mine: Vec<String> = inserted
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?;
+        c.execute(
+            "DELETE FROM backgroundoperation WHERE backgroundoperationid = ANY($1)",
+            &[&mine],
+        )
+        .await?;
+        return Err(StoreError::InvalidRequest(
+            "an operation with this id exists already".to_owned(),
+        ));
     }
     listen::work(c);
     Ok(())

@@ -1,7 +1,8 @@
 //! Group commit on PostgreSQL: one task owns a write connection and commits whatever callers
 //! queued meanwhile in one transaction, so a burst of submissions or outcomes costs one WAL
-//! flush, as on SQLite. Each caller's work runs in its own savepoint, so one failing statement
-//! fails only its caller. A caller is answered only after the commit.
+//! flush, as on SQLite. The engine's writes run without savepoints (see [`Writer::run`]); writes
+//! that can fail on a caller's data run in a savepoint of their own, so such a failure is that
+//! caller's alone ([`Writer::run_isolated`]). A caller is answered only after the commit.
 //!
 //! Several nodes write at once: their transactions take row locks, so two batches can deadlock
 //! or hit a serialization failure. PostgreSQL then rolls one batch back; its callers get
@@ -46,9 +47,30 @@ impl Writer {
         Ok(Self { jobs: tx })
     }
 
-    /// Runs `f` inside the next batch's transaction (in its own savepoint) and returns its
-    /// result once committed.
+    /// Runs `f` inside the next batch's transaction and returns its result once committed.
+    /// For the engine's writes, whose statements do not fail short of a broken connection or a
+    /// bug: no savepoint (a savepoint per job costs two statements and a subtransaction, and
+    /// past 64 subtransactions every snapshot in the database gets slower). Should one fail
+    /// all the same, the whole batch is rolled back and every caller in it gets an error.
     pub async fn run<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: for<'a> FnOnce(&'a dyn Db) -> BoxFuture<'a, Result<R, StoreError>> + Send + 'static,
+    {
+        self.queue(false, f).await
+    }
+
+    /// Runs `f` like [`Writer::run`], in a savepoint of its own: for writes that can fail on a
+    /// caller's data (a unique name taken, a row gone), so that failure is that caller's alone.
+    pub async fn run_isolated<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: for<'a> FnOnce(&'a dyn Db) -> BoxFuture<'a, Result<R, StoreError>> + Send + 'static,
+    {
+        self.queue(true, f).await
+    }
+
+    async fn queue<R, F>(&self, isolated: bool, f: F) -> Result<R, StoreError>
     where
         R: Send + 'static,
         F: for<'a> FnOnce(&'a dyn Db) -> BoxFuture<'a, Result<R, StoreError>> + Send + 'static,
@@ -59,7 +81,11 @@ impl Writer {
         let job = Job {
             run: Box::new(move |client| {
                 Box::pin(async move {
-                    let result = in_savepoint(client, f).await;
+                    let result = if isolated {
+                        in_savepoint(client, f).await
+                    } else {
+                        f(client).await
+                    };
                     Box::new(move |commit: Result<(), StoreError>| {
                         if let Some(tx) = take(&tx) {
                             let _ = tx.send(commit.and(result));
@@ -89,8 +115,12 @@ async fn in_savepoint<'a, R, F>(db: &'a dyn Db, f: F) -> Result<R, StoreError>
 where
     F: FnOnce(&'a dyn Db) -> BoxFuture<'a, Result<R, StoreError>>,
 {
-    db.client().batch_execute("SAVEPOINT job").await?;
-    match f(db).await {
+    // The savepoint goes out with the job's first statement (pipelined): one round trip less.
+    let (savepoint, result) = tokio::join!(db.client().batch_execute("SAVEPOINT job"), f(db));
+    if let Err(e) = savepoint {
+        return Err(e.into());
+    }
+    match result {
         Ok(r) => {
             db.client().batch_execute("RELEASE SAVEPOINT job").await?;
             Ok(r)
