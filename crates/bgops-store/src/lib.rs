@@ -17,6 +17,7 @@ pub mod postgres;
 pub mod sqlite;
 mod store;
 mod system_jobs;
+mod table_sql;
 mod url;
 
 pub use deliveries::*;

@@ -1,8 +1,8 @@
-//! TLS to PostgreSQL through rustls: with `sslmode=verify-full` and the server's certificate as
-//! `sslrootcert`, the store's connections are encrypted; without a root that vouches for the
-//! server, `sslmode=require` is refused with the reason; `sslmode=disable` connects in clear.
-//! Uses the test server (`BGOPS_TEST_POSTGRES`) as it is configured: Debian's cluster has TLS
-//! on with its own certificate for `localhost`.
+//! TLS to PostgreSQL through rustls, with libpq's `sslmode` meanings: `prefer` (the default) and
+//! `require` encrypt without checking the certificate; `verify-ca` checks the chain,
+//! `verify-full` the chain and the host name, against the Mozilla roots and `sslrootcert`;
+//! `disable` connects in clear. Uses the test server (`BGOPS_TEST_POSTGRES`) as configured:
+//! Debian's cluster has TLS on with its own certificate for `localhost`.
 
 mod pg_fixture;
 
@@ -43,54 +43,66 @@ async fn tls_is_used_and_verified_as_sslmode_says() {
         .await
         .unwrap()
         .get(0);
-    let app = format!("bgops-tls-{}", schema.schema);
-
-    // Verified against the server's own certificate (its name is localhost).
-    let url = with(
-        &local,
-        &format!("sslmode=verify-full&sslrootcert={cert}&application_name={app}"),
-    );
-    let store = PgStore::open(&url)
-        .await
-        .unwrap_or_else(|e| panic!("TLS with the server's certificate as root: {e}"));
-    let encrypted: i64 = admin
-        .query_one(
-            "SELECT COUNT(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
-             WHERE a.application_name = $1 AND s.ssl",
-            &[&app],
+    let mut n = 0;
+    let mut opens = |params: String| {
+        n += 1;
+        let app = format!("bgops-tls{n}-{}", &schema.schema[9..17]);
+        (
+            with(&local, &format!("{params}&application_name={app}")),
+            app,
         )
-        .await
-        .unwrap()
-        .get(0);
-    assert!(encrypted > 0, "no encrypted connection of the store");
-    drop(store);
-
-    // Nothing vouches for a self-signed server certificate: refused, with the reason.
-    let Err(e) = PgStore::open(&with(&local, "sslmode=require")).await else {
-        panic!("an unverified certificate was accepted");
     };
-    let text = e.to_string();
-    assert!(
-        text.to_lowercase().contains("certificate"),
-        "the reason names the certificate: {text}"
-    );
+    let encrypted = |app: String| {
+        let admin = &admin;
+        async move {
+            admin
+                .query_one(
+                    "SELECT COUNT(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+                     WHERE a.application_name = $1 AND s.ssl",
+                    &[&app],
+                )
+                .await
+                .unwrap()
+                .get::<_, i64>(0)
+        }
+    };
 
-    // In clear when asked.
-    let clear = format!("bgops-clear-{}", schema.schema);
-    let _store = PgStore::open(&with(
-        &local,
-        &format!("sslmode=disable&application_name={clear}"),
-    ))
-    .await
-    .expect("sslmode=disable");
-    let encrypted: i64 = admin
-        .query_one(
-            "SELECT COUNT(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
-             WHERE a.application_name = $1 AND s.ssl",
-            &[&clear],
-        )
+    // Encrypted, the certificate unchecked: the default, and `require`.
+    for params in ["sslmode=prefer".to_owned(), "sslmode=require".to_owned()] {
+        let (url, app) = opens(params.clone());
+        let _store = PgStore::open(&url)
+            .await
+            .unwrap_or_else(|e| panic!("{params}: {e}"));
+        assert!(encrypted(app).await > 0, "{params}: not encrypted");
+    }
+    // Checked against the server's own certificate, whose name is localhost.
+    let (url, app) = opens(format!("sslmode=verify-full&sslrootcert={cert}"));
+    let _store = PgStore::open(&url)
         .await
-        .unwrap()
-        .get(0);
-    assert_eq!(encrypted, 0);
+        .unwrap_or_else(|e| panic!("verify-full with the server's certificate as root: {e}"));
+    assert!(encrypted(app).await > 0);
+    // Nothing vouches for a self-signed certificate: refused, naming the certificate.
+    let (url, _) = opens("sslmode=verify-full".to_owned());
+    let Err(e) = PgStore::open(&url).await else {
+        panic!("an unverified certificate was accepted by verify-full");
+    };
+    assert!(
+        e.to_string().to_lowercase().contains("certificate"),
+        "the reason names the certificate: {e}"
+    );
+    // By address, the name does not match: verify-full refuses, verify-ca (chain only) accepts.
+    let by_ip = schema.url.replacen("localhost", "127.0.0.1", 1);
+    let url = with(&by_ip, &format!("sslmode=verify-full&sslrootcert={cert}"));
+    assert!(
+        PgStore::open(&url).await.is_err(),
+        "a name mismatch passed verify-full"
+    );
+    let url = with(&by_ip, &format!("sslmode=verify-ca&sslrootcert={cert}"));
+    PgStore::open(&url)
+        .await
+        .unwrap_or_else(|e| panic!("verify-ca: {e}"));
+    // In clear when asked.
+    let (url, app) = opens("sslmode=disable".to_owned());
+    let _clear = PgStore::open(&url).await.expect("sslmode=disable");
+    assert_eq!(encrypted(app).await, 0);
 }

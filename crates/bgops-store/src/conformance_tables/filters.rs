@@ -93,6 +93,67 @@ pub async fn text_comparisons_ignore_case(store: Arc<dyn Store>) {
     }
 }
 
+/// Case is ignored for every letter, not only ASCII (as Dataverse does): both sides are
+/// lower-cased with Unicode's full mapping, then compared code point by code point, so accents
+/// still count and non-ASCII text sorts after ASCII (not in a language's order).
+pub async fn text_comparisons_fold_every_letter(store: Arc<dyn Store>) {
+    let store = &*store;
+    let t = table("account");
+    accounts(
+        store,
+        vec![
+            ("Äpfel", vec![]),
+            ("École", vec![]),
+            ("ÖL", vec![]),
+            ("zebra", vec![]),
+            ("ΟΔΟΣ", vec![]),
+        ],
+    )
+    .await;
+    for (value, expected) in [
+        ("äpfel", &["Äpfel"][..]),
+        ("ÄPFEL", &["Äpfel"]),
+        ("école", &["École"]),
+        ("ÉCOLE", &["École"]),
+        ("ECOLE", &[]),
+        ("öl", &["ÖL"]),
+        ("οδος", &["ΟΔΟΣ"]),
+    ] {
+        assert_eq!(
+            names(store, eq(&t, "name", text(value))).await,
+            expected,
+            "eq {value}"
+        );
+    }
+    assert_eq!(
+        names(store, cmp(&t, "name", CmpOp::Ne, text("äPFEL"))).await,
+        ["zebra", "École", "ÖL", "ΟΔΟΣ"],
+        "code point order after lower-casing"
+    );
+    assert_eq!(
+        names(store, cmp(&t, "name", CmpOp::Gt, text("Z"))).await,
+        ["zebra", "Äpfel", "École", "ÖL", "ΟΔΟΣ"]
+    );
+    assert_eq!(
+        names(store, cmp(&t, "name", CmpOp::Lt, text("ö"))).await,
+        ["zebra", "Äpfel", "École"]
+    );
+    for (func, s, expected) in [
+        (StrFn::Contains, "PF", &["Äpfel"][..]),
+        (StrFn::StartsWith, "é", &["École"]),
+        (StrFn::StartsWith, "äP", &["Äpfel"]),
+        (StrFn::EndsWith, "öl", &["ÖL"]),
+        (StrFn::Contains, "ΔΟ", &["ΟΔΟΣ"]),
+        (StrFn::Contains, "e", &["zebra", "Äpfel", "École"]),
+    ] {
+        assert_eq!(
+            names(store, str_fn(&t, func, "name", s)).await,
+            expected,
+            "{func:?} {s}"
+        );
+    }
+}
+
 /// `%`, `_` and `\` in a contains/startswith/endswith text are matched literally.
 pub async fn text_functions_match_literally(store: Arc<dyn Store>) {
     let store = &*store;

@@ -1,11 +1,11 @@
 //! Connections to PostgreSQL: the URL's settings, the password from the URL or `PGPASSWORD`,
 //! TLS through rustls, and the schema every statement runs in.
 //!
-//! `sslmode` takes libpq's values. `disable` never uses TLS; `allow` and `prefer` (the default)
-//! use it when the server offers it; `require`, `verify-ca` and `verify-full` insist on it.
-//! Whenever TLS is used the server's certificate is verified, chain and host name, against the
-//! Mozilla roots and the certificates in `sslrootcert=FILE` (PEM): stricter than libpq's
-//! `require`, which checks nothing. A server with a private CA needs `sslrootcert`.
+//! `sslmode` takes libpq's values, with libpq's meaning. `disable` never uses TLS; `allow` and
+//! `prefer` (the default) use it when the server offers it, and `require` insists on it: these
+//! three encrypt without checking the server's certificate (libpq's rule), unless `sslrootcert`
+//! names a file, which makes `require` check the chain. `verify-ca` checks the chain against
+//! the Mozilla roots and `sslrootcert`; `verify-full` also checks the host name.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -65,7 +65,12 @@ impl Connector {
         if config.get_application_name().is_none() {
             config.application_name("bgops");
         }
-        let tls = tls_connector(tls_params.root_cert.as_deref()).map_err(refuse)?;
+        let check = match (tls_params.mode.as_deref(), &tls_params.root_cert) {
+            (Some("verify-full"), _) => Check::Full,
+            (Some("verify-ca"), _) | (Some("require"), Some(_)) => Check::Chain,
+            _ => Check::Nothing,
+        };
+        let tls = tls_connector(check, tls_params.root_cert.as_deref()).map_err(refuse)?;
         Ok(Self { config, tls, shown })
     }
 
@@ -152,8 +157,20 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// A rustls connector trusting the Mozilla roots and the certificates of `root_cert`.
-fn tls_connector(root_cert: Option<&str>) -> Result<MakeRustlsConnect, String> {
+/// What TLS checks of the server's certificate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Check {
+    /// Nothing: encryption only (libpq's `prefer` and `require`).
+    Nothing,
+    /// The chain up to a trusted root (`verify-ca`).
+    Chain,
+    /// The chain and the host name (`verify-full`).
+    Full,
+}
+
+/// A rustls connector that checks as `check` says, trusting the Mozilla roots and the
+/// certificates of `root_cert`.
+fn tls_connector(check: Check, root_cert: Option<&str>) -> Result<MakeRustlsConnect, String> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if let Some(path) = root_cert {
@@ -173,12 +190,100 @@ fn tls_connector(root_cert: Option<&str>) -> Result<MakeRustlsConnect, String> {
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
+    let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .map_err(|e| format!("TLS set-up: {e}"))?;
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS set-up: {e}"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .map_err(|e| format!("TLS set-up: {e}"))?;
+    let config = match check {
+        Check::Full => builder.with_webpki_verifier(webpki),
+        Check::Chain | Check::Nothing => {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(LibpqVerifier {
+                    check,
+                    webpki,
+                    provider,
+                }))
+        }
+    }
+    .with_no_client_auth();
     Ok(MakeRustlsConnect::new(config))
+}
+
+/// libpq's weaker checks: the chain without the host name (`verify-ca`), or nothing at all
+/// (`prefer`, `require`); signatures of the handshake are always verified.
+#[derive(Debug)]
+struct LibpqVerifier {
+    check: Check,
+    webpki: Arc<rustls::client::WebPkiServerVerifier>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl rustls::client::danger::ServerCertVerifier for LibpqVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &rustls::pki_types::CertificateDer<'_>,
+        intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        server_name: &rustls::pki_types::ServerName<'_>,
+        ocsp_response: &[u8],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        if self.check == Check::Nothing {
+            return Ok(rustls::client::danger::ServerCertVerified::assertion());
+        }
+        match self.webpki.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        ) {
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::NotValidForName
+                | rustls::CertificateError::NotValidForNameContext { .. },
+            )) => Ok(rustls::client::danger::ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
 }
 
 /// `url` with the password (if any) replaced by `***`.

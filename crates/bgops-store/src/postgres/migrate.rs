@@ -7,8 +7,13 @@ use tokio_postgres::Client;
 use crate::StoreError;
 
 /// `(version, SQL)` in order; a new migration is appended, never edited.
-const MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("../../migrations/postgres/0001_schema.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/postgres/0001_schema.sql")),
+    (
+        2,
+        include_str!("../../migrations/postgres/0002_text_fold.sql"),
+    ),
+];
 
 /// The newest schema version this build knows.
 pub const LATEST: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

@@ -1,74 +1,75 @@
 //! SQL for the generic tables of the Web API on PostgreSQL (accounts, contacts, annotations,
-//! …): queries translated from a checked plan, writes, and stamps. The same contract as
-//! `sqlite/tables` (the conformance suite's `conformance_tables` cases).
+//! …): queries translated from a checked plan ([`query`]), writes ([`write`]), the storage form
+//! of each column type ([`cells`]), and stamps. The same contract as `sqlite/tables` (the
+//! conformance suite's `conformance_tables` cases).
+//!
+//! Every value is bound, as a placeholder cast to its storage type (`$1::text`); the only text
+//! spliced into SQL is table and column names, resolved to the [`Table`]'s own and checked to be
+//! plain identifiers (`crate::table_sql`, shared with SQLite).
+
+mod cells;
+mod query;
+mod write;
 
 use std::sync::Arc;
 
-use super::db::Db;
-use bgops_core::metadata::{Row, Table};
-use bgops_core::odata::plan::{Filter, QueryPlan};
+use bgops_core::metadata::{Cell, Column, Table};
 
-use crate::store::*;
+use super::db::Db;
+use crate::store::TablesStamp;
+use crate::table_sql::ident;
 use crate::StoreError;
 
-fn todo() -> StoreError {
-    StoreError::Backend("not yet implemented on PostgreSQL".to_owned())
+pub use query::{count, get, query};
+pub use write::{delete, insert, update, write_rows};
+
+/// The statement parameters for `values`.
+fn params(values: &[cells::Value]) -> Vec<&(dyn tokio_postgres::types::ToSql + Sync)> {
+    values.iter().map(cells::Value::param).collect()
 }
 
-pub async fn query(
-    _c: &dyn Db,
-    _table: &Table,
-    _plan: &QueryPlan,
-    _page: &PageRequest,
-) -> Result<RowPage, StoreError> {
-    Err(todo())
+/// Reads `columns` from a result row whose first columns are exactly these, in this order.
+fn read_cells(
+    table: &Table,
+    columns: &[&Column],
+    row: &tokio_postgres::Row,
+) -> Result<Vec<Cell>, StoreError> {
+    columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| cells::from_sql(table.logical_name, c, row, i))
+        .collect()
 }
 
-pub async fn count(_c: &dyn Db, _table: &Table, _f: Option<&Filter>) -> Result<u64, StoreError> {
-    Err(todo())
-}
-
-pub async fn get(_c: &dyn Db, _table: &Table, _id: uuid::Uuid) -> Result<Option<Row>, StoreError> {
-    Err(todo())
-}
-
-pub async fn insert(
-    _c: &dyn Db,
-    _table: &Table,
-    _values: &Row,
-    _ctx: WriteContext,
-) -> Result<InsertOutcome, StoreError> {
-    Err(todo())
-}
-
-pub async fn update(
-    _c: &dyn Db,
-    _table: &Table,
-    _id: uuid::Uuid,
-    _values: &Row,
-    _mode: UpdateMode,
-    _ctx: WriteContext,
-) -> Result<UpdateOutcome, StoreError> {
-    Err(todo())
-}
-
-pub async fn delete(
-    _c: &dyn Db,
-    _table: &Table,
-    _id: uuid::Uuid,
-    _if_version: Option<i64>,
-) -> Result<DeleteOutcome, StoreError> {
-    Err(todo())
-}
-
-pub async fn write_rows(
-    _c: &dyn Db,
-    _changes: &[RowChange],
-    _ctx: WriteContext,
-) -> Result<WriteRowsOutcome, StoreError> {
-    Err(todo())
-}
-
-pub async fn stamp(_c: &dyn Db, _tables: &[Arc<Table>]) -> Result<TablesStamp, StoreError> {
-    Err(todo())
+/// The [`TablesStamp`] of `tables`: their row count, highest and (wrapping) summed
+/// `versionnumber`, read in one statement so the tables are seen at one moment.
+pub async fn stamp(c: &dyn Db, tables: &[Arc<Table>]) -> Result<TablesStamp, StoreError> {
+    if tables.is_empty() {
+        return Ok(TablesStamp::default());
+    }
+    let parts = tables
+        .iter()
+        .map(|t| {
+            // SUM of BIGINT is numeric: read as text and wrapped to 64 bits here.
+            Ok(format!(
+                "SELECT COUNT(*), COALESCE(MAX(versionnumber), 0), \
+                 COALESCE(SUM(versionnumber), 0)::text FROM {}",
+                ident(t.logical_name)?
+            ))
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let mut out = TablesStamp::default();
+    for r in c.query(&parts.join(" UNION ALL "), &[]).await? {
+        let rows: i64 = r.try_get(0)?;
+        let max: i64 = r.try_get(1)?;
+        let sum: String = r.try_get(2)?;
+        let sum: i128 = sum
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("a sum of versions '{sum}'")))?;
+        out.rows += u64::try_from(rows).unwrap_or(0);
+        out.max_version = out.max_version.max(max);
+        // Truncation is the wrapping the stamp asks for.
+        out.version_sum = out.version_sum.wrapping_add(sum as i64);
+    }
+    Ok(out)
 }

@@ -55,6 +55,7 @@ fn connect(path: &Path) -> Result<rusqlite::Connection, rusqlite::Error> {
     // work runs in a savepoint, and on disk their journals were a quarter of the writer's time.
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.set_prepared_statement_cache_capacity(64);
+    tables::register_functions(&conn)?;
     Ok(conn)
 }
 

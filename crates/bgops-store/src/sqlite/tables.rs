@@ -4,7 +4,8 @@
 //!
 //! Every value is bound; the only text spliced into SQL is table and column names, and those
 //! come from the [`Table`] metadata: a column named by a plan or a row is first resolved to the
-//! table's own column, and the names are checked to be plain identifiers.
+//! table's own column, and the names are checked to be plain identifiers (`crate::table_sql`,
+//! shared with PostgreSQL).
 
 mod cells;
 mod query;
@@ -14,67 +15,34 @@ use bgops_core::metadata::{Cell, Column, Table};
 use rusqlite::Connection;
 
 use crate::store::TablesStamp;
+use crate::table_sql::{fold_case, ident};
 use crate::StoreError;
 
 pub use query::{count, get, query};
 pub use write::{delete, insert, update, write_rows};
 
-/// Columns the store sets on every write; a caller's values for them are ignored.
-const SYSTEM_COLUMNS: [&str; 4] = ["createdon", "modifiedon", "createdby", "versionnumber"];
-
-/// Columns SQLite computes (`GENERATED ALWAYS`): readable, never written.
-const GENERATED_COLUMNS: &[(&str, &str)] = &[("contact", "fullname")];
-
-/// Whether the store, not the caller, decides this column's value.
-fn store_managed(table: &Table, column: &str) -> bool {
-    SYSTEM_COLUMNS.contains(&column) || GENERATED_COLUMNS.contains(&(table.logical_name, column))
-}
-
-/// `"name"`, after checking that `name` is a plain lower-case identifier.
-fn ident(name: &str) -> Result<String, StoreError> {
-    let plain = !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-    if plain {
-        Ok(format!("\"{name}\""))
-    } else {
-        Err(StoreError::InvalidRequest(format!(
-            "'{name}' is not a table or column name"
-        )))
-    }
-}
-
-/// The table's own column equal to `column`, so a plan cannot name a column of another table.
-fn own_column<'t>(table: &'t Table, column: &Column) -> Result<&'t Column, StoreError> {
-    table
-        .column(column.logical_name)
-        .filter(|c| *c == column)
-        .ok_or_else(|| {
-            StoreError::InvalidRequest(format!(
-                "table {} has no column {}",
-                table.logical_name, column.logical_name
-            ))
-        })
-}
-
-/// The primary key column.
-fn primary_key(table: &Table) -> Result<&Column, StoreError> {
-    table.column(table.primary_id).ok_or_else(|| {
-        StoreError::InvalidRequest(format!(
-            "table {} lacks its primary key column",
-            table.logical_name
-        ))
-    })
-}
-
-/// `"a", "b", …` for a SELECT or INSERT list.
-fn column_list(columns: &[&Column]) -> Result<String, StoreError> {
-    let names = columns
-        .iter()
-        .map(|c| ident(c.logical_name))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(names.join(", "))
+/// Registers `bgops_fold(text)` on `conn`: text lower-cased as comparisons see it
+/// ([`fold_case`]), so SQLite folds every letter as PostgreSQL's `lower()` under ICU does
+/// (`COLLATE NOCASE` folds only ASCII). NULL stays NULL.
+pub fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    use rusqlite::types::ValueRef;
+    conn.create_scalar_function(
+        "bgops_fold",
+        1,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| match ctx.get_raw(0) {
+            ValueRef::Null => Ok(None),
+            ValueRef::Text(t) => {
+                let s = std::str::from_utf8(t)
+                    .map_err(|e| rusqlite::Error::UserFunctionError(Box::new(e)))?;
+                Ok(Some(fold_case(s).into_owned()))
+            }
+            other => Err(rusqlite::Error::UserFunctionError(
+                format!("bgops_fold takes text, not {}", other.data_type()).into(),
+            )),
+        },
+    )
 }
 
 /// Reads `columns` from a result row whose first columns are exactly these, in this order.
@@ -187,14 +155,6 @@ mod tests {
                     table.logical_name
                 );
             }
-        }
-    }
-
-    #[test]
-    fn identifiers_are_plain() {
-        assert_eq!(ident("address1_city").unwrap(), "\"address1_city\"");
-        for bad in ["", "a b", "x\"y", "Name", "a;--"] {
-            assert!(ident(bad).is_err(), "{bad}");
         }
     }
 }

@@ -6,6 +6,7 @@ use bgops_core::metadata::{Cell, Column, ColumnType};
 use bgops_core::Timestamp;
 use rusqlite::types::{Value, ValueRef};
 
+use crate::table_sql::{is_decimal, wrong_type};
 use crate::StoreError;
 
 /// The value to bind for `cell` in `column`.
@@ -24,14 +25,7 @@ pub fn to_sql(column: &Column, cell: &Cell) -> Result<Value, StoreError> {
         (T::Decimal | T::Money, Cell::Int(i)) => Value::Text(i.to_string()),
         (T::Double, Cell::Float(f)) if f.is_finite() => Value::Real(*f),
         (T::Double, Cell::Int(i)) => Value::Real(*i as f64),
-        _ => {
-            return Err(StoreError::InvalidRequest(format!(
-                "column {} ({}) cannot hold {}",
-                column.logical_name,
-                column.column_type.attribute_type(),
-                describe(cell)
-            )))
-        }
+        _ => return Err(wrong_type(column, cell)),
     };
     Ok(value)
 }
@@ -69,39 +63,6 @@ pub fn from_sql(table: &str, column: &Column, value: ValueRef<'_>) -> Result<Cel
     })
 }
 
-/// Whether `s` is a plain decimal number: optional sign, digits with an optional point, and an
-/// optional exponent (`12`, `-0.50`, `.5`, `2e3`). SQLite's `CAST(… AS REAL)` reads all of
-/// these, so comparisons and ordering see the number the text means.
-pub fn is_decimal(s: &str) -> bool {
-    let s = s.strip_prefix(['+', '-']).unwrap_or(s);
-    let (mantissa, exponent) = match s.split_once(['e', 'E']) {
-        Some((m, e)) => (m, Some(e)),
-        None => (s, None),
-    };
-    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
-    let mantissa_ok = !(int.is_empty() && frac.is_empty()) && digits(int) && digits(frac);
-    let exponent_ok = exponent.is_none_or(|e| {
-        let e = e.strip_prefix(['+', '-']).unwrap_or(e);
-        !e.is_empty() && digits(e)
-    });
-    mantissa_ok && exponent_ok
-}
-
-/// A cell's kind for messages, without its (possibly long) value.
-fn describe(cell: &Cell) -> &'static str {
-    match cell {
-        Cell::Null => "null",
-        Cell::Text(_) => "text",
-        Cell::Int(_) => "an integer",
-        Cell::Float(_) => "a floating-point number",
-        Cell::Decimal(_) => "a decimal",
-        Cell::Bool(_) => "a boolean",
-        Cell::Guid(_) => "a GUID",
-        Cell::DateTime(_) => "a date and time",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,18 +74,6 @@ mod tests {
             column_type,
             writability: Writability::ReadWrite,
             required: false,
-        }
-    }
-
-    #[test]
-    fn decimal_text_is_checked() {
-        for ok in ["0", "12", "-0.50", "+1.", ".5", "2e3", "1.5E-7"] {
-            assert!(is_decimal(ok), "{ok}");
-        }
-        for bad in [
-            "", "-", ".", "e3", "1e", "1.2.3", "0x10", "1,5", " 1", "NaN", "inf",
-        ] {
-            assert!(!is_decimal(bad), "{bad}");
         }
     }
 

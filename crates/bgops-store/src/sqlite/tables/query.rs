@@ -2,19 +2,24 @@
 //! single rows by key.
 //!
 //! Comparison rules, the same in filters, ordering and keyset positions so a page boundary never
-//! skips or repeats a row: text compares with `COLLATE NOCASE` (case-insensitive, like
-//! Dataverse), decimals and money as `CAST(… AS REAL)` (their stored text is exact, the
-//! comparison numeric), everything else natively. NULL sorts first ascending and last
-//! descending (SQLite's rule); `ne` is SQL's `<>`, so it never matches NULL.
+//! skips or repeats a row: text compares as `bgops_fold(…)` (lower-cased, every letter, like
+//! Dataverse; then code point by code point, as on PostgreSQL), decimals and money as
+//! `CAST(… AS REAL)` (their stored text is exact, the comparison numeric), everything else
+//! natively. NULL sorts first ascending and last descending (SQLite's rule); `ne` is SQL's
+//! `<>`, so it never matches NULL.
 
-use bgops_core::metadata::{Cell, Column, ColumnType, Row, Table};
-use bgops_core::odata::ast::{CmpOp, StrFn};
+use bgops_core::metadata::{Cell, Column, Row, Table};
+use bgops_core::odata::ast::CmpOp;
 use bgops_core::odata::plan::{Filter, QueryPlan};
 use rusqlite::types::Value;
 use rusqlite::Connection;
 
-use super::{cells, column_list, ident, own_column, primary_key, read_cells};
+use super::{cells, read_cells};
 use crate::store::{PageRequest, RowPage};
+use crate::table_sql::{
+    column_list, comparison, ident, keyset_shape, like_pattern, ordered_null, own_column,
+    primary_key, read_columns, text_column, total_order, Comparison,
+};
 use crate::StoreError;
 
 /// SQL text and the values bound to its `?`s, built together so they never drift apart.
@@ -37,30 +42,11 @@ impl Sql {
     }
 }
 
-/// How a column's values compare.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Comparison {
-    /// Text, case-insensitively.
-    Text,
-    /// Exact decimal text, numerically.
-    Decimal,
-    /// The stored value as it is.
-    Native,
-}
-
-fn comparison(column: &Column) -> Comparison {
-    match column.column_type {
-        ColumnType::String { .. } | ColumnType::Memo { .. } => Comparison::Text,
-        ColumnType::Decimal | ColumnType::Money => Comparison::Decimal,
-        _ => Comparison::Native,
-    }
-}
-
 /// The column as compared and sorted.
 fn operand(column: &Column) -> Result<String, StoreError> {
     let name = ident(column.logical_name)?;
     Ok(match comparison(column) {
-        Comparison::Text => format!("{name} COLLATE NOCASE"),
+        Comparison::Text => format!("bgops_fold({name})"),
         Comparison::Decimal => format!("CAST({name} AS REAL)"),
         Comparison::Native => name,
     })
@@ -69,12 +55,18 @@ fn operand(column: &Column) -> Result<String, StoreError> {
 /// Binds `cell` as compared with `column` (see [`operand`]).
 fn bind_operand(sql: &mut Sql, column: &Column, cell: &Cell) -> Result<(), StoreError> {
     let value = cells::to_sql(column, cell)?;
-    if comparison(column) == Comparison::Decimal {
-        sql.push("CAST(");
-        sql.bind(value);
-        sql.push(" AS REAL)");
-    } else {
-        sql.bind(value);
+    match comparison(column) {
+        Comparison::Text => {
+            sql.push("bgops_fold(");
+            sql.bind(value);
+            sql.push(")");
+        }
+        Comparison::Decimal => {
+            sql.push("CAST(");
+            sql.bind(value);
+            sql.push(" AS REAL)");
+        }
+        Comparison::Native => sql.bind(value),
     }
     Ok(())
 }
@@ -87,22 +79,6 @@ fn operator(op: CmpOp) -> &'static str {
         CmpOp::Ge => " >= ",
         CmpOp::Lt => " < ",
         CmpOp::Le => " <= ",
-    }
-}
-
-/// `pattern` for LIKE, with its wildcards and the escape character taken literally.
-fn like_pattern(func: StrFn, text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len() + 2);
-    for ch in text.chars() {
-        if matches!(ch, '%' | '_' | '\\') {
-            escaped.push('\\');
-        }
-        escaped.push(ch);
-    }
-    match func {
-        StrFn::Contains => format!("%{escaped}%"),
-        StrFn::StartsWith => format!("{escaped}%"),
-        StrFn::EndsWith => format!("%{escaped}"),
     }
 }
 
@@ -129,12 +105,7 @@ fn filter(sql: &mut Sql, table: &Table, f: &Filter) -> Result<(), StoreError> {
                 (Cell::Null, CmpOp::Eq | CmpOp::Ne) => {
                     is_null(sql, column, *op == CmpOp::Ne)?;
                 }
-                (Cell::Null, _) => {
-                    return Err(StoreError::InvalidRequest(format!(
-                        "{} cannot be ordered against null",
-                        column.logical_name
-                    )))
-                }
+                (Cell::Null, _) => return Err(ordered_null(column)),
                 _ => {
                     sql.push(&operand(column)?);
                     sql.push(operator(*op));
@@ -158,16 +129,11 @@ fn filter(sql: &mut Sql, table: &Table, f: &Filter) -> Result<(), StoreError> {
             value,
         } => {
             let column = own_column(table, column)?;
-            if comparison(column) != Comparison::Text {
-                return Err(StoreError::InvalidRequest(format!(
-                    "{} is not a text column",
-                    column.logical_name
-                )));
-            }
-            sql.push(&ident(column.logical_name)?);
-            sql.push(" LIKE ");
+            text_column(column)?;
+            sql.push(&operand(column)?);
+            sql.push(" LIKE bgops_fold(");
             sql.bind(Value::Text(like_pattern(*func, value)));
-            sql.push(" ESCAPE '\\'");
+            sql.push(") ESCAPE '\\'");
         }
     }
     sql.push(")");
@@ -180,36 +146,11 @@ fn is_null(sql: &mut Sql, column: &Column, negated: bool) -> Result<(), StoreErr
     Ok(())
 }
 
-/// The plan's order made total: up to the first primary-key entry, or with the primary key
-/// (ascending) appended when the plan lacks it.
-fn total_order<'t>(
-    table: &'t Table,
-    plan: &QueryPlan,
-) -> Result<Vec<(&'t Column, bool)>, StoreError> {
-    let pk = primary_key(table)?;
-    let mut order = Vec::with_capacity(plan.orderby.len() + 1);
-    for (column, descending) in &plan.orderby {
-        let column = own_column(table, column)?;
-        order.push((column, *descending));
-        if column == pk {
-            return Ok(order);
-        }
-    }
-    order.push((pk, false));
-    Ok(order)
-}
-
 /// Appends "the row comes strictly after `after` in `order`":
 /// `(c1 after v1) OR (c1 = v1 AND c2 after v2) OR …`, where NULL is before every value
 /// ascending and after every value descending.
 fn keyset(sql: &mut Sql, order: &[(&Column, bool)], after: &[Cell]) -> Result<(), StoreError> {
-    if after.len() != order.len() {
-        return Err(StoreError::InvalidRequest(format!(
-            "a keyset position has {} values for {} order-by columns",
-            after.len(),
-            order.len()
-        )));
-    }
+    keyset_shape(order, after)?;
     sql.push("(");
     for i in 0..order.len() {
         if i > 0 {
@@ -258,32 +199,13 @@ pub fn query(
     plan: &QueryPlan,
     page: &PageRequest,
 ) -> Result<RowPage, StoreError> {
-    for column in &plan.select {
-        own_column(table, column)?;
-    }
     let order = total_order(table, plan)?;
-    // Read the selected columns and the order-by columns, in table order.
-    let read: Vec<&Column> = table
-        .columns
-        .iter()
-        .filter(|c| {
-            plan.select.iter().any(|s| s.logical_name == c.logical_name)
-                || order.iter().any(|(o, _)| o.logical_name == c.logical_name)
-        })
-        .collect();
-    let selected: Vec<bool> = read
-        .iter()
-        .map(|c| plan.select.iter().any(|s| s.logical_name == c.logical_name))
-        .collect();
-    let key_at: Vec<usize> = order
-        .iter()
-        .map(|(o, _)| read.iter().position(|c| c == o).unwrap_or_default())
-        .collect();
+    let columns = read_columns(table, plan, &order)?;
 
     let mut sql = Sql::default();
     sql.push(&format!(
         "SELECT {} FROM {}",
-        column_list(&read)?,
+        column_list(&columns.read)?,
         ident(table.logical_name)?
     ));
     let mut conditions = 0;
@@ -321,17 +243,9 @@ pub fn query(
             out.more = true;
             break;
         }
-        let values = read_cells(table, &read, r)?;
-        out.keys
-            .push(key_at.iter().map(|&i| values[i].clone()).collect());
-        out.rows.push(
-            read.iter()
-                .zip(values)
-                .zip(&selected)
-                .filter(|(_, keep)| **keep)
-                .map(|((c, v), _)| (c.logical_name, v))
-                .collect(),
-        );
+        let (row, key) = columns.split(read_cells(table, &columns.read, r)?);
+        out.rows.push(row);
+        out.keys.push(key);
     }
     Ok(out)
 }
@@ -373,17 +287,5 @@ pub fn get(conn: &Connection, table: &Table, id: uuid::Uuid) -> Result<Option<Ro
             ))
         }
         None => Ok(None),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn like_wildcards_are_literal() {
-        assert_eq!(like_pattern(StrFn::Contains, "50%"), "%50\\%%");
-        assert_eq!(like_pattern(StrFn::StartsWith, "a_b"), "a\\_b%");
-        assert_eq!(like_pattern(StrFn::EndsWith, "c:\\x"), "%c:\\\\x");
     }
 }

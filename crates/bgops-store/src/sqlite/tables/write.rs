@@ -2,40 +2,28 @@
 //! none, run on the writer connection. The store sets `createdon`, `modifiedon`, `createdby` and
 //! a new `versionnumber`, and returns the row as stored, read back in the same transaction.
 
-use bgops_core::metadata::{Cell, Column, ColumnType, Row, Table};
+use bgops_core::metadata::{Cell, Column, Row, Table};
 use rusqlite::types::Value;
 use rusqlite::{Connection, ErrorCode, OptionalExtension};
 
-use super::{cells, ident, primary_key, query, store_managed};
+use super::{cells, query};
 use crate::sqlite::writer::WriterCtx;
 use crate::store::{
     DeleteOutcome, InsertOutcome, RowChange, RowRefusal, UpdateMode, UpdateOutcome, WriteContext,
     WriteRowsOutcome,
 };
+use crate::table_sql::{caller_values, ident, insert_id, lookup_column, primary_key, same_key};
 use crate::StoreError;
 
-/// The caller's values for the columns it may set (not the primary key, not the store's own
-/// columns), resolved to the table's columns and converted for binding.
-fn caller_values<'t>(
+/// The caller's values for the columns it may set, converted for binding.
+fn bound_values<'t>(
     table: &'t Table,
     values: &Row,
 ) -> Result<Vec<(&'t Column, Value)>, StoreError> {
-    let mut out: Vec<(&Column, Value)> = Vec::with_capacity(values.len());
-    for (name, cell) in values {
-        let column = table.column(name).ok_or_else(|| {
-            StoreError::InvalidRequest(format!("table {} has no column {name}", table.logical_name))
-        })?;
-        if *name == table.primary_id || store_managed(table, name) {
-            continue;
-        }
-        if out.iter().any(|(c, _)| c.logical_name == *name) {
-            return Err(StoreError::InvalidRequest(format!(
-                "column {name} is given twice"
-            )));
-        }
-        out.push((column, cells::to_sql(column, cell)?));
-    }
-    Ok(out)
+    caller_values(table, values)?
+        .into_iter()
+        .map(|(column, cell)| Ok((column, cells::to_sql(column, cell)?)))
+        .collect()
 }
 
 /// The store's own values for a write: `modifiedon` and `versionnumber` always, `createdon`
@@ -114,7 +102,7 @@ fn insert_with_id(
 ) -> Result<Option<Row>, StoreError> {
     let pk = primary_key(table)?;
     let mut columns = vec![(pk, cells::to_sql(pk, &Cell::Guid(id))?)];
-    columns.extend(caller_values(table, values)?);
+    columns.extend(bound_values(table, values)?);
     columns.extend(system_values(table, ctx, write, true)?);
     let names = columns
         .iter()
@@ -145,15 +133,7 @@ pub fn insert(
     values: &Row,
     write: WriteContext,
 ) -> Result<InsertOutcome, StoreError> {
-    let id = match values.iter().find(|(n, _)| *n == table.primary_id) {
-        Some((_, Cell::Guid(id))) => *id,
-        _ => {
-            return Err(StoreError::InvalidRequest(format!(
-                "an insert into {} needs its primary key {} as a GUID",
-                table.logical_name, table.primary_id
-            )))
-        }
-    };
+    let id = insert_id(table, values)?;
     Ok(match insert_with_id(conn, ctx, table, id, values, write)? {
         Some(row) => InsertOutcome::Created(row),
         None => InsertOutcome::Duplicate,
@@ -170,14 +150,7 @@ pub fn update(
     mode: UpdateMode,
     write: WriteContext,
 ) -> Result<UpdateOutcome, StoreError> {
-    if let Some((_, key)) = values.iter().find(|(n, _)| *n == table.primary_id) {
-        if *key != Cell::Guid(id) {
-            return Err(StoreError::InvalidRequest(format!(
-                "an update of {} {id} cannot change its primary key",
-                table.logical_name
-            )));
-        }
-    }
+    same_key(table, id, values)?;
     let version = match (current_version(conn, table, id)?, mode) {
         (None, UpdateMode::Upsert) => {
             return match insert_with_id(conn, ctx, table, id, values, write)? {
@@ -194,7 +167,7 @@ pub fn update(
         }
         (Some(current), _) => current,
     };
-    let mut columns = caller_values(table, values)?;
+    let mut columns = bound_values(table, values)?;
     columns.extend(system_values(table, ctx, write, false)?);
     let assignments = columns
         .iter()
@@ -286,15 +259,7 @@ fn apply_change(
             DeleteOutcome::VersionMismatch => Err(RowRefusal::VersionMismatch),
         },
         RowChange::DeleteChildren { table, column, id } => {
-            let lookup = table
-                .column(column)
-                .filter(|c| matches!(c.column_type, ColumnType::Lookup { .. }))
-                .ok_or_else(|| {
-                    StoreError::InvalidRequest(format!(
-                        "{column} is not a lookup column of {}",
-                        table.logical_name
-                    ))
-                })?;
+            let lookup = lookup_column(table, column)?;
             let sql = format!(
                 "DELETE FROM {} WHERE {} = ?1",
                 ident(table.logical_name)?,
