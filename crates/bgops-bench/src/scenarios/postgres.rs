@@ -101,7 +101,9 @@ pub(super) async fn bgops_postgres(
         let r = one_node(args, workers, pg, &control, &nodes, &mut out).await;
         nodes.stop(&control).await?;
         r?;
-        if let (Some(_), true) = (&out.poll, args.runs("anchors")) {
+        // The axum anchor of this section, loaded with the same ids (`anchors` skips only
+        // the SQLite section's).
+        if out.poll.is_some() {
             let ids = out.submit_ids.take().unwrap_or_default();
             out.axum = Some(axum_anchor(args, workdir, ids).await?);
         }
