@@ -9,6 +9,9 @@ mod apalis_anchor;
 mod db;
 mod load;
 mod machine;
+mod peers;
+mod pg;
+mod pgcpu;
 mod procstat;
 mod report;
 mod scenarios;
@@ -99,10 +102,23 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 600.0)]
     pub apalis_timeout: f64,
     /// Skip scenarios: any of submit, poll, pickup, e2e, anchors, apalis, apalis-fresh, scale,
-    /// memory (comma-separated; `submit` also skips burn-down).
+    /// memory (comma-separated; `submit` also skips burn-down); with --postgres also pg (every
+    /// bgops-on-PostgreSQL scenario), pg-submit (also burn-down and two nodes), pg-poll,
+    /// pg-pickup, pg-two-nodes, graphile, graphile-batched, apalis-pg, pg-limit.
     #[arg(long, value_delimiter = ',')]
     pub skip: Vec<String>,
-    /// CI smoke run: tiny sizes (N=200, 5,000 scale rows, 1-2 s runs), no thresholds.
+    /// PostgreSQL server for the PostgreSQL scenarios (e.g.
+    /// postgres://postgres@127.0.0.1:5432/test): bgops nodes on fresh schemas of it, the peers
+    /// graphile-worker and apalis-postgres, and the server's own limit. `sslmode=disable` is
+    /// added unless the URL names an sslmode.
+    #[arg(long)]
+    pub postgres: Option<String>,
+    /// The graphile-worker peer's package folder (default: this crate's peers/graphile);
+    /// `npm ci` runs there unless node_modules is already installed (never with --quick).
+    #[arg(long)]
+    pub graphile_dir: Option<PathBuf>,
+    /// CI smoke run: tiny sizes (N=200, 5,000 scale rows, 1-2 s runs), no thresholds; the
+    /// PostgreSQL peers are skipped.
     #[arg(long)]
     pub quick: bool,
     /// Also write the results as JSON to this file.
@@ -129,6 +145,9 @@ impl BenchArgs {
             self.scale_rows = self.scale_rows.min(5_000);
             self.mem_secs = self.mem_secs.min(1.0);
             self.apalis_timeout = self.apalis_timeout.min(60.0);
+            for peer in ["graphile", "graphile-batched", "apalis-pg"] {
+                self.skip.push(peer.to_owned());
+            }
         }
     }
 
@@ -137,9 +156,13 @@ impl BenchArgs {
         !self.skip.iter().any(|s| s == name)
     }
 
-    fn check(&self) -> Result<()> {
+    fn check(&mut self) -> Result<()> {
         if self.n == 0 || self.concurrency == 0 || self.rate <= 0.0 {
             bail!("--n, --concurrency and --rate must be positive");
+        }
+        if self.skip.iter().any(|s| s == "pg") {
+            self.skip
+                .extend(["pg-submit", "pg-poll", "pg-pickup", "pg-two-nodes"].map(String::from));
         }
         if self.workers == Some(0) {
             bail!("--workers must be at least 1");

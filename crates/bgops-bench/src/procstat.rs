@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::{anyhow, Context, Result};
 
 /// Clock ticks per second, the unit of `utime`/`stime` in `/proc/<pid>/stat`.
-fn ticks_per_second() -> f64 {
+pub fn ticks_per_second() -> f64 {
     match nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK) {
         Ok(Some(t)) if t > 0 => t as f64,
         _ => 100.0,

@@ -1,4 +1,5 @@
-//! Child processes the harness measures: the real `bgops serve` on a SQLite file, and the
+//! Child processes the harness measures: the real `bgops serve` on a SQLite file or a
+//! PostgreSQL schema, and the
 //! axum hello-world anchor (this binary's `anchor-server` mode). Both print one
 //! `… listening on http://ADDR` line on standard output once they accept connections.
 
@@ -37,17 +38,29 @@ pub struct ChildServer {
 
 /// Starts `bgops serve` on `db` and waits for its listening line.
 pub fn start_bgops(launch: &BgopsLaunch, db: &Path, tag: &str) -> Result<ChildServer> {
+    let database = format!("sqlite://{}", db.display());
+    start_bgops_on(launch, &database, launch.workers, tag)
+}
+
+/// Starts `bgops serve --database <database> --workers <workers>` (a PostgreSQL node) and
+/// waits for its listening line.
+pub fn start_bgops_on(
+    launch: &BgopsLaunch,
+    database: &str,
+    workers: usize,
+    tag: &str,
+) -> Result<ChildServer> {
     let log = launch.log_dir.join(format!("bgops-{tag}.log"));
     let mut cmd = Command::new(&launch.binary);
     cmd.arg("serve")
         .arg("--listen")
         .arg("127.0.0.1:0")
         .arg("--database")
-        .arg(format!("sqlite://{}", db.display()))
+        .arg(database)
         .arg("--admin-token")
         .arg(&launch.token)
         .arg("--workers")
-        .arg(launch.workers.to_string())
+        .arg(workers.to_string())
         // The blocker operations of the submit scenario must outlive it.
         .arg("--attempt-timeout")
         .arg("1h")

@@ -105,35 +105,8 @@ pub(super) async fn bgops_empty(
         let r = load::open_loop(target, &Workload::Submit, c, args.rate, secs).await;
         db::wait_drained(p, drain).await?;
         let cpu = meter.stop();
-        let timings: HashMap<String, db::Timing> = db::timings_since(p, marker, "bgops_Echo")?
-            .into_iter()
-            .map(|t| (t.id.clone(), t))
-            .collect();
-        let mut pickup = Vec::with_capacity(r.submitted.len());
-        let mut done = Vec::with_capacity(r.submitted.len());
-        for s in &r.submitted {
-            if let Some(t) = timings.get(&s.id) {
-                let us = |at: Option<i64>| {
-                    at.map(|ms| ((ms as f64 - s.sent_ms).max(0.0) * 1000.0) as u32)
-                };
-                pickup.extend(us(t.start));
-                done.extend(us(t.end));
-            }
-        }
-        pickup.sort_unstable();
-        done.sort_unstable();
-        let pk = Pickup {
-            offered_rate: args.rate,
-            ops: pickup.len(),
-            pickup_p50_ms: load::percentile_ms(&pickup, 50.0),
-            pickup_p99_ms: load::percentile_ms(&pickup, 99.0),
-            done_p50_ms: load::percentile_ms(&done, 50.0),
-            done_p99_ms: load::percentile_ms(&done, 99.0),
-            submit_p99_ms: r.latency_ms(99.0),
-            cpu_per_1k: cpu.per_thousand(pickup.len()),
-            cpu,
-        };
-        note_noise(&cpu);
+        let timings = db::timings_since(p, marker, "bgops_Echo")?;
+        let pk = pickup_figures(args, &r, &timings, cpu);
         println!(
             "pickup at {}/s: {} operations, submit → starttime p50 {:.2} ms, p99 {:.2} ms; \
              → endtime p50 {:.2} ms, p99 {:.2} ms",

@@ -6,6 +6,9 @@
 //!    a fresh database and after `ANALYZE`.
 //! 3. Scale: burn-down and poll with `--scale-rows` rows in the table, 90% terminal.
 //! 4. Memory: peak RSS with `--scale-rows` waiting operations.
+//! 5. PostgreSQL (`--postgres`): bgops nodes (submit, burn-down, status poll, pickup across
+//!    processes, two nodes), graphile-worker and apalis-postgres burn-downs, and the server's
+//!    own limit, all on the same server.
 //!
 //! Submit runs while every worker is held by a `bgops_Delay` "blocker", so it measures
 //! submissions alone and leaves N operations queued; cancelling the blockers then starts the
@@ -30,11 +33,15 @@ use crate::{apalis_anchor, db, drain_timeout, BenchArgs};
 mod anchors;
 mod compare;
 mod empty;
+mod pg_limit;
+mod pg_report;
+mod postgres;
 mod scale;
 
 use anchors::{axum_anchor, poll, print_apalis, raw_anchor};
 use compare::fill_report;
 use empty::bgops_empty;
+use pg_report::{fill_pg_report, run_postgres};
 use scale::{memory, scale};
 
 /// Throughput and latency of a load run.
@@ -278,6 +285,12 @@ pub async fn run_all(args: &BenchArgs, workdir: &Path, report: &mut Report) -> R
         _ => (None, None),
     };
 
+    // 5. PostgreSQL: bgops nodes, peers, the server's own limit.
+    let pg = match &args.postgres {
+        Some(url) => Some(run_postgres(args, workers, launch.as_ref(), url, workdir).await?),
+        None => None,
+    };
+
     fill_report(
         report,
         args,
@@ -302,6 +315,10 @@ pub async fn run_all(args: &BenchArgs, workdir: &Path, report: &mut Report) -> R
     report.detail("apalis_analyzed", json!(apalis_analyzed));
     report.detail("scale", json!(scale));
     report.detail("memory", json!(memory));
+    if let Some(pg) = &pg {
+        fill_pg_report(report, args, workers, pg);
+        report.detail("postgres", json!(pg));
+    }
     Ok(())
 }
 
@@ -415,4 +432,34 @@ fn window_secs(timings: &[db::Timing]) -> Option<f64> {
     let first = timings.iter().filter_map(|t| t.start).min()?;
     let last = timings.iter().filter_map(|t| t.end).max()?;
     Some((last - first).max(1) as f64 / 1000.0)
+}
+
+/// Pickup latency of the submissions of `r`: each operation's `starttime` and `endtime` in
+/// `timings` minus the client clock when its request was sent.
+fn pickup_figures(args: &BenchArgs, r: &LoadReport, timings: &[db::Timing], cpu: CpuUse) -> Pickup {
+    let timings: HashMap<&str, &db::Timing> = timings.iter().map(|t| (t.id.as_str(), t)).collect();
+    let mut pickup = Vec::with_capacity(r.submitted.len());
+    let mut done = Vec::with_capacity(r.submitted.len());
+    for s in &r.submitted {
+        if let Some(t) = timings.get(s.id.as_str()) {
+            let us =
+                |at: Option<i64>| at.map(|ms| ((ms as f64 - s.sent_ms).max(0.0) * 1000.0) as u32);
+            pickup.extend(us(t.start));
+            done.extend(us(t.end));
+        }
+    }
+    pickup.sort_unstable();
+    done.sort_unstable();
+    note_noise(&cpu);
+    Pickup {
+        offered_rate: args.rate,
+        ops: pickup.len(),
+        pickup_p50_ms: load::percentile_ms(&pickup, 50.0),
+        pickup_p99_ms: load::percentile_ms(&pickup, 99.0),
+        done_p50_ms: load::percentile_ms(&done, 50.0),
+        done_p99_ms: load::percentile_ms(&done, 99.0),
+        submit_p99_ms: r.latency_ms(99.0),
+        cpu_per_1k: cpu.per_thousand(pickup.len()),
+        cpu,
+    }
 }
