@@ -10,6 +10,16 @@ use tokio_postgres::{Client, Row, Statement};
 
 use crate::StoreError;
 
+/// `columns` (a `", "`-separated list) each prefixed with `alias.`, for a `RETURNING` list
+/// of an `UPDATE … FROM` whose other tables have columns of the same names.
+pub fn qualified(columns: &str, alias: &str) -> String {
+    columns
+        .split(',')
+        .map(|c| format!("{alias}.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Bound values of a statement.
 pub type Params<'p> = &'p [&'p (dyn ToSql + Sync)];
 

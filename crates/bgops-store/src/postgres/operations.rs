@@ -205,11 +205,7 @@ pub async fn claim(c: &dyn Db, req: &ClaimRequest) -> Result<ClaimOutcome, Store
         // A reservation: the row stays Ready as every reader sees it (no column they read
         // changes, not even `versionnumber`); it is not due for anyone else until it lapses.
         static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-            let returning = COLUMNS
-                .split(", ")
-                .map(|c| format!("b.{}", c.trim()))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let returning = super::db::qualified(COLUMNS, "b");
             format!(
                 "WITH due AS (SELECT backgroundoperationid FROM backgroundoperation \
                  WHERE backgroundoperationstatecode = 0 AND nextattemptat <= $1 \

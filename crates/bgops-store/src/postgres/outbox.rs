@@ -88,11 +88,7 @@ pub async fn claim(c: &dyn Db, req: &DeliveryClaimRequest) -> Result<DeliveryCla
         // Due again when the lease expires: an attempt whose node died is taken back then.
         // Deliveries another node is claiming right now are skipped, not waited for.
         static SQL: LazyLock<String> = LazyLock::new(|| {
-            let returning = COLUMNS
-                .split(", ")
-                .map(|c| format!("d.{}", c.trim()))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let returning = super::db::qualified(COLUMNS, "d");
             format!(
                 "WITH due AS (SELECT callbackdeliveryid, nextattemptat FROM callbackdelivery \
                  WHERE status = 'pending' AND nextattemptat <= $1 \

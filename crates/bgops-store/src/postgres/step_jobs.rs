@@ -144,11 +144,7 @@ pub async fn claim(c: &dyn Db, req: &ClaimRequest) -> Result<JobClaim, StoreErro
     let mut out = JobClaim::default();
     if req.limit > 0 {
         static SQL: LazyLock<String> = LazyLock::new(|| {
-            let returning = JOB_COLUMNS
-                .split(", ")
-                .map(|c| format!("a.{}", c.trim()))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let returning = super::db::qualified(JOB_COLUMNS, "a");
             format!(
                 "WITH due AS (SELECT asyncoperationid, nextattemptat FROM asyncoperation \
                  WHERE statecode = 0 AND nextattemptat <= $1 \
