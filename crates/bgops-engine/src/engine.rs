@@ -87,6 +87,12 @@ pub(crate) struct Inner {
     pub pace: crate::loops::Pace,
     /// One permit per worker.
     pub workers: Arc<Semaphore>,
+    /// Wakes whoever waits for an operation to change (long polls, event streams).
+    pub changes: crate::changes::Changes,
+    /// Whether this node feeds [`Inner::changes`] from its own writes: only when the store
+    /// announces no changes itself (SQLite). PostgreSQL's notifications bring every node's
+    /// changes, this node's included, through the event relay.
+    pub publishes_changes: bool,
 }
 
 impl Inner {
@@ -120,6 +126,14 @@ impl Inner {
     pub fn operations_ended(&self) {
         self.deliver.notify_one();
         self.jobs.notify_one();
+    }
+
+    /// To call after a committed write changed these operations' state (an attempt started,
+    /// an outcome, a cancel): wakes their waiters.
+    pub fn changed(&self, ids: &[OperationId]) {
+        if self.publishes_changes {
+            self.changes.publish(ids);
+        }
     }
 
     /// The retry policy with the service defaults.
@@ -197,6 +211,7 @@ impl Engine {
         jitter: Arc<dyn Jitter>,
     ) -> Self {
         let workers = Arc::new(Semaphore::new(config.workers.max(1)));
+        let publishes_changes = store.subscribe().is_none();
         registry.attach(store.clone(), catalogue.clone(), config.outbound.clone());
         Self {
             inner: Arc::new(Inner {
@@ -214,6 +229,8 @@ impl Engine {
                 pace: crate::loops::Pace::new(config.claim_ahead),
                 workers,
                 config,
+                changes: crate::changes::Changes::new(),
+                publishes_changes,
             }),
         }
     }
@@ -231,6 +248,11 @@ impl Engine {
     /// Ready; this count is the only place their reservation shows (diagnostics, metrics).
     pub fn claimed_ahead(&self) -> usize {
         self.inner.lock_ready().len()
+    }
+
+    /// The change fan-out: wait here for an operation to change instead of polling the store.
+    pub fn changes(&self) -> &crate::changes::Changes {
+        &self.inner.changes
     }
 
     /// The store, for reads.
@@ -285,6 +307,7 @@ impl Engine {
         let now = self.inner.clock.now();
         let outcome = self.inner.store.request_cancel(id, now, if_version).await?;
         if let CancelOutcome::Requested { was_running } = outcome {
+            self.inner.changed(&[id]);
             // Running here: the plug-in gets the signal. Reserved here: it never starts (the
             // cancel took its reservation).
             if let Some(r) = self.inner.lock_running().get(&id) {

@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 pub mod builtin;
+pub mod changes;
 mod config;
 mod data;
 pub mod definitions;

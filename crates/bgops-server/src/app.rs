@@ -164,7 +164,8 @@ pub async fn run_with_registry(
     crate::definitions::apply(&engine, settings.custom_apis.as_deref()).await?;
     let engine_shutdown = CancellationToken::new();
     let engine_handle = engine.start(engine_shutdown.clone());
-    let state = AppState::new(engine, settings.server);
+    let mut state = AppState::new(engine, settings.server);
+    state.stopping = shutdown.clone();
 
     let addr = listener.local_addr()?;
     println!("bgops listening on http://{addr}");

@@ -1,8 +1,17 @@
 //! The `Prefer` request header (RFC 7240) as Dataverse uses it: `respond-async`,
 //! `odata.callback; url="…"`, `odata.include-annotations="…"`, `odata.maxpagesize=n`,
-//! `return=representation`; with or without spaces, over one or several headers.
+//! `return=representation`; with or without spaces, over one or several headers. And RFC 7240's
+//! `wait=N`, bgops's long poll on the status monitor.
+
+use std::time::Duration;
 
 use axum::http::HeaderMap;
+use bgops_core::ApiError;
+
+/// The longest `Prefer: wait=N` honoured: a longer wait is cut to this (and
+/// `Preference-Applied` says so). Long enough that a waiting client makes about one request a
+/// minute; short enough for proxies' idle time-outs and for a shutdown to answer every waiter.
+pub const MAX_WAIT: Duration = Duration::from_secs(60);
 
 /// One preference: its name, optional value and parameters.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,6 +69,27 @@ impl Prefer {
     pub fn include_annotations(&self) -> Option<&str> {
         self.get("odata.include-annotations")
             .and_then(|p| p.value.as_deref())
+    }
+
+    /// `wait=N` (RFC 7240 §4.3): how long the client will wait for the answer, in whole
+    /// seconds, cut to [`MAX_WAIT`]. `None` without the preference. A value that is not a
+    /// number of seconds (negative, fractional, missing, not a number) is a 400: a client
+    /// asking to wait should learn that it did not.
+    pub fn wait(&self) -> Result<Option<Duration>, ApiError> {
+        let Some(p) = self.get("wait") else {
+            return Ok(None);
+        };
+        let raw = p.value.as_deref().unwrap_or("").trim();
+        let secs: u64 = if !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()) {
+            // All digits: only an absurdly long number overflows, and it means "very long".
+            raw.parse().unwrap_or(u64::MAX)
+        } else {
+            return Err(ApiError::invalid_argument(format!(
+                "Prefer: wait={raw} is not a number of seconds; write wait=N with N a whole number from 0 (at most {} is honoured).",
+                MAX_WAIT.as_secs()
+            )));
+        };
+        Ok(Some(Duration::from_secs(secs).min(MAX_WAIT)))
     }
 
     /// Whether `return=representation` was asked for.
@@ -159,5 +189,31 @@ mod tests {
         assert!(p.return_representation());
         assert!(prefer("").0.is_empty());
         assert!(prefer("Respond-Async").respond_async());
+    }
+
+    #[test]
+    fn wait_is_whole_seconds_cut_to_the_maximum() {
+        assert_eq!(prefer("respond-async").wait().unwrap(), None);
+        assert_eq!(
+            prefer("wait=10").wait().unwrap(),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(
+            prefer("odata.include-annotations=\"*\", wait=0").wait().unwrap(),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(prefer("wait=3600").wait().unwrap(), Some(MAX_WAIT));
+        assert_eq!(
+            prefer("wait=99999999999999999999999").wait().unwrap(),
+            Some(MAX_WAIT)
+        );
+        assert_eq!(
+            prefer("wait=\"5\"").wait().unwrap(),
+            Some(Duration::from_secs(5))
+        );
+        for bad in ["wait=-1", "wait=abc", "wait=", "wait", "wait=1.5", "wait=+3"] {
+            let e = prefer(bad).wait().expect_err(bad);
+            assert_eq!(e.status, 400, "{bad}");
+        }
     }
 }

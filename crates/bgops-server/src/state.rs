@@ -47,6 +47,9 @@ pub struct AppState {
     /// Signs `$skiptoken`s; random per process, so a token outlives neither a restart nor its
     /// query.
     pub skiptoken_key: Arc<[u8]>,
+    /// Fires when the service shuts down: long polls and event streams answer at once instead
+    /// of holding the shutdown up.
+    pub stopping: tokio_util::sync::CancellationToken,
 }
 
 impl AppState {
@@ -62,6 +65,7 @@ impl AppState {
             config: Arc::new(config),
             catalogue,
             skiptoken_key: Arc::from(&key[..]),
+            stopping: tokio_util::sync::CancellationToken::new(),
         }
     }
 }

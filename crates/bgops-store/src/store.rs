@@ -421,6 +421,10 @@ pub struct TablesStamp {
     pub version_sum: i64,
 }
 
+/// The most operation ids one [`StoreEvent::Changed`] carries (PostgreSQL's notification
+/// payloads hold at most 8,000 bytes; 200 ids take 7,400).
+pub const CHANGED_IDS_PER_EVENT: usize = 200;
+
 /// A change that nodes sharing the database act on at once, instead of at their next poll.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StoreEvent {
@@ -431,6 +435,10 @@ pub enum StoreEvent {
     Canceled(OperationId),
     /// Operations ended: their callbacks and system jobs may be due.
     Ended,
+    /// These operations changed state (an attempt started, an outcome, a cancel): whoever
+    /// waits for them reads them again. One notification carries at most
+    /// [`CHANGED_IDS_PER_EVENT`] ids; a batch that changed more sends several.
+    Changed(Vec<OperationId>),
     /// Events may have been lost (the listening connection was re-established): look at
     /// everything once.
     Resync,

@@ -152,6 +152,7 @@ async fn write_start(
                     .lock_running()
                     .entry(id)
                     .and_modify(|r| r.started = true);
+                inner.changed(&[id]);
                 return Start::Written;
             }
             Ok(false) => {
@@ -245,6 +246,9 @@ async fn write_outcome(inner: Arc<Inner>, outcome: AttemptOutcome) {
         }
     }
     forget(&inner, id);
+    if recorded.applied() {
+        inner.changed(&[id]);
+    }
     if retry && recorded.applied() {
         // The claimer recomputes when the next retry is due.
         inner.wake.notify_one();

@@ -92,6 +92,7 @@ impl Claimer {
                 tracing::info!(operation = %id, "canceled before it ran");
             }
             if !outcome.canceled.is_empty() {
+                inner.changed(&outcome.canceled);
                 inner.operations_ended();
             }
             let full = limit > 0 && outcome.claimed.len() == limit;

@@ -55,9 +55,12 @@ impl EventRelay {
                 }
             }
             StoreEvent::Ended => inner.operations_ended(),
+            StoreEvent::Changed(ids) => inner.changes.publish(&ids),
             StoreEvent::Resync => {
                 inner.wake.notify_one();
                 inner.operations_ended();
+                // Changes may have been missed: every waiter reads once.
+                inner.changes.publish_all();
                 // Cancels may have been missed: the renewer's next pass reports them.
             }
         }

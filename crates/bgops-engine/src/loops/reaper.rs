@@ -75,6 +75,7 @@ impl Reaper {
                 match inner.store.record_outcome(write).await {
                     Ok(r) if r.applied() => {
                         recovered += 1;
+                        inner.changed(&[lease.id]);
                         tracing::warn!(operation = %lease.id, attempt = lease.attempt, "took back an attempt whose lease expired");
                     }
                     Ok(_) => {}

@@ -1,10 +1,13 @@
 //! The status monitor `/api/backgroundoperation/{id}` (SPEC §5): GET the state with outputs or
 //! error, DELETE to request cancellation. Not part of the Web API: no labels, no etags.
+//! Beyond Dataverse (SPEC §15): a long poll with `Prefer: wait=N`, and a stream of the
+//! operation's changes with `Accept: text/event-stream`.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bgops_core::params::{parse_key_value_refs, stored_value_to_json};
 use bgops_core::{ApiError, CustomApi, OperationId, OperationStatus, ParamType};
@@ -16,6 +19,7 @@ use crate::auth::{
     authorize, Caller, PRV_READ_BACKGROUND_OPERATION, PRV_WRITE_BACKGROUND_OPERATION,
 };
 use crate::error::AppError;
+use crate::prefer::Prefer;
 use crate::response;
 use crate::state::AppState;
 
@@ -97,45 +101,98 @@ fn rendered_success(op: &OperationStatusView) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// `GET /api/backgroundoperation/{id}`.
+/// `GET /api/backgroundoperation/{id}`: the state now, or with `Prefer: wait=N` (a long poll)
+/// once the operation is terminal or after N seconds, whichever comes first, with
+/// `Preference-Applied: wait=N`. While it waits a request reads the row only when the
+/// operation changed (see `bgops_engine::changes`). With `Accept: text/event-stream`, a stream
+/// of its changes (`routes::events`).
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
     Path(raw): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let id = parse_id(&raw)?;
+    let wait = Prefer::from_headers(&headers).wait()?;
     authorize(
         &caller.0,
         PRV_READ_BACKGROUND_OPERATION,
         "backgroundoperation",
     )?;
-    let op = state
+    let op = match wait {
+        None => read(&state, id).await?,
+        Some(wait) => wait_for_end(&state, id, wait).await?,
+    };
+    let mut resp = render(&state, op).await;
+    if let Some(wait) = wait {
+        resp.headers_mut().insert(
+            "Preference-Applied",
+            HeaderValue::from_str(&format!("wait={}", wait.as_secs()))
+                .map_err(|e| AppError::Internal(e.to_string()))?,
+        );
+    }
+    Ok(resp)
+}
+
+/// What the status monitor shows of `id`, or the 404.
+pub(crate) async fn read(state: &AppState, id: OperationId) -> Result<OperationStatusView, AppError> {
+    Ok(state
         .engine
         .store()
         .get_operation_status(id)
         .await?
-        .ok_or_else(|| ApiError::item_not_found(id))?;
-    let terminal = op.status.is_terminal();
-    let mut resp = match rendered_success(&op) {
-        Some(bytes) => response::json_bytes(StatusCode::OK, bytes),
-        None => {
-            let api = match op.status {
-                OperationStatus::Succeeded => {
-                    // Outputs are typed by the definition, which another node may have created.
-                    state.engine.registry().resolve(&op.name).await
-                }
-                _ => None,
-            };
-            response::json(StatusCode::OK, &Body { op, api })
+        .ok_or_else(|| ApiError::item_not_found(id))?)
+}
+
+/// Reads `id` until it is terminal, `wait` has passed or the service stops; reads again only
+/// when the fan-out says it changed. The watch is taken before the first read, so a change
+/// committed in between still wakes it; it is dropped with the request (a client that hangs
+/// up leaves nothing behind).
+async fn wait_for_end(
+    state: &AppState,
+    id: OperationId,
+    wait: Duration,
+) -> Result<OperationStatusView, AppError> {
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut watch = state.engine.changes().watch(id);
+    let mut op = read(state, id).await?;
+    while !op.status.is_terminal() {
+        tokio::select! {
+            _ = watch.changed() => {}
+            _ = tokio::time::sleep_until(deadline) => break,
+            _ = state.stopping.cancelled() => break,
         }
-    };
+        op = read(state, id).await?;
+    }
+    Ok(op)
+}
+
+/// The status monitor's answer for `op`: its body, and `Retry-After` until it is terminal.
+pub(crate) async fn render(state: &AppState, op: OperationStatusView) -> Response {
+    let terminal = op.status.is_terminal();
+    let mut resp = response::json_bytes(StatusCode::OK, body_bytes(state, op).await);
     if !terminal {
         let secs = crate::retry_after_value(state.config.poll_retry_after);
         if let Ok(v) = HeaderValue::from_str(&secs) {
             resp.headers_mut().insert("Retry-After", v);
         }
     }
-    Ok(resp)
+    resp
+}
+
+/// The status monitor's JSON body for `op` (also the data of an event stream's events).
+pub(crate) async fn body_bytes(state: &AppState, op: OperationStatusView) -> Vec<u8> {
+    if let Some(bytes) = rendered_success(&op) {
+        return bytes;
+    }
+    let api = match op.status {
+        OperationStatus::Succeeded => {
+            // Outputs are typed by the definition, which another node may have created.
+            state.engine.registry().resolve(&op.name).await
+        }
+        _ => None,
+    };
+    serde_json::to_vec(&Body { op, api }).unwrap_or_default()
 }
 
 /// `DELETE /api/backgroundoperation/{id}`: request cancellation.

@@ -17,13 +17,14 @@ use tokio_postgres::AsyncMessage;
 
 use super::connect::Connector;
 use super::db::Db;
-use crate::store::StoreEvent;
+use crate::store::{StoreEvent, CHANGED_IDS_PER_EVENT};
 use crate::StoreError;
 
 /// Payloads of the schema's channel.
 const WORK: &str = "work";
 const ENDED: &str = "ended";
 const CANCEL: &str = "cancel:";
+const CHANGED: &str = "changed:";
 
 /// Events kept for a slow subscriber before it misses some (it then resyncs).
 const BACKLOG: usize = 1024;
@@ -43,14 +44,43 @@ pub fn canceled(c: &dyn Db, id: &str) {
     c.notify(format!("{CANCEL}{id}"));
 }
 
+/// Operation `id` changed state (waiters read it again). The writer packs these into payloads
+/// of [`CHANGED_IDS_PER_EVENT`] ids at most (see [`pack`]).
+pub fn changed(c: &dyn Db, id: &str) {
+    c.notify(format!("{CHANGED}{id}"));
+}
+
+/// The payloads to send for a transaction: each one asked for, except that the ids of the
+/// `changed:` ones travel together, a bounded number per payload.
+pub fn pack(payloads: Vec<String>) -> Vec<String> {
+    let (changed, mut out): (Vec<String>, Vec<String>) =
+        payloads.into_iter().partition(|p| p.starts_with(CHANGED));
+    let ids: Vec<&str> = changed.iter().map(|p| &p[CHANGED.len()..]).collect();
+    for chunk in ids.chunks(CHANGED_IDS_PER_EVENT) {
+        out.push(format!("{CHANGED}{}", chunk.join(",")));
+    }
+    out
+}
+
 fn parse(payload: &str) -> Option<StoreEvent> {
     match payload {
         WORK => Some(StoreEvent::Work),
         ENDED => Some(StoreEvent::Ended),
-        _ => payload
-            .strip_prefix(CANCEL)
-            .and_then(|id| id.parse().ok())
-            .map(StoreEvent::Canceled),
+        _ => {
+            if let Some(ids) = payload.strip_prefix(CHANGED) {
+                // An id that does not parse (another version's payload): look at everything.
+                return Some(
+                    ids.split(',')
+                        .map(str::parse)
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_or(StoreEvent::Resync, StoreEvent::Changed),
+                );
+            }
+            payload
+                .strip_prefix(CANCEL)
+                .and_then(|id| id.parse().ok())
+                .map(StoreEvent::Canceled)
+        }
     }
 }
 
@@ -150,6 +180,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn changed_ids_are_packed_into_bounded_payloads() {
+        let ids: Vec<String> = (0..450)
+            .map(|_| bgops_core::OperationId::new_random().to_string())
+            .collect();
+        let mut payloads: Vec<String> = ids.iter().map(|id| format!("{CHANGED}{id}")).collect();
+        payloads.push(WORK.to_owned());
+        let packed = pack(payloads);
+        assert_eq!(packed.len(), 4, "work, then 200 + 200 + 50 ids");
+        assert_eq!(packed[0], WORK);
+        let mut seen = Vec::new();
+        for p in &packed[1..] {
+            assert!(p.len() < 8000, "a payload fits PostgreSQL's limit");
+            match parse(p) {
+                Some(StoreEvent::Changed(got)) => seen.extend(got.iter().map(|i| i.to_string())),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(seen, ids);
+    }
+
+    #[test]
     fn payloads_parse_to_events() {
         assert_eq!(parse("work"), Some(StoreEvent::Work));
         assert_eq!(parse("ended"), Some(StoreEvent::Ended));
@@ -159,6 +210,12 @@ mod tests {
             Some(StoreEvent::Canceled(id))
         );
         assert_eq!(parse("cancel:nope"), None);
+        let other = bgops_core::OperationId::new_random();
+        assert_eq!(
+            parse(&format!("changed:{id},{other}")),
+            Some(StoreEvent::Changed(vec![id, other]))
+        );
+        assert_eq!(parse("changed:nope"), Some(StoreEvent::Resync));
         assert_eq!(parse("other"), None);
     }
 }

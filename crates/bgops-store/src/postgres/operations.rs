@@ -195,6 +195,7 @@ pub async fn claim(c: &dyn Db, req: &ClaimRequest) -> Result<ClaimOutcome, Store
     for r in canceled {
         let id: String = r.try_get(0)?;
         super::completion::on_terminal(c, &id, req.now).await?;
+        listen::changed(c, &id);
         out.canceled.push(parse_id(id)?);
     }
     if !out.canceled.is_empty() {
@@ -272,6 +273,9 @@ pub async fn start_attempt(c: &dyn Db, start: &StartAttempt) -> Result<bool, Sto
             ],
         )
         .await?;
+    if changed > 0 {
+        listen::changed(c, &start.id.to_string());
+    }
     Ok(changed > 0)
 }
 
@@ -468,6 +472,7 @@ pub async fn record_outcome(c: &dyn Db, o: &AttemptOutcome) -> Result<Recorded, 
     if changed == 0 {
         return Ok(Recorded::Dropped);
     }
+    listen::changed(c, &o.id.to_string());
     if terminal {
         listen::ended(c);
     } else {
@@ -541,6 +546,7 @@ pub async fn request_cancel(
             .await?;
             // The node running it signals its attempt; a Ready row is finalized by a claim.
             listen::canceled(c, &key);
+            listen::changed(c, &key);
             listen::work(c);
             Ok(CancelOutcome::Requested {
                 was_running: s == OperationStatus::InProgress,

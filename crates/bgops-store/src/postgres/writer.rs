@@ -136,7 +136,7 @@ where
 
 /// Sends the notifications the batch asked for, then commits (they are delivered with it).
 async fn commit(conn: &CachedClient) -> Result<(), StoreError> {
-    let payloads = conn.take_notifications();
+    let payloads = super::listen::pack(conn.take_notifications());
     if !payloads.is_empty() {
         conn.execute(
             "SELECT pg_notify('bgops_' || current_schema(), p) FROM unnest($1::text[]) AS p",
