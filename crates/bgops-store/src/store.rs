@@ -14,6 +14,7 @@ use bgops_core::{
 use crate::deliveries::{
     CallbackDelivery, DeliveryClaim, DeliveryClaimRequest, DeliveryLease, DeliveryOutcome,
 };
+use crate::idempotency::{InsertOnce, KeyedOperation};
 use crate::system_jobs::{ExpiredJobLease, JobClaim, JobLeaseState, JobOutcome, JobRenewal};
 use crate::StoreError;
 
@@ -456,6 +457,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stores new operations (Ready, 0/0, due at once). Returns only once they are durable.
     async fn insert_operations(&self, ops: Vec<NewOperation>) -> Result<(), StoreError>;
+
+    /// Stores a submission under an idempotency key, atomically: when the user's key is free
+    /// (never used, or expired at `key.now`), the operation (as [`Store::insert_operations`])
+    /// and the key, in one transaction; when it is held, nothing, and the answer names the
+    /// operation it holds. Two submissions with one key, on any nodes, store one operation.
+    async fn insert_operation_once(&self, keyed: KeyedOperation) -> Result<InsertOnce, StoreError>;
+
+    /// Deletes up to `limit` idempotency keys expired at `now`; returns how many.
+    async fn sweep_idempotency_keys(&self, now: Timestamp, limit: usize)
+        -> Result<usize, StoreError>;
 
     /// Reads one operation.
     async fn get_operation(

@@ -20,6 +20,7 @@
 
 mod cancellation;
 mod claiming;
+mod idempotency;
 mod leases;
 mod outcomes;
 mod reservations;
@@ -109,6 +110,11 @@ cases!(
     tables_stamp_moves_as_seen_from_both_stores,
     cancel_racing_an_outcome_ends_consistent,
     sweep_racing_a_claim_ends_consistent,
+    keyed_insert_stores_once,
+    idempotency_keys_are_per_user,
+    expired_key_is_free_again,
+    sweep_deletes_expired_keys,
+    concurrent_keyed_inserts_store_one,
 );
 
 /// Runs every case, each on a fresh database from `fresh`; panics on the first failure, after
@@ -180,6 +186,11 @@ macro_rules! store_conformance_tests {
             tables_stamp_moves_as_seen_from_both_stores,
             cancel_racing_an_outcome_ends_consistent,
             sweep_racing_a_claim_ends_consistent,
+            keyed_insert_stores_once,
+            idempotency_keys_are_per_user,
+            expired_key_is_free_again,
+            sweep_deletes_expired_keys,
+            concurrent_keyed_inserts_store_one,
         );
     };
     ($fresh:expr; $($(#[$attr:meta])* $case:ident),+ $(,)?) => {
@@ -205,6 +216,7 @@ macro_rules! store_conformance_tests {
 
 pub use cancellation::*;
 pub use claiming::*;
+pub use idempotency::*;
 pub use leases::*;
 pub use outcomes::*;
 pub use reservations::*;

@@ -9,6 +9,7 @@
 mod completion;
 mod connect;
 mod db;
+mod idempotency;
 mod listen;
 mod migrate;
 mod operations;
@@ -26,6 +27,7 @@ use bgops_core::odata::plan::{Filter, QueryPlan};
 use bgops_core::{BackgroundOperation, NewOperation, OperationId, Timestamp, UserId};
 
 use crate::deliveries::*;
+use crate::idempotency::*;
 use crate::store::*;
 use crate::system_jobs::*;
 use crate::StoreError;
@@ -117,6 +119,22 @@ impl Store for PgStore {
     async fn insert_operations(&self, ops: Vec<NewOperation>) -> Result<(), StoreError> {
         self.writer
             .run(move |c| Box::pin(async move { operations::insert(c, &ops).await }))
+            .await
+    }
+
+    async fn insert_operation_once(&self, keyed: KeyedOperation) -> Result<InsertOnce, StoreError> {
+        self.writer
+            .run(move |c| Box::pin(async move { idempotency::insert_once(c, &keyed).await }))
+            .await
+    }
+
+    async fn sweep_idempotency_keys(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        self.writer
+            .run(move |c| Box::pin(async move { idempotency::sweep(c, now, limit).await }))
             .await
     }
 

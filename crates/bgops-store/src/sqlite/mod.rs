@@ -4,6 +4,7 @@
 
 mod checkpoint;
 mod completion;
+mod idempotency;
 mod migrate;
 mod operations;
 mod outbox;
@@ -22,6 +23,7 @@ use bgops_core::odata::plan::{Filter, QueryPlan};
 use bgops_core::{BackgroundOperation, NewOperation, OperationId, Timestamp, UserId};
 
 use crate::deliveries::*;
+use crate::idempotency::*;
 use crate::store::*;
 use crate::system_jobs::*;
 use crate::StoreError;
@@ -98,6 +100,22 @@ impl Store for SqliteStore {
     async fn insert_operations(&self, ops: Vec<NewOperation>) -> Result<(), StoreError> {
         self.writer
             .run(move |conn, ctx| operations::insert(conn, ctx, &ops))
+            .await
+    }
+
+    async fn insert_operation_once(&self, keyed: KeyedOperation) -> Result<InsertOnce, StoreError> {
+        self.writer
+            .run(move |conn, ctx| idempotency::insert_once(conn, ctx, &keyed))
+            .await
+    }
+
+    async fn sweep_idempotency_keys(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        self.writer
+            .run(move |conn, _| idempotency::sweep(conn, now, limit))
             .await
     }
 
