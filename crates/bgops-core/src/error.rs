@@ -261,6 +261,25 @@ impl ApiError {
         Self::new(405, ErrorCode::NOT_SUPPORTED, detail)
     }
 
+    /// An `Idempotency-Key` reused for another request (SPEC §15): the IETF draft's 422.
+    pub fn idempotency_key_reused() -> Self {
+        Self::new(
+            422,
+            ErrorCode::INVALID_ARGUMENT,
+            "This Idempotency-Key was already used for a different request (another body, custom API or callback). Use a new key for a new request.",
+        )
+    }
+
+    /// A retry under an `Idempotency-Key` whose first request is still being processed
+    /// (SPEC §15): the IETF draft's 409.
+    pub fn idempotency_key_in_flight() -> Self {
+        Self::new(
+            409,
+            ErrorCode::INVALID_ARGUMENT,
+            "A request with this Idempotency-Key is still being processed. Retry after it has been answered.",
+        )
+    }
+
     /// An internal failure; the cause is logged, never sent.
     pub fn internal() -> Self {
         Self::new(

@@ -10,7 +10,7 @@ use bgops_core::{
     ApiError, BackgroundOperation, Clock, CustomApi, Jitter, NewOperation, OperationId, Parameters,
     RetryPolicy, UserId,
 };
-use bgops_store::{CancelOutcome, NodeId, Store, StoreError};
+use bgops_store::{CancelOutcome, InsertOnce, KeyedOperation, NodeId, Store, StoreError};
 use rand::Rng;
 use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinHandle;
@@ -296,6 +296,28 @@ impl Engine {
         self.inner.store.insert_operations(ops).await?;
         self.inner.wake.notify_one();
         Ok(())
+    }
+
+    /// Stores a background submission under an idempotency key (see
+    /// [`Store::insert_operation_once`]) and, when it was stored, wakes a worker. A write that
+    /// conflicted with another node's is tried again (a few times).
+    pub async fn submit_once(&self, keyed: KeyedOperation) -> Result<InsertOnce, StoreError> {
+        let mut tries = 0;
+        loop {
+            match self.inner.store.insert_operation_once(keyed.clone()).await {
+                Ok(out) => {
+                    if out == InsertOnce::Inserted {
+                        self.inner.wake.notify_one();
+                    }
+                    return Ok(out);
+                }
+                Err(StoreError::Conflict(why)) if tries < 3 => {
+                    tries += 1;
+                    tracing::debug!(%why, "keyed submission conflicted; trying again");
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Requests cancellation of an operation; signals its attempt if it runs here.

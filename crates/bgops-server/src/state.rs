@@ -9,6 +9,10 @@ use rand::RngCore;
 
 use crate::auth::Authenticator;
 
+/// How long an `Idempotency-Key` holds its submission unless configured: a day, as Stripe's
+/// keys, long enough for any client's retries.
+pub const DEFAULT_IDEMPOTENCY_KEY_TTL: Duration = Duration::from_secs(24 * 3600);
+
 /// HTTP-level settings.
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
@@ -20,6 +24,8 @@ pub struct ServerConfig {
     pub default_ttl: Duration,
     /// Scheme used in absolute URLs (`http`, or `https` behind TLS).
     pub scheme: &'static str,
+    /// How long an `Idempotency-Key` holds its submission (`--idempotency-key-ttl`).
+    pub idempotency_key_ttl: Duration,
 }
 
 impl Default for ServerConfig {
@@ -29,6 +35,7 @@ impl Default for ServerConfig {
             max_body_bytes: 1024 * 1024,
             default_ttl: bgops_core::operation::DEFAULT_TTL,
             scheme: "http",
+            idempotency_key_ttl: DEFAULT_IDEMPOTENCY_KEY_TTL,
         }
     }
 }
@@ -47,6 +54,8 @@ pub struct AppState {
     /// Signs `$skiptoken`s; random per process, so a token outlives neither a restart nor its
     /// query.
     pub skiptoken_key: Arc<[u8]>,
+    /// `Idempotency-Key`s whose first request is still being processed on this node.
+    pub in_flight: crate::idempotency::InFlight,
     /// Fires when the service shuts down: long polls and event streams answer at once instead
     /// of holding the shutdown up.
     pub stopping: tokio_util::sync::CancellationToken,
@@ -65,6 +74,7 @@ impl AppState {
             config: Arc::new(config),
             catalogue,
             skiptoken_key: Arc::from(&key[..]),
+            in_flight: crate::idempotency::InFlight::default(),
             stopping: tokio_util::sync::CancellationToken::new(),
         }
     }

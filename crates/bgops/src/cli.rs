@@ -113,6 +113,10 @@ struct ServeArgs {
     /// The status monitor's Retry-After while an operation is not finished.
     #[arg(long, env = "BGOPS_POLL_RETRY_AFTER", default_value = "60s", value_parser = duration)]
     poll_retry_after: Duration,
+    /// How long an `Idempotency-Key` holds its submission: a retry with the same key within
+    /// it gets the original answer; then the key is free again and swept.
+    #[arg(long, env = "BGOPS_IDEMPOTENCY_KEY_TTL", default_value = "24h", value_parser = duration)]
+    idempotency_key_ttl: Duration,
     /// How far to claim ahead of free workers, as time at the recent pace: a node holds
     /// claimed as many rows as its workers finished in this long (at most 256), so fast work
     /// is claimed in bulk. 0 claims only for free workers.
@@ -192,6 +196,7 @@ impl ServeArgs {
                 poll_retry_after: self.poll_retry_after,
                 max_body_bytes: self.max_body_bytes,
                 default_ttl: self.default_ttl,
+                idempotency_key_ttl: self.idempotency_key_ttl,
                 ..ServerConfig::default()
             },
             demo_data: self.demo_data,

@@ -1,5 +1,5 @@
-//! The TTL sweeper: deletes rows whose `modifiedon + ttlinseconds` has passed, in small
-//! batches so it never holds the write lock for long.
+//! The TTL sweeper: deletes rows whose `modifiedon + ttlinseconds` has passed, and expired
+//! idempotency keys, in small batches so it never holds the write lock for long.
 
 use std::sync::Arc;
 
@@ -60,6 +60,35 @@ impl Sweeper {
                 deleted = total,
                 "deleted operations past their time to live"
             );
+        }
+        self.sweep_keys(batch).await;
+    }
+
+    /// Deletes expired idempotency keys, `batch` at a time.
+    async fn sweep_keys(&self, batch: usize) {
+        let mut total = 0;
+        while !self.stop.is_cancelled() {
+            match self
+                .inner
+                .store
+                .sweep_idempotency_keys(self.inner.clock.now(), batch)
+                .await
+            {
+                Ok(n) => {
+                    total += n;
+                    if n < batch {
+                        break;
+                    }
+                    tokio::task::yield_now().await;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "sweeping idempotency keys failed");
+                    break;
+                }
+            }
+        }
+        if total > 0 {
+            tracing::debug!(deleted = total, "deleted expired idempotency keys");
         }
     }
 }

@@ -7,6 +7,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use bgops_core::function_args::function_parameters;
 use bgops_core::{ApiError, CustomApi, ErrorCode, NewOperation, OperationId, Parameters};
+use bgops_store::{IdempotencyKey, InsertOnce, KeyedOperation};
 use serde_json::{json, Map, Value};
 
 use crate::auth::{
@@ -14,6 +15,7 @@ use crate::auth::{
 };
 use crate::error::AppError;
 use crate::extract::{query_pairs, Root};
+use crate::idempotency::{self, InFlightGuard};
 use crate::prefer::Prefer;
 use crate::response;
 use crate::state::AppState;
@@ -112,8 +114,61 @@ async fn callback_from_headers(
     check_callback(state, &url).await.map(Some)
 }
 
-/// Stores a background operation for `api` with `inputs` and the checked `callback` URL;
-/// returns its id once durable.
+/// A submission under an `Idempotency-Key` (SPEC §15): the key, the request's fingerprint,
+/// and the mark that makes a concurrent retry on this node a 409, held until the answer.
+struct Keyed {
+    key: String,
+    fingerprint: String,
+    _in_flight: InFlightGuard,
+}
+
+/// Reads the request's `Idempotency-Key`, if any, and marks it in flight. `parts` say what the
+/// request asks for (method, path, callback, body): the same key with other parts is a 422.
+/// Only background submissions take a key: a synchronous call stores nothing to replay.
+fn keyed(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    background: bool,
+    parts: &[&str],
+) -> Result<Option<Keyed>, ApiError> {
+    let Some(key) = idempotency::key_from_headers(headers)? else {
+        return Ok(None);
+    };
+    if !background {
+        return Err(ApiError::invalid_argument(
+            "Idempotency-Key applies to background submissions (Prefer: respond-async, or ExecuteBackgroundOperation); a synchronous call stores nothing that a retry could be answered from.",
+        ));
+    }
+    let in_flight = state.in_flight.enter(caller.0.id, &key)?;
+    Ok(Some(Keyed {
+        key,
+        fingerprint: idempotency::fingerprint(parts),
+        _in_flight: in_flight,
+    }))
+}
+
+/// The callback URLs a request names in its headers, as sent, for its fingerprint.
+fn callback_text(headers: &HeaderMap, prefer: &Prefer) -> String {
+    let mut urls = prefer.callback_urls();
+    urls.extend(
+        headers
+            .get_all(CALLBACK_HEADER)
+            .iter()
+            .filter_map(|h| h.to_str().ok().map(str::to_owned)),
+    );
+    urls.join("\n")
+}
+
+/// A stored submission: its operation, and whether it was stored by an earlier request with
+/// the same `Idempotency-Key` (a replay: nothing new was stored).
+struct Submitted {
+    id: OperationId,
+    replayed: bool,
+}
+
+/// Stores a background operation for `api` with `inputs` and the checked `callback` URL, under
+/// the request's idempotency key if it has one; returns its id once durable.
 async fn submit(
     state: &AppState,
     caller: &Caller,
@@ -121,10 +176,12 @@ async fn submit(
     api: &CustomApi,
     inputs: &Parameters,
     callback: Option<String>,
-) -> Result<OperationId, AppError> {
+    keyed: Option<&Keyed>,
+) -> Result<Submitted, AppError> {
     let engine = &state.engine;
     let id = OperationId::new_random();
     let max_retries = api.max_retries.unwrap_or(engine.config().max_retries);
+    let now = engine.clock().now();
     let op = NewOperation {
         id,
         name: api.unique_name.clone(),
@@ -135,12 +192,46 @@ async fn submit(
         priority: 0,
         ttl_seconds: i64::try_from(state.config.default_ttl.as_secs()).unwrap_or(i64::MAX),
         max_retries: i32::try_from(max_retries).unwrap_or(i32::MAX),
-        created_on: engine.clock().now(),
+        created_on: now,
         callback_url: callback,
         location: Some(location(root, id)),
     };
-    engine.submit(vec![op]).await?;
-    Ok(id)
+    let Some(keyed) = keyed else {
+        engine.submit(vec![op]).await?;
+        return Ok(Submitted {
+            id,
+            replayed: false,
+        });
+    };
+    let key = IdempotencyKey {
+        user: caller.0.id,
+        key: keyed.key.clone(),
+        fingerprint: keyed.fingerprint.clone(),
+        now,
+        expires: now.plus(state.config.idempotency_key_ttl),
+    };
+    match engine.submit_once(KeyedOperation { op, key }).await? {
+        InsertOnce::Inserted => Ok(Submitted {
+            id,
+            replayed: false,
+        }),
+        InsertOnce::Existing {
+            operation,
+            fingerprint,
+        } if fingerprint == keyed.fingerprint => Ok(Submitted {
+            id: operation,
+            replayed: true,
+        }),
+        InsertOnce::Existing { .. } => Err(ApiError::idempotency_key_reused().into()),
+    }
+}
+
+/// Marks a response answered from an earlier request with the same `Idempotency-Key`.
+fn mark_replay(resp: &mut Response, submitted: &Submitted) {
+    if submitted.replayed {
+        resp.headers_mut()
+            .insert("Idempotent-Replayed", HeaderValue::from_static("true"));
+    }
 }
 
 /// The status monitor URL of `id`.
@@ -163,9 +254,18 @@ pub async fn invoke(
     }
     let prefer = Prefer::from_headers(headers);
     authorize_call(caller, &api, prefer.respond_async())?;
+    let body_text = serde_json::to_string(&body).unwrap_or_default();
+    let path = format!("{}/{name}", super::WEB_API);
+    let keyed = keyed(
+        state,
+        caller,
+        headers,
+        prefer.respond_async(),
+        &["POST", &path, &callback_text(headers, &prefer), &body_text],
+    )?;
     let callback = callback_from_headers(state, headers, &prefer).await?;
     let inputs = api.validate_request(&body)?;
-    run(state, caller, root, &prefer, &api, inputs, callback).await
+    run(state, caller, root, &prefer, &api, inputs, callback, keyed.as_ref()).await
 }
 
 /// `GET /api/data/v9.2/{uniquename}({args})?@p1=…` for a function: `args` is the text between
@@ -186,15 +286,29 @@ pub async fn invoke_function(
     }
     let prefer = Prefer::from_headers(headers);
     authorize_call(caller, &api, prefer.respond_async())?;
+    let path = format!("{}/{name}({args})", super::WEB_API);
+    let keyed = keyed(
+        state,
+        caller,
+        headers,
+        prefer.respond_async(),
+        &[
+            "GET",
+            &path,
+            &callback_text(headers, &prefer),
+            query.unwrap_or(""),
+        ],
+    )?;
     let callback = callback_from_headers(state, headers, &prefer).await?;
     let pairs = query.map(query_pairs).unwrap_or_default();
     let inputs = function_parameters(&api, args, &pairs)?;
-    run(state, caller, root, &prefer, &api, inputs, callback).await
+    run(state, caller, root, &prefer, &api, inputs, callback, keyed.as_ref()).await
 }
 
 /// Runs a validated call: in the background with `Prefer: respond-async` (202 and the status
 /// monitor; with a `callback`, also `{"backgroundOperationId","location"}`), else now (200 with
 /// the response properties, 204 when there are none).
+#[allow(clippy::too_many_arguments)]
 async fn run(
     state: &AppState,
     caller: &Caller,
@@ -203,10 +317,12 @@ async fn run(
     api: &CustomApi,
     inputs: Parameters,
     callback: Option<String>,
+    keyed: Option<&Keyed>,
 ) -> Result<Response, AppError> {
     if prefer.respond_async() {
         let with_callback = callback.is_some();
-        let id = submit(state, caller, root, api, &inputs, callback).await?;
+        let submitted = submit(state, caller, root, api, &inputs, callback, keyed).await?;
+        let id = submitted.id;
         let loc = location(root, id);
         let (mut resp, applied) = if with_callback {
             let body = json!({"backgroundOperationId": id.to_string(), "location": loc});
@@ -221,6 +337,7 @@ async fn run(
             header_value(&id.to_string())?,
         );
         h.insert("Preference-Applied", HeaderValue::from_static(applied));
+        mark_replay(&mut resp, &submitted);
         return Ok(resp);
     }
 
@@ -295,6 +412,20 @@ pub async fn execute_background_operation(
     };
     let api = lookup(state, &name).await?;
     authorize_call(caller, &api, true)?;
+    let body_text = serde_json::to_string(&body).unwrap_or_default();
+    let path = format!("{}/{EXECUTE_BACKGROUND_OPERATION}", super::WEB_API);
+    let keyed = keyed(
+        state,
+        caller,
+        headers,
+        true,
+        &[
+            "POST",
+            &path,
+            &callback_text(headers, &Prefer::from_headers(headers)),
+            &body_text,
+        ],
+    )?;
     let callback = match body.get("CallbackUri") {
         None | Some(Value::Null) => None,
         Some(Value::String(url)) => {
@@ -321,7 +452,8 @@ pub async fn execute_background_operation(
         }
     };
     let inputs = api.validate_request(&params)?;
-    let id = submit(state, caller, root, &api, &inputs, callback).await?;
+    let submitted = submit(state, caller, root, &api, &inputs, callback, keyed.as_ref()).await?;
+    let id = submitted.id;
     let loc = location(root, id);
     let mut resp = response::json(
         StatusCode::OK,
@@ -335,6 +467,7 @@ pub async fn execute_background_operation(
         "x-ms-dyn-backgroundoperationid",
         header_value(&id.to_string())?,
     );
+    mark_replay(&mut resp, &submitted);
     Ok(resp)
 }
 
