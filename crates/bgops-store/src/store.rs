@@ -227,6 +227,9 @@ pub struct OperationStatusView {
     pub error_code: Option<i32>,
     /// The error message, when Failed.
     pub error_message: Option<String>,
+    /// The row's `versionnumber`: it moves with every change a reader can see, so an event
+    /// stream names each state it sends by it.
+    pub version: i64,
 }
 
 /// What a cancel request did.
@@ -480,6 +483,19 @@ pub trait Store: Send + Sync + 'static {
         &self,
         id: OperationId,
     ) -> Result<Option<OperationStatusView>, StoreError>;
+
+    /// Operations whose `versionnumber` is above `after`, in version order, at most `limit`:
+    /// each with its latest state (a row changed twice since `after` appears once). Streams of
+    /// every change page through it; `versionnumber` grows with every change a reader sees.
+    async fn operations_changed_after(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<BackgroundOperation>, StoreError>;
+
+    /// The highest `versionnumber` among operations (0 when there are none): where a stream of
+    /// every change starts when it is not resuming.
+    async fn latest_operation_version(&self) -> Result<i64, StoreError>;
 
     /// Finalizes rows canceled before they ran, then reserves up to `limit` due rows by
     /// priority, then age (see [`ClaimOutcome::claimed`]: nothing a reader sees changes).

@@ -234,6 +234,7 @@ mod tests {
             error_code: None,
             error_message: None,
             outputs_json: rendered.then(|| outputs.to_json_text()),
+            version: 7,
         }
     }
 

@@ -19,6 +19,7 @@
 //! is `conformance::<case>` whichever file holds it.
 
 mod cancellation;
+mod changes;
 mod claiming;
 mod idempotency;
 mod leases;
@@ -115,6 +116,7 @@ cases!(
     expired_key_is_free_again,
     sweep_deletes_expired_keys,
     concurrent_keyed_inserts_store_one,
+    changes_follow_versions,
 );
 
 /// Runs every case, each on a fresh database from `fresh`; panics on the first failure, after
@@ -191,6 +193,7 @@ macro_rules! store_conformance_tests {
             expired_key_is_free_again,
             sweep_deletes_expired_keys,
             concurrent_keyed_inserts_store_one,
+            changes_follow_versions,
         );
     };
     ($fresh:expr; $($(#[$attr:meta])* $case:ident),+ $(,)?) => {
@@ -215,6 +218,7 @@ macro_rules! store_conformance_tests {
 }
 
 pub use cancellation::*;
+pub use changes::*;
 pub use claiming::*;
 pub use idempotency::*;
 pub use leases::*;

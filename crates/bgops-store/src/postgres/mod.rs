@@ -148,6 +148,20 @@ impl Store for PgStore {
         }
     }
 
+    async fn operations_changed_after(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<BackgroundOperation>, StoreError> {
+        let c = self.reader().await?;
+        operations::changed_after(&*c, after, limit).await
+    }
+
+    async fn latest_operation_version(&self) -> Result<i64, StoreError> {
+        let c = self.reader().await?;
+        operations::latest_version(&*c).await
+    }
+
     async fn get_operation_status(
         &self,
         id: OperationId,

@@ -151,7 +151,7 @@ pub async fn get_status(
              CASE WHEN backgroundoperationstatuscode = 30 THEN outputparameters END, \
              CASE WHEN backgroundoperationstatuscode = 31 THEN errorcode END, \
              CASE WHEN backgroundoperationstatuscode = 31 THEN errormessage END, \
-             CASE WHEN backgroundoperationstatuscode = 30 THEN outputjson END \
+             CASE WHEN backgroundoperationstatuscode = 30 THEN outputjson END, versionnumber \
              FROM backgroundoperation WHERE backgroundoperationid = $1",
             &[&id.to_string()],
         )
@@ -169,7 +169,37 @@ pub async fn get_status(
             .transpose()?,
         error_message: r.try_get(4)?,
         outputs_json: r.try_get(5)?,
+        version: r.try_get(6)?,
     }))
+}
+
+pub async fn changed_after(
+    c: &dyn Db,
+    after: i64,
+    limit: usize,
+) -> Result<Vec<BackgroundOperation>, StoreError> {
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "SELECT {COLUMNS} FROM backgroundoperation WHERE versionnumber > $1 \
+             ORDER BY versionnumber LIMIT $2"
+        )
+    });
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    c.query(&SQL, &[&after, &limit])
+        .await?
+        .iter()
+        .map(read_row)
+        .collect()
+}
+
+pub async fn latest_version(c: &dyn Db) -> Result<i64, StoreError> {
+    Ok(c
+        .query_one(
+            "SELECT COALESCE(MAX(versionnumber), 0)::bigint FROM backgroundoperation",
+            &[],
+        )
+        .await?
+        .try_get(0)?)
 }
 
 pub async fn claim(c: &dyn Db, req: &ClaimRequest) -> Result<ClaimOutcome, StoreError> {

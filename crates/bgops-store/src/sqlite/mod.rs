@@ -138,6 +138,20 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn operations_changed_after(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<BackgroundOperation>, StoreError> {
+        self.readers
+            .run(move |conn| operations::changed_after(conn, after, limit))
+            .await
+    }
+
+    async fn latest_operation_version(&self) -> Result<i64, StoreError> {
+        self.readers.run(operations::latest_version).await
+    }
+
     async fn claim(&self, req: ClaimRequest) -> Result<ClaimOutcome, StoreError> {
         self.writer
             .run(move |conn, ctx| operations::claim(conn, ctx, &req))

@@ -105,7 +105,7 @@ pub fn get_status(
          CASE WHEN backgroundoperationstatuscode = 30 THEN outputparameters END, \
          CASE WHEN backgroundoperationstatuscode = 31 THEN errorcode END, \
          CASE WHEN backgroundoperationstatuscode = 31 THEN errormessage END, \
-         CASE WHEN backgroundoperationstatuscode = 30 THEN outputjson END \
+         CASE WHEN backgroundoperationstatuscode = 30 THEN outputjson END, versionnumber \
          FROM backgroundoperation WHERE backgroundoperationid = ?1",
     )?;
     let mut rows = stmt.query([id.to_string()])?;
@@ -121,7 +121,37 @@ pub fn get_status(
         error_code: r.get(3)?,
         error_message: r.get(4)?,
         outputs_json: r.get(5)?,
+        version: r.get(6)?,
     }))
+}
+
+pub fn changed_after(
+    conn: &Connection,
+    after: i64,
+    limit: usize,
+) -> Result<Vec<BackgroundOperation>, StoreError> {
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "SELECT {COLUMNS} FROM backgroundoperation INDEXED BY ix_bo_version \
+             WHERE versionnumber > ?1 ORDER BY versionnumber LIMIT ?2"
+        )
+    });
+    let mut stmt = conn.prepare_cached(&SQL)?;
+    let rows = stmt.query_map(
+        params![after, i64::try_from(limit).unwrap_or(i64::MAX)],
+        |r| Ok(read_row(r)),
+    )?;
+    let mut out = Vec::new();
+    for r in rows {
+        out.push(r??);
+    }
+    Ok(out)
+}
+
+pub fn latest_version(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT COALESCE(MAX(versionnumber), 0) FROM backgroundoperation")?
+        .query_row([], |r| r.get(0))?)
 }
 
 pub fn claim(
