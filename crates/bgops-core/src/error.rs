@@ -11,6 +11,9 @@ use std::fmt;
 pub struct ErrorCode(pub u32);
 
 impl ErrorCode {
+    /// Service protection: too many concurrent requests (Dataverse's
+    /// `ConcurrencyLimitExceeded`).
+    pub const CONCURRENCY_LIMIT: Self = Self(0x8007_2326);
     /// `ObjectDoesNotExist`: a row or item is not there.
     pub const NOT_FOUND: Self = Self(0x8004_0217);
     /// An unknown entity set, action or function in the URL.
@@ -277,6 +280,16 @@ impl ApiError {
             409,
             ErrorCode::INVALID_ARGUMENT,
             "A request with this Idempotency-Key is still being processed. Retry after it has been answered.",
+        )
+    }
+
+    /// More event streams than `--max-event-streams` at once (SPEC §15): 429, as Dataverse's
+    /// concurrency limit.
+    pub fn too_many_streams(limit: usize) -> Self {
+        Self::new(
+            429,
+            ErrorCode::CONCURRENCY_LIMIT,
+            format!("Number of concurrent event streams exceeded the limit of {limit}. Close a stream or retry later."),
         )
     }
 

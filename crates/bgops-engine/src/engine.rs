@@ -293,8 +293,10 @@ impl Engine {
 
     /// Stores background submissions (durably) and wakes a worker.
     pub async fn submit(&self, ops: Vec<NewOperation>) -> Result<(), StoreError> {
+        let ids: Vec<OperationId> = ops.iter().map(|op| op.id).collect();
         self.inner.store.insert_operations(ops).await?;
         self.inner.wake.notify_one();
+        self.inner.changed(&ids);
         Ok(())
     }
 
@@ -303,11 +305,13 @@ impl Engine {
     /// conflicted with another node's is tried again (a few times).
     pub async fn submit_once(&self, keyed: KeyedOperation) -> Result<InsertOnce, StoreError> {
         let mut tries = 0;
+        let id = keyed.op.id;
         loop {
             match self.inner.store.insert_operation_once(keyed.clone()).await {
                 Ok(out) => {
                     if out == InsertOnce::Inserted {
                         self.inner.wake.notify_one();
+                        self.inner.changed(&[id]);
                     }
                     return Ok(out);
                 }

@@ -26,6 +26,8 @@ pub struct ServerConfig {
     pub scheme: &'static str,
     /// How long an `Idempotency-Key` holds its submission (`--idempotency-key-ttl`).
     pub idempotency_key_ttl: Duration,
+    /// Most server-sent event streams open at once (`--max-event-streams`); more get 429.
+    pub max_event_streams: usize,
 }
 
 impl Default for ServerConfig {
@@ -36,6 +38,7 @@ impl Default for ServerConfig {
             default_ttl: bgops_core::operation::DEFAULT_TTL,
             scheme: "http",
             idempotency_key_ttl: DEFAULT_IDEMPOTENCY_KEY_TTL,
+            max_event_streams: 1000,
         }
     }
 }
@@ -56,6 +59,8 @@ pub struct AppState {
     pub skiptoken_key: Arc<[u8]>,
     /// `Idempotency-Key`s whose first request is still being processed on this node.
     pub in_flight: crate::idempotency::InFlight,
+    /// One permit per open event stream (`--max-event-streams`).
+    pub streams: Arc<tokio::sync::Semaphore>,
     /// Fires when the service shuts down: long polls and event streams answer at once instead
     /// of holding the shutdown up.
     pub stopping: tokio_util::sync::CancellationToken,
@@ -65,6 +70,9 @@ impl AppState {
     /// State over an engine with these settings.
     pub fn new(engine: Engine, config: ServerConfig) -> Self {
         let auth = Arc::new(Authenticator::new(engine.store().clone()));
+        let streams = config
+            .max_event_streams
+            .min(tokio::sync::Semaphore::MAX_PERMITS);
         let catalogue = engine.catalogue().clone();
         let mut key = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut key);
@@ -75,6 +83,7 @@ impl AppState {
             catalogue,
             skiptoken_key: Arc::from(&key[..]),
             in_flight: crate::idempotency::InFlight::default(),
+            streams: Arc::new(tokio::sync::Semaphore::new(streams)),
             stopping: tokio_util::sync::CancellationToken::new(),
         }
     }

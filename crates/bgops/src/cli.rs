@@ -117,6 +117,10 @@ struct ServeArgs {
     /// it gets the original answer; then the key is free again and swept.
     #[arg(long, env = "BGOPS_IDEMPOTENCY_KEY_TTL", default_value = "24h", value_parser = duration)]
     idempotency_key_ttl: Duration,
+    /// Most server-sent event streams open at once (the status monitor's and /api/events);
+    /// more are refused with 429.
+    #[arg(long, env = "BGOPS_MAX_EVENT_STREAMS", default_value_t = 1000)]
+    max_event_streams: usize,
     /// How far to claim ahead of free workers, as time at the recent pace: a node holds
     /// claimed as many rows as its workers finished in this long (at most 256), so fast work
     /// is claimed in bulk. 0 claims only for free workers.
@@ -197,6 +201,7 @@ impl ServeArgs {
                 max_body_bytes: self.max_body_bytes,
                 default_ttl: self.default_ttl,
                 idempotency_key_ttl: self.idempotency_key_ttl,
+                max_event_streams: self.max_event_streams,
                 ..ServerConfig::default()
             },
             demo_data: self.demo_data,

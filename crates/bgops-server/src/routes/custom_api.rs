@@ -236,7 +236,12 @@ fn mark_replay(resp: &mut Response, submitted: &Submitted) {
 
 /// The status monitor URL of `id`.
 pub fn location(root: &Root, id: OperationId) -> String {
-    format!("{}/api/backgroundoperation/{id}", root.0)
+    location_of(&root.0, id)
+}
+
+/// The status monitor URL of `id` under the service root `root`.
+pub fn location_of(root: &str, id: OperationId) -> String {
+    format!("{root}/api/backgroundoperation/{id}")
 }
 
 /// `POST /api/data/v9.2/{uniquename}`.

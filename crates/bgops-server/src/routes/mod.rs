@@ -5,6 +5,7 @@ mod backgroundoperations;
 mod custom_api;
 mod custom_api_defs;
 mod entity_definitions;
+mod events;
 mod health;
 mod service;
 mod status_monitor;
@@ -36,6 +37,7 @@ pub fn router(state: AppState) -> Router {
             "/api/backgroundoperation/{id}",
             get(status_monitor::get).delete(status_monitor::cancel),
         )
+        .route("/api/events", get(events::all))
         .route(&format!("{WEB_API}/"), get(service_document))
         .route(&format!("{WEB_API}/$metadata"), get(metadata))
         .route(&format!("{WEB_API}/{{segment}}"), any(web_api))

@@ -119,6 +119,9 @@ pub async fn get(
         PRV_READ_BACKGROUND_OPERATION,
         "backgroundoperation",
     )?;
+    if super::events::wants_event_stream(&headers) {
+        return super::events::operation_stream(state, id, &headers).await;
+    }
     let op = match wait {
         None => read(&state, id).await?,
         Some(wait) => wait_for_end(&state, id, wait).await?,

@@ -127,6 +127,9 @@ pub async fn insert(c: &dyn Db, ops: &[NewOperation]) -> Result<(), StoreError> 
             "an operation with this id exists already".to_owned(),
         ));
     }
+    for id in &ids {
+        listen::changed(c, id);
+    }
     listen::work(c);
     Ok(())
 }
