@@ -113,10 +113,7 @@ impl Drop for ChangeWatch {
     fn drop(&mut self) {
         let mut map = self.changes.map();
         // Under the map's lock no one can subscribe meanwhile: the last watcher removes it.
-        if map
-            .get(&self.id)
-            .is_some_and(|tx| tx.receiver_count() <= 1)
-        {
+        if map.get(&self.id).is_some_and(|tx| tx.receiver_count() <= 1) {
             map.remove(&self.id);
         }
     }

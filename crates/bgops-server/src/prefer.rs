@@ -199,7 +199,9 @@ mod tests {
             Some(Duration::from_secs(10))
         );
         assert_eq!(
-            prefer("odata.include-annotations=\"*\", wait=0").wait().unwrap(),
+            prefer("odata.include-annotations=\"*\", wait=0")
+                .wait()
+                .unwrap(),
             Some(Duration::ZERO)
         );
         assert_eq!(prefer("wait=3600").wait().unwrap(), Some(MAX_WAIT));
@@ -211,7 +213,9 @@ mod tests {
             prefer("wait=\"5\"").wait().unwrap(),
             Some(Duration::from_secs(5))
         );
-        for bad in ["wait=-1", "wait=abc", "wait=", "wait", "wait=1.5", "wait=+3"] {
+        for bad in [
+            "wait=-1", "wait=abc", "wait=", "wait", "wait=1.5", "wait=+3",
+        ] {
             let e = prefer(bad).wait().expect_err(bad);
             assert_eq!(e.status, 400, "{bad}");
         }

@@ -468,8 +468,11 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_operation_once(&self, keyed: KeyedOperation) -> Result<InsertOnce, StoreError>;
 
     /// Deletes up to `limit` idempotency keys expired at `now`; returns how many.
-    async fn sweep_idempotency_keys(&self, now: Timestamp, limit: usize)
-        -> Result<usize, StoreError>;
+    async fn sweep_idempotency_keys(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<usize, StoreError>;
 
     /// Reads one operation.
     async fn get_operation(

@@ -96,11 +96,17 @@ async fn an_operations_stream_follows_it_to_the_end() {
     }
     let last = seen.last().expect("at least the final state");
     assert_eq!(last.data["backgroundOperationStatusCode"], 30, "{seen:?}");
-    assert_eq!(last.data["DelayedMs"], 1000, "the outputs, as the status monitor");
+    assert_eq!(
+        last.data["DelayedMs"], 1000,
+        "the outputs, as the status monitor"
+    );
     let ids: Vec<i64> = seen.iter().map(|e| e.id.expect("an id")).collect();
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids grow: {ids:?}");
     for e in &seen[..seen.len() - 1] {
-        assert_ne!(e.data["backgroundOperationStateCode"], 3, "terminal only last");
+        assert_ne!(
+            e.data["backgroundOperationStateCode"], 3,
+            "terminal only last"
+        );
     }
 
     // Reconnecting after the terminal event: 204, which tells EventSource to stop.

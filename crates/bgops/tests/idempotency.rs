@@ -67,17 +67,17 @@ async fn a_retry_gets_the_original_answer_and_no_second_row() {
     assert_eq!(retry.status(), StatusCode::ACCEPTED);
     assert_eq!(header(&retry, "x-ms-dyn-backgroundoperationid"), Some(&*id));
     assert_eq!(header(&retry, "location"), Some(&*location));
-    assert_eq!(
-        header(&retry, "preference-applied"),
-        Some("respond-async")
-    );
+    assert_eq!(header(&retry, "preference-applied"), Some("respond-async"));
     assert_eq!(header(&retry, "idempotent-replayed"), Some("true"));
     // The key written as a structured-field string is the same key.
     let quoted = keyed(&server, common::TOKEN, "bgops_Echo", "\"key-1\"", &body)
         .send()
         .await
         .unwrap();
-    assert_eq!(header(&quoted, "x-ms-dyn-backgroundoperationid"), Some(&*id));
+    assert_eq!(
+        header(&quoted, "x-ms-dyn-backgroundoperationid"),
+        Some(&*id)
+    );
     assert_eq!(count(&server).await, 1, "one operation for three requests");
 
     // The same key with another body: 422, nothing stored.
@@ -179,7 +179,12 @@ async fn keys_are_per_user() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_expired_key_is_a_new_submission() {
     let mut flags = FAST.to_vec();
-    flags.extend(["--idempotency-key-ttl", "1s", "--ttl-sweep-interval", "200ms"]);
+    flags.extend([
+        "--idempotency-key-ttl",
+        "1s",
+        "--ttl-sweep-interval",
+        "200ms",
+    ]);
     let server = Server::start(&flags);
     let body = json!({ "Text": "again" });
     let first = keyed(&server, common::TOKEN, "bgops_Echo", "short", &body)
@@ -250,7 +255,11 @@ async fn bad_keys_are_refused_and_store_nothing() {
     let server = Server::start(FAST);
     let body = json!({ "Text": "bad" });
     let long = "k".repeat(256);
-    for (key, what) in [("", "empty"), ("\"\"", "empty quoted"), (&*long, "256 characters")] {
+    for (key, what) in [
+        ("", "empty"),
+        ("\"\"", "empty quoted"),
+        (&*long, "256 characters"),
+    ] {
         let resp = keyed(&server, common::TOKEN, "bgops_Echo", key, &body)
             .send()
             .await
@@ -259,10 +268,16 @@ async fn bad_keys_are_refused_and_store_nothing() {
         assert!(message.contains("Idempotency-Key"), "{what}: {message}");
     }
     // 255 characters is the longest key.
-    let resp = keyed(&server, common::TOKEN, "bgops_Echo", &"k".repeat(255), &body)
-        .send()
-        .await
-        .unwrap();
+    let resp = keyed(
+        &server,
+        common::TOKEN,
+        "bgops_Echo",
+        &"k".repeat(255),
+        &body,
+    )
+    .send()
+    .await
+    .unwrap();
     assert_eq!(resp.status(), StatusCode::ACCEPTED);
     // A synchronous call stores nothing a retry could be answered from: refused.
     let resp = server

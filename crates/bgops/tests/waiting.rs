@@ -218,9 +218,7 @@ async fn a_long_poll_on_one_node_sees_the_end_on_another() {
         assert_eq!(body["DelayedMs"], 1500, "{body}");
     }
     // And a cancel sent to A ends a long poll waiting on B.
-    let id = a
-        .submit("bgops_Delay", json!({ "DelayMs": 120000 }))
-        .await;
+    let id = a.submit("bgops_Delay", json!({ "DelayMs": 120000 })).await;
     let waiter = {
         let req = b
             .req(Method::GET, &format!("/api/backgroundoperation/{id}"))

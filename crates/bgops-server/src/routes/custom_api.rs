@@ -270,7 +270,17 @@ pub async fn invoke(
     )?;
     let callback = callback_from_headers(state, headers, &prefer).await?;
     let inputs = api.validate_request(&body)?;
-    run(state, caller, root, &prefer, &api, inputs, callback, keyed.as_ref()).await
+    run(
+        state,
+        caller,
+        root,
+        &prefer,
+        &api,
+        inputs,
+        callback,
+        keyed.as_ref(),
+    )
+    .await
 }
 
 /// `GET /api/data/v9.2/{uniquename}({args})?@p1=…` for a function: `args` is the text between
@@ -307,7 +317,17 @@ pub async fn invoke_function(
     let callback = callback_from_headers(state, headers, &prefer).await?;
     let pairs = query.map(query_pairs).unwrap_or_default();
     let inputs = function_parameters(&api, args, &pairs)?;
-    run(state, caller, root, &prefer, &api, inputs, callback, keyed.as_ref()).await
+    run(
+        state,
+        caller,
+        root,
+        &prefer,
+        &api,
+        inputs,
+        callback,
+        keyed.as_ref(),
+    )
+    .await
 }
 
 /// Runs a validated call: in the background with `Prefer: respond-async` (202 and the status

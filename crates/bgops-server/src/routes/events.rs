@@ -45,8 +45,11 @@ pub fn wants_event_stream(headers: &HeaderMap) -> bool {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .any(|v| {
-            v.split(',')
-                .any(|m| m.trim().to_ascii_lowercase().starts_with("text/event-stream"))
+            v.split(',').any(|m| {
+                m.trim()
+                    .to_ascii_lowercase()
+                    .starts_with("text/event-stream")
+            })
         })
 }
 
@@ -101,11 +104,11 @@ fn parse_version(text: &str) -> Result<i64, ApiError> {
 
 /// A stream slot, or the 429 when `--max-event-streams` run already.
 fn take_slot(state: &AppState) -> Result<OwnedSemaphorePermit, AppError> {
-    state.streams.clone().try_acquire_owned().map_err(|_| {
-        AppError::Api(ApiError::too_many_streams(
-            state.config.max_event_streams,
-        ))
-    })
+    state
+        .streams
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| AppError::Api(ApiError::too_many_streams(state.config.max_event_streams)))
 }
 
 /// The response for a stream of events.

@@ -138,7 +138,10 @@ pub async fn get(
 }
 
 /// What the status monitor shows of `id`, or the 404.
-pub(crate) async fn read(state: &AppState, id: OperationId) -> Result<OperationStatusView, AppError> {
+pub(crate) async fn read(
+    state: &AppState,
+    id: OperationId,
+) -> Result<OperationStatusView, AppError> {
     Ok(state
         .engine
         .store()

@@ -17,8 +17,14 @@ pub async fn changes_follow_versions(db: &dyn TestDatabase) {
     }
     let all = store.operations_changed_after(0, 100).await.unwrap();
     let ids: Vec<_> = all.iter().map(|o| o.id).collect();
-    assert_eq!(ids, ops.iter().map(|o| o.id).collect::<Vec<_>>(), "version order");
-    assert!(all.windows(2).all(|w| w[0].version_number < w[1].version_number));
+    assert_eq!(
+        ids,
+        ops.iter().map(|o| o.id).collect::<Vec<_>>(),
+        "version order"
+    );
+    assert!(all
+        .windows(2)
+        .all(|w| w[0].version_number < w[1].version_number));
     let latest = store.latest_operation_version().await.unwrap();
     assert_eq!(latest, all[2].version_number);
     assert!(store

@@ -107,7 +107,12 @@ pub async fn sweep_deletes_expired_keys(db: &dyn TestDatabase) {
     let store = &*store;
     let user = UserId::new_random();
     for (i, at) in [0, 0, 0, 30_000].into_iter().enumerate() {
-        once(store, &new_op(t(at)), key(user, &format!("k{i}"), "fp", t(at))).await;
+        once(
+            store,
+            &new_op(t(at)),
+            key(user, &format!("k{i}"), "fp", t(at)),
+        )
+        .await;
     }
     let sweep = |now, limit| async move {
         store

@@ -196,13 +196,12 @@ pub async fn changed_after(
 }
 
 pub async fn latest_version(c: &dyn Db) -> Result<i64, StoreError> {
-    Ok(c
-        .query_one(
-            "SELECT COALESCE(MAX(versionnumber), 0)::bigint FROM backgroundoperation",
-            &[],
-        )
-        .await?
-        .try_get(0)?)
+    Ok(c.query_one(
+        "SELECT COALESCE(MAX(versionnumber), 0)::bigint FROM backgroundoperation",
+        &[],
+    )
+    .await?
+    .try_get(0)?)
 }
 
 pub async fn claim(c: &dyn Db, req: &ClaimRequest) -> Result<ClaimOutcome, StoreError> {

@@ -46,7 +46,9 @@ pub fn insert_once(
             Ok((r.get(0)?, r.get(1)?))
         })
         .optional()?
-        .ok_or_else(|| StoreError::Backend("an idempotency key vanished in its transaction".into()))?;
+        .ok_or_else(|| {
+            StoreError::Backend("an idempotency key vanished in its transaction".into())
+        })?;
     Ok(InsertOnce::Existing {
         operation: operation
             .parse()
