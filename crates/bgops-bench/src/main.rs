@@ -101,7 +101,13 @@ pub struct BenchArgs {
     /// Longest an apalis burn-down may take before its partial rate is reported, in seconds.
     #[arg(long, default_value_t = 600.0)]
     pub apalis_timeout: f64,
-    /// Skip scenarios: any of submit, poll, pickup, e2e, anchors, apalis, apalis-fresh, scale,
+    /// Clients long-polling operations of the burst in the waiting scenario.
+    #[arg(long, default_value_t = 10_000)]
+    pub pollers: usize,
+    /// Run only the waiting scenarios (long polls during a burst, the idempotency storm).
+    #[arg(long)]
+    pub waiting_only: bool,
+    /// Skip scenarios: any of submit, poll, pickup, e2e, waiting, anchors, apalis, apalis-fresh, scale,
     /// memory (comma-separated; `submit` also skips burn-down); with --postgres also pg (every
     /// bgops-on-PostgreSQL scenario), pg-submit (also burn-down and two nodes), pg-poll,
     /// pg-pickup, pg-two-nodes, graphile, graphile-batched, apalis-pg, pg-limit.
@@ -144,6 +150,7 @@ impl BenchArgs {
             self.poll_secs = self.poll_secs.min(1.0);
             self.scale_rows = self.scale_rows.min(5_000);
             self.mem_secs = self.mem_secs.min(1.0);
+            self.pollers = self.pollers.min(200);
             self.apalis_timeout = self.apalis_timeout.min(60.0);
             for peer in ["graphile", "graphile-batched", "apalis-pg"] {
                 self.skip.push(peer.to_owned());

@@ -67,6 +67,43 @@ pub fn fingerprint(parts: &[&str]) -> String {
     hex::encode(h.finalize())
 }
 
+/// A JSON body as fingerprinted: objects' members sorted by name at every depth, no white
+/// space, so two bodies that differ only in member order or spacing are the same request.
+pub fn canonical_body(body: &serde_json::Map<String, serde_json::Value>) -> String {
+    fn write(v: &serde_json::Value, out: &mut String) {
+        match v {
+            serde_json::Value::Object(m) => {
+                let mut members: Vec<_> = m.iter().collect();
+                members.sort_by(|a, b| a.0.cmp(b.0));
+                out.push('{');
+                for (i, (k, v)) in members.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&serde_json::Value::String(k.clone()).to_string());
+                    out.push(':');
+                    write(v, out);
+                }
+                out.push('}');
+            }
+            serde_json::Value::Array(items) => {
+                out.push('[');
+                for (i, v) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write(v, out);
+                }
+                out.push(']');
+            }
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    let mut out = String::new();
+    write(&serde_json::Value::Object(body.clone()), &mut out);
+    out
+}
+
 /// Keys whose first request is still being processed on this node, per user.
 #[derive(Clone, Default)]
 pub struct InFlight {
@@ -142,6 +179,19 @@ mod tests {
             fingerprint(&["a", "bc"]),
             "parts are delimited"
         );
+    }
+
+    #[test]
+    fn bodies_differing_only_in_member_order_are_one_request() {
+        let a: serde_json::Value =
+            serde_json::from_str(r#"{"b":1,"a":{"y":[1,{"q":2,"p":3}],"x":"s"}}"#).unwrap();
+        let b: serde_json::Value =
+            serde_json::from_str(r#"{ "a": {"x":"s", "y":[1,{"p":3,"q":2}]}, "b":1 }"#).unwrap();
+        let c: serde_json::Value = serde_json::from_str(r#"{"a":{"x":"s"},"b":1}"#).unwrap();
+        let canon = |v: &serde_json::Value| canonical_body(v.as_object().unwrap());
+        assert_eq!(canon(&a), canon(&b));
+        assert_ne!(canon(&a), canon(&c));
+        assert_eq!(canon(&c), r#"{"a":{"x":"s"},"b":1}"#);
     }
 
     #[test]

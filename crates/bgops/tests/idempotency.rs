@@ -135,6 +135,18 @@ async fn execute_background_operation_takes_keys_too() {
     assert_eq!(header(&retry, "idempotent-replayed"), Some("true"));
     let retry: Value = retry.json().await.unwrap();
     assert_eq!(retry, first, "the original answer");
+    // The same JSON written in another member order and spacing is the same request.
+    let reordered = server
+        .req(Method::POST, "/api/data/v9.2/ExecuteBackgroundOperation")
+        .header("Idempotency-Key", "sdk-key")
+        .header("Content-Type", "application/json")
+        .body(r#"{ "Request": { "Parameters": {"Text": "sdk"}, "RequestName": "bgops_Echo" } }"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reordered.status(), StatusCode::OK);
+    let reordered: Value = reordered.json().await.unwrap();
+    assert_eq!(reordered, first);
     assert_eq!(count(&server).await, 1);
 }
 

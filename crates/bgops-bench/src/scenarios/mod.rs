@@ -6,6 +6,8 @@
 //!    a fresh database and after `ANALYZE`.
 //! 3. Scale: burn-down and poll with `--scale-rows` rows in the table, 90% terminal.
 //! 4. Memory: peak RSS with `--scale-rows` waiting operations.
+//! 1b. Waiting (`waiting`): a burst of N with `--pollers` long-polling clients and without,
+//!    and one `Idempotency-Key` from `--concurrency` connections at once.
 //! 5. PostgreSQL (`--postgres`): bgops nodes (submit, burn-down, status poll, pickup across
 //!    processes, two nodes), graphile-worker and apalis-postgres burn-downs, and the server's
 //!    own limit, all on the same server.
@@ -37,6 +39,7 @@ mod pg_limit;
 mod pg_report;
 mod postgres;
 mod scale;
+mod waiting;
 
 use anchors::{axum_anchor, poll, print_apalis, raw_anchor};
 use compare::fill_report;
@@ -204,6 +207,13 @@ pub async fn run_all(args: &BenchArgs, workdir: &Path, report: &mut Report) -> R
         }),
     };
 
+    if args.waiting_only {
+        let launch = launch
+            .as_ref()
+            .context("--waiting-only starts its own servers: it does not take --url")?;
+        return waiting::run(args, launch, workdir).await;
+    }
+
     // 1. bgops on an empty table.
     let empty = match (&launch, &args.url) {
         (Some(launch), _) => {
@@ -229,6 +239,13 @@ pub async fn run_all(args: &BenchArgs, workdir: &Path, report: &mut Report) -> R
         }
         (None, None) => unreachable!(),
     };
+
+    // Waiting well: long polls during a burst, and an idempotency storm.
+    if let Some(launch) = &launch {
+        if args.runs("waiting") {
+            waiting::run(args, launch, workdir).await?;
+        }
+    }
 
     // 2. Anchors.
     let axum = if args.runs("anchors") && !empty.poll_ids.is_empty() {

@@ -259,7 +259,7 @@ pub async fn invoke(
     }
     let prefer = Prefer::from_headers(headers);
     authorize_call(caller, &api, prefer.respond_async())?;
-    let body_text = serde_json::to_string(&body).unwrap_or_default();
+    let body_text = idempotency::canonical_body(&body);
     let path = format!("{}/{name}", super::WEB_API);
     let keyed = keyed(
         state,
@@ -437,7 +437,7 @@ pub async fn execute_background_operation(
     };
     let api = lookup(state, &name).await?;
     authorize_call(caller, &api, true)?;
-    let body_text = serde_json::to_string(&body).unwrap_or_default();
+    let body_text = idempotency::canonical_body(&body);
     let path = format!("{}/{EXECUTE_BACKGROUND_OPERATION}", super::WEB_API);
     let keyed = keyed(
         state,

@@ -1,0 +1,340 @@
+//! Waiting well (issue 12): `--pollers` clients long-polling (`Prefer: wait=60`) operations
+//! of a burst of N while it burns down, against the same burst without pollers (burst
+//! throughput, server CPU and memory, the pollers' requests per completion, the server's CPU
+//! while the pollers wait and nothing changes); and a duplicate-submission storm: one
+//! `Idempotency-Key` from `--concurrency` connections at once must store one operation.
+//!
+//! Each run gets its own server on a fresh SQLite file. Every worker is held by a blocker
+//! first, so the N operations are queued before the pollers connect and the burn-down starts
+//! when the blockers are cancelled, exactly as in the burn-down scenario.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use bytes::Bytes;
+use http::{Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+use super::{hold_workers, mib, release_workers};
+use crate::load::{self, Stop, Target, Workload};
+use crate::procstat::{self, CpuMeter};
+use crate::server::{self, BgopsLaunch};
+use crate::BenchArgs;
+
+/// What one burst measured.
+struct Burst {
+    pollers: usize,
+    ops: usize,
+    secs: f64,
+    rate: f64,
+    server_cpu_secs: f64,
+    idle_cpu_secs: Option<f64>,
+    idle_secs: f64,
+    rss_mib: f64,
+    peak_rss_mib: f64,
+    poll_requests: usize,
+    poll_errors: usize,
+}
+
+/// Runs both waiting scenarios and prints their figures.
+pub async fn run(args: &BenchArgs, launch: &BgopsLaunch, workdir: &Path) -> Result<()> {
+    let pollers = args.pollers.min(args.n);
+    println!(
+        "waiting: a burst of {} operations with {} long-polling clients, and without",
+        args.n, pollers
+    );
+    let without = burst(args, launch, workdir, 0).await?;
+    print_burst(&without);
+    let with = burst(args, launch, workdir, pollers).await?;
+    print_burst(&with);
+    println!(
+        "  burst throughput with pollers: {:.1}% of without",
+        100.0 * with.rate / without.rate
+    );
+    storm(args, launch, workdir).await
+}
+
+fn print_burst(b: &Burst) {
+    println!(
+        "  {} pollers: {} ops in {:.2} s = {:.0} ops/s; server CPU {:.2} s ({:.3} s per 1k); RSS {:.0} MiB (peak {:.0} MiB)",
+        b.pollers,
+        b.ops,
+        b.secs,
+        b.rate,
+        b.server_cpu_secs,
+        1000.0 * b.server_cpu_secs / b.ops as f64,
+        b.rss_mib,
+        b.peak_rss_mib
+    );
+    if b.pollers > 0 {
+        println!(
+            "    pollers: {} long-poll requests for {} operations = {:.2} per completion ({} failed); server CPU while {} wait and nothing changes: {:.3} s over {:.1} s",
+            b.poll_requests,
+            b.pollers,
+            b.poll_requests as f64 / b.pollers as f64,
+            b.poll_errors,
+            b.pollers,
+            b.idle_cpu_secs.unwrap_or(f64::NAN),
+            b.idle_secs
+        );
+    }
+}
+
+async fn burst(
+    args: &BenchArgs,
+    launch: &BgopsLaunch,
+    workdir: &Path,
+    pollers: usize,
+) -> Result<Burst> {
+    let tag = format!("waiting-{pollers}");
+    let db = workdir.join(format!("{tag}.db"));
+    let srv = server::start_bgops(launch, &db, &tag)?;
+    let target = Target::new(srv.addr, &args.token);
+    let result = burst_on(args, &target, srv.pid, launch.workers, pollers).await;
+    srv.stop(Duration::from_secs(60))?;
+    result
+}
+
+async fn burst_on(
+    args: &BenchArgs,
+    target: &Target,
+    pid: u32,
+    workers: usize,
+    pollers: usize,
+) -> Result<Burst> {
+    let blockers = hold_workers(target, workers).await?;
+    let queued = load::closed_loop(
+        target,
+        &Workload::Submit,
+        args.concurrency,
+        Stop::Count(args.n),
+    )
+    .await;
+    if queued.errors > 0 || queued.submitted.len() != args.n {
+        bail!(
+            "queueing the burst failed: {} errors, first {:?}",
+            queued.errors,
+            queued.first_error
+        );
+    }
+    let ids: Vec<String> = queued.submitted.iter().map(|s| s.id.clone()).collect();
+
+    // The pollers: one connection each, long-polling one operation of the burst until it ends.
+    let requests = Arc::new(AtomicUsize::new(0));
+    let waiting = Arc::new(AtomicUsize::new(0));
+    let errors = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::with_capacity(pollers);
+    for id in ids.iter().take(pollers) {
+        let (target, id) = (target.clone(), id.clone());
+        let (requests, waiting, errors) = (requests.clone(), waiting.clone(), errors.clone());
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = long_poll(&target, &id, &requests, &waiting).await {
+                if errors.fetch_add(1, Ordering::Relaxed) == 0 {
+                    eprintln!("  poller failed: {e:#}");
+                }
+            }
+        }));
+    }
+    let mut idle = None;
+    let idle_secs = 3.0;
+    if pollers > 0 {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while waiting.load(Ordering::Relaxed) + errors.load(Ordering::Relaxed) < pollers {
+            if Instant::now() > deadline {
+                bail!(
+                    "only {} of {pollers} pollers connected",
+                    waiting.load(Ordering::Relaxed)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // Let the last requests reach their handlers, then measure the cost of waiting.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let before = procstat::cpu_seconds(Some(pid))?;
+        tokio::time::sleep(Duration::from_secs_f64(idle_secs)).await;
+        idle = Some(procstat::cpu_seconds(Some(pid))? - before);
+    }
+    let rss_waiting = procstat::memory(pid).ok();
+
+    let meter = CpuMeter::start(&[pid]);
+    let start = Instant::now();
+    release_workers(target, &blockers).await?;
+    wait_done(target, args.n + blockers.len()).await?;
+    let secs = start.elapsed().as_secs_f64();
+    let cpu = meter.stop();
+    for t in tasks {
+        let _ = t.await;
+    }
+    let (peak, rss) = procstat::memory(pid).context("reading the server's memory")?;
+    Ok(Burst {
+        pollers,
+        ops: args.n,
+        secs,
+        rate: args.n as f64 / secs,
+        server_cpu_secs: cpu.total(),
+        idle_cpu_secs: idle,
+        idle_secs,
+        rss_mib: mib(rss_waiting.map_or(rss, |(_, r)| r.max(rss))),
+        peak_rss_mib: mib(peak),
+        poll_requests: requests.load(Ordering::Relaxed),
+        poll_errors: errors.load(Ordering::Relaxed),
+    })
+}
+
+/// Long-polls `id` on one connection until it is terminal.
+async fn long_poll(
+    target: &Target,
+    id: &str,
+    requests: &AtomicUsize,
+    waiting: &AtomicUsize,
+) -> Result<()> {
+    let stream = TcpStream::connect(target.addr).await?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let mut first = true;
+    loop {
+        let req = Request::builder()
+            .method(Method::GET)
+            .uri(format!("/api/backgroundoperation/{id}"))
+            .header(http::header::HOST, &target.host)
+            .header(
+                http::header::AUTHORIZATION,
+                format!("Bearer {}", target.token),
+            )
+            .header("Prefer", "wait=60")
+            .body(Full::new(Bytes::new()))?;
+        sender.ready().await?;
+        let pending = sender.send_request(req);
+        requests.fetch_add(1, Ordering::Relaxed);
+        if std::mem::take(&mut first) {
+            waiting.fetch_add(1, Ordering::Relaxed);
+        }
+        let resp = pending.await?;
+        if resp.status() != StatusCode::OK {
+            bail!("long poll answered {}", resp.status());
+        }
+        let body = resp.into_body().collect().await?.to_bytes();
+        if body
+            .windows(33)
+            .any(|w| w == b"\"backgroundOperationStateCode\":3")
+        {
+            return Ok(());
+        }
+    }
+}
+
+/// Waits until `n` operations are terminal (one `$count` read every 100 ms).
+async fn wait_done(target: &Target, n: usize) -> Result<()> {
+    let deadline = Instant::now() + crate::drain_timeout(n);
+    loop {
+        let (status, _, body) = load::request(
+            target,
+            Method::GET,
+            "/api/data/v9.2/backgroundoperations/$count?$filter=backgroundoperationstatecode%20eq%203",
+            None,
+            false,
+        )
+        .await?;
+        if status != StatusCode::OK {
+            bail!("counting finished operations answered {status}: {body}");
+        }
+        if body.trim().parse::<usize>().unwrap_or(0) >= n {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("the burst did not finish: {body} of {n} terminal");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The same `Idempotency-Key` from `--concurrency` connections at once: one operation.
+async fn storm(args: &BenchArgs, launch: &BgopsLaunch, workdir: &Path) -> Result<()> {
+    let connections = args.concurrency;
+    println!("idempotency storm: one Idempotency-Key from {connections} connections at once");
+    let db = workdir.join("storm.db");
+    let srv = server::start_bgops(launch, &db, "storm")?;
+    let target = Target::new(srv.addr, &args.token);
+    let result = storm_on(&target, connections).await;
+    srv.stop(Duration::from_secs(60))?;
+    let (accepted, conflicts, ids, stored) = result?;
+    println!(
+        "  {accepted} answered 202 naming {ids} operation(s), {conflicts} answered 409 (in flight); operations stored: {stored}"
+    );
+    if ids != 1 || stored != 1 {
+        bail!("the storm stored {stored} operations ({ids} ids answered); exactly one expected");
+    }
+    Ok(())
+}
+
+async fn storm_on(target: &Target, connections: usize) -> Result<(usize, usize, usize, usize)> {
+    // Connect everyone first, then send at once.
+    let mut senders = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        let stream = TcpStream::connect(target.addr).await?;
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        senders.push(sender);
+    }
+    let go = Arc::new(tokio::sync::Barrier::new(connections));
+    let mut tasks = Vec::with_capacity(connections);
+    for mut sender in senders {
+        let (target, go) = (target.clone(), go.clone());
+        tasks.push(tokio::spawn(async move {
+            let req = Request::builder()
+                .method(Method::POST)
+                .uri("/api/data/v9.2/bgops_Echo")
+                .header(http::header::HOST, &target.host)
+                .header(
+                    http::header::AUTHORIZATION,
+                    format!("Bearer {}", target.token),
+                )
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .header("Prefer", "respond-async")
+                .header("Idempotency-Key", "bench-storm")
+                .body(Full::new(Bytes::from_static(load::ECHO_BODY.as_bytes())))?;
+            go.wait().await;
+            let resp = sender.send_request(req).await?;
+            let id = resp
+                .headers()
+                .get("x-ms-dyn-backgroundoperationid")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            anyhow::Ok((resp.status(), id))
+        }));
+    }
+    let (mut accepted, mut conflicts) = (0, 0);
+    let mut ids = std::collections::HashSet::new();
+    for t in tasks {
+        let (status, id) = t.await??;
+        match status {
+            StatusCode::ACCEPTED => {
+                accepted += 1;
+                ids.extend(id);
+            }
+            StatusCode::CONFLICT => conflicts += 1,
+            other => bail!("a storm request answered {other}"),
+        }
+    }
+    let (status, _, body) = load::request(
+        target,
+        Method::GET,
+        "/api/data/v9.2/backgroundoperations/$count",
+        None,
+        false,
+    )
+    .await?;
+    if status != StatusCode::OK {
+        bail!("counting operations answered {status}: {body}");
+    }
+    Ok((accepted, conflicts, ids.len(), body.trim().parse()?))
+}
