@@ -1,13 +1,13 @@
 //! The scenarios of issue 6, in the order they run, and how their figures are compared.
 //!
 //! 1. bgops on an empty table (one server): submit, burn-down, end to end, pickup latency,
-//!    status poll, peak RSS.
+//!    status poll, peak RSS. Then waiting (`waiting`): a burst of N with `--pollers`
+//!    long-polling clients and without, and one `Idempotency-Key` from `--concurrency`
+//!    connections at once (`waiting.rs`; `--waiting-only` runs just these).
 //! 2. Anchors: axum hello-world (loaded like the status poll), raw batched inserts, apalis on
 //!    a fresh database and after `ANALYZE`.
 //! 3. Scale: burn-down and poll with `--scale-rows` rows in the table, 90% terminal.
 //! 4. Memory: peak RSS with `--scale-rows` waiting operations.
-//! 1b. Waiting (`waiting`): a burst of N with `--pollers` long-polling clients and without,
-//!    and one `Idempotency-Key` from `--concurrency` connections at once.
 //! 5. PostgreSQL (`--postgres`): bgops nodes (submit, burn-down, status poll, pickup across
 //!    processes, two nodes), graphile-worker and apalis-postgres burn-downs, and the server's
 //!    own limit, all on the same server.
