@@ -141,35 +141,23 @@ pub async fn get(c: &dyn Db, id: OperationId) -> Result<Option<BackgroundOperati
         .transpose()
 }
 
-pub async fn get_status(
-    c: &dyn Db,
-    id: OperationId,
-) -> Result<Option<OperationStatusView>, StoreError> {
-    let Some(r) = c
-        .query_opt(
-            "SELECT name, backgroundoperationstatuscode, \
-             CASE WHEN backgroundoperationstatuscode = 30 THEN outputparameters END, \
-             CASE WHEN backgroundoperationstatuscode = 31 THEN errorcode END, \
-             CASE WHEN backgroundoperationstatuscode = 31 THEN errormessage END, \
-             CASE WHEN backgroundoperationstatuscode = 30 THEN outputjson END \
-             FROM backgroundoperation WHERE backgroundoperationid = $1",
-            &[&id.to_string()],
-        )
-        .await?
-    else {
-        return Ok(None);
-    };
-    Ok(Some(OperationStatusView {
-        name: r.try_get(0)?,
-        status: status(r.try_get(1)?)?,
-        output_parameters: r.try_get(2)?,
-        error_code: r
-            .try_get::<_, Option<i64>>(3)?
-            .map(|c| narrow(c, "errorcode"))
-            .transpose()?,
-        error_message: r.try_get(4)?,
-        outputs_json: r.try_get(5)?,
-    }))
+/// A row of a status read (`status_reads`: id, name, status code, outputs, error code, error message, outputs
+/// as shown) as the id and the view.
+pub fn read_status(r: &Row) -> Result<(String, OperationStatusView), StoreError> {
+    Ok((
+        r.try_get(0)?,
+        OperationStatusView {
+            name: r.try_get(1)?,
+            status: status(r.try_get(2)?)?,
+            output_parameters: r.try_get(3)?,
+            error_code: r
+                .try_get::<_, Option<i64>>(4)?
+                .map(|c| narrow(c, "errorcode"))
+                .transpose()?,
+            error_message: r.try_get(5)?,
+            outputs_json: r.try_get(6)?,
+        },
+    ))
 }
 
 pub async fn claim(c: &dyn Db, req: &ClaimRequest) -> Result<ClaimOutcome, StoreError> {
