@@ -230,26 +230,27 @@ async fn long_poll(
     }
 }
 
-/// Waits until `n` operations are terminal (one `$count` read every 100 ms).
+/// Waits until no operation is left unfinished (one `$count` read every 100 ms; `$count` counts
+/// at most 5,000, so the unfinished ones are counted, not the finished).
 async fn wait_done(target: &Target, n: usize) -> Result<()> {
     let deadline = Instant::now() + crate::drain_timeout(n);
     loop {
         let (status, _, body) = load::request(
             target,
             Method::GET,
-            "/api/data/v9.2/backgroundoperations/$count?$filter=backgroundoperationstatecode%20eq%203",
+            "/api/data/v9.2/backgroundoperations/$count?$filter=backgroundoperationstatecode%20ne%203",
             None,
             false,
         )
         .await?;
         if status != StatusCode::OK {
-            bail!("counting finished operations answered {status}: {body}");
+            bail!("counting unfinished operations answered {status}: {body}");
         }
-        if body.trim().parse::<usize>().unwrap_or(0) >= n {
+        if body.trim() == "0" {
             return Ok(());
         }
         if Instant::now() > deadline {
-            bail!("the burst did not finish: {body} of {n} terminal");
+            bail!("the burst did not finish: {body} of {n} still unfinished");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
