@@ -221,10 +221,8 @@ async fn long_poll(
             bail!("long poll answered {}", resp.status());
         }
         let body = resp.into_body().collect().await?.to_bytes();
-        if body
-            .windows(33)
-            .any(|w| w == b"\"backgroundOperationStateCode\":3")
-        {
+        let v: serde_json::Value = serde_json::from_slice(&body)?;
+        if v["backgroundOperationStateCode"] == 3 {
             return Ok(());
         }
     }
