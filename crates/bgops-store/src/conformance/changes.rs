@@ -58,3 +58,21 @@ pub async fn changes_follow_versions(db: &dyn TestDatabase) {
         changed[0].version_number
     );
 }
+
+/// Many readers of one operation at once (long polls woken together) each find it: a backend
+/// that gathers concurrent reads answers every reader of an id, not only the first.
+pub async fn concurrent_status_reads_of_one_operation_all_find_it(db: &dyn TestDatabase) {
+    let store = db.open().await;
+    let op = new_op(t(0));
+    insert(&*store, &[&op]).await;
+    let reads: Vec<_> = (0..64)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.get_operation_status(op.id).await })
+        })
+        .collect();
+    for r in reads {
+        let view = r.await.expect("task").expect("get_operation_status");
+        assert!(view.is_some(), "every reader finds the operation");
+    }
+}

@@ -117,6 +117,7 @@ cases!(
     sweep_deletes_expired_keys,
     concurrent_keyed_inserts_store_one,
     changes_follow_versions,
+    concurrent_status_reads_of_one_operation_all_find_it,
 );
 
 /// Runs every case, each on a fresh database from `fresh`; panics on the first failure, after
@@ -194,6 +195,7 @@ macro_rules! store_conformance_tests {
             sweep_deletes_expired_keys,
             concurrent_keyed_inserts_store_one,
             changes_follow_versions,
+            concurrent_status_reads_of_one_operation_all_find_it,
         );
     };
     ($fresh:expr; $($(#[$attr:meta])* $case:ident),+ $(,)?) => {

@@ -94,9 +94,11 @@ async fn answer(c: &CachedClient, batch: Vec<(OperationId, Reply)>) {
     ids.sort_unstable();
     ids.dedup();
     match read(c, &ids).await {
-        Ok(mut rows) => {
+        Ok(rows) => {
+            // The same id may be asked several times in one batch (many waiters on one
+            // operation): each gets the row.
             for (id, reply) in batch {
-                let _ = reply.send(Ok(rows.remove(&id.to_string())));
+                let _ = reply.send(Ok(rows.get(&id.to_string()).cloned()));
             }
         }
         Err(e) => {
