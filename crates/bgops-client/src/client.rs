@@ -1,0 +1,543 @@
+//! [`Client`]: one bgops server's Web API, typed: submit, status, cancel, list, custom APIs.
+//! Waiting lives in `wait.rs`, the HTTP plumbing in `http.rs`.
+
+use std::time::Duration;
+
+use bgops_core::{OperationId, ParamType, RequestParameter, ResponseProperty};
+use reqwest::header::{HeaderValue, AUTHORIZATION};
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use url::Url;
+
+use crate::custom_api::CustomApiInfo;
+use crate::error::Error;
+use crate::list::{ListQuery, OperationSummary, Page, COLUMNS, MAX_PAGE_SIZE};
+use crate::operation::{Status, Submitted};
+
+/// How long connecting to the server may take before the call fails as
+/// [`Error::Unreachable`].
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long one request (other than a long poll, which gets its wait on top) may take.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(150);
+
+/// A connection to one bgops server, with one caller's token. Cheap to clone; clones share
+/// their connection pool.
+#[derive(Clone)]
+pub struct Client {
+    /// The HTTP client (pooled connections).
+    pub(crate) http: reqwest::Client,
+    /// The server's root, ending in `/`.
+    pub(crate) base: Url,
+    /// `Bearer {token}`, marked sensitive so it never shows in debug output.
+    pub(crate) auth: HeaderValue,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.base.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Options of a background submission.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SubmitOptions {
+    /// An `Idempotency-Key`: a retry with the same key and body (after a network error, say)
+    /// returns the first submission's operation instead of starting a second one (SPEC §15,
+    /// on servers that support it).
+    pub idempotency_key: Option<String>,
+    /// A URL that receives a signed POST when the operation ends (SPEC §9; https only unless
+    /// the server allows http).
+    pub callback_url: Option<String>,
+}
+
+impl Client {
+    /// A client of the server at `url` (e.g. `http://127.0.0.1:8080`; a path prefix such as
+    /// `https://host/bgops/` is kept) sending `token` as its bearer token.
+    pub fn new(url: &str, token: &str) -> Result<Client, Error> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .build()
+            .map_err(|e| Error::BadUrl {
+                url: url.to_owned(),
+                reason: e.to_string(),
+            })?;
+        Client::with_http_client(http, url, token)
+    }
+
+    /// As [`Client::new`], with an HTTP client configured by the caller (proxies, extra root
+    /// certificates, time-outs).
+    pub fn with_http_client(
+        http: reqwest::Client,
+        url: &str,
+        token: &str,
+    ) -> Result<Client, Error> {
+        let bad = |reason: &str| Error::BadUrl {
+            url: url.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let mut base = Url::parse(url.trim()).map_err(|e| bad(&e.to_string()))?;
+        if !matches!(base.scheme(), "http" | "https") {
+            return Err(bad("the scheme must be http or https"));
+        }
+        if base.host().is_none() {
+            return Err(bad("there is no host"));
+        }
+        if base.query().is_some() || base.fragment().is_some() {
+            return Err(bad("a base URL has no query or fragment"));
+        }
+        if !base.path().ends_with('/') {
+            let path = format!("{}/", base.path());
+            base.set_path(&path);
+        }
+        let mut auth = HeaderValue::from_str(&format!("Bearer {}", token.trim()))
+            .map_err(|_| Error::InvalidHeader("Authorization"))?;
+        auth.set_sensitive(true);
+        Ok(Client { http, base, auth })
+    }
+
+    /// The server's root URL.
+    pub fn base_url(&self) -> &Url {
+        &self.base
+    }
+
+    /// `{root}/api/data/v9.2/{segment}`.
+    fn web_api(&self, segment: &str) -> Url {
+        let mut url = self.base.join("api/data/v9.2/").expect("a relative path joins");
+        url.path_segments_mut()
+            .expect("http(s) URLs have segments")
+            .pop_if_empty()
+            .push(segment);
+        url
+    }
+
+    /// `{root}/api/backgroundoperation/{id}`.
+    pub(crate) fn monitor(&self, id: OperationId) -> Url {
+        self.base
+            .join(&format!("api/backgroundoperation/{id}"))
+            .expect("a relative path joins")
+    }
+
+    /// A request with the token and the Web API's headers.
+    pub(crate) fn request(&self, method: Method, url: Url) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, url)
+            .header(AUTHORIZATION, self.auth.clone())
+            .header("Accept", "application/json")
+            .header("OData-Version", "4.0")
+            .header("OData-MaxVersion", "4.0")
+            .timeout(REQUEST_TIMEOUT)
+    }
+
+    /// Runs the custom API `api` now and returns its response properties (none for an API
+    /// without any). `params` serializes to a JSON object of request parameters.
+    pub async fn execute<P: Serialize + ?Sized>(
+        &self,
+        api: &str,
+        params: &P,
+    ) -> Result<Map<String, Value>, Error> {
+        let url = self.web_api(api);
+        let resp = self
+            .send(self.request(Method::POST, url.clone()).json(params), &url)
+            .await?;
+        match resp.status() {
+            StatusCode::NO_CONTENT => Ok(Map::new()),
+            StatusCode::OK => {
+                let mut body = read_object(resp, &url).await?;
+                body.retain(|k, _| !k.starts_with("@odata."));
+                Ok(body)
+            }
+            _ => Err(error_of(resp, &url).await),
+        }
+    }
+
+    /// Submits the custom API `api` in the background (`Prefer: respond-async`): the server
+    /// has stored the operation when this returns. `params` serializes to a JSON object of
+    /// request parameters.
+    pub async fn submit<P: Serialize + ?Sized>(
+        &self,
+        api: &str,
+        params: &P,
+    ) -> Result<Submitted, Error> {
+        self.submit_with(api, params, &SubmitOptions::default())
+            .await
+    }
+
+    /// As [`Client::submit`], with an idempotency key or a callback URL.
+    pub async fn submit_with<P: Serialize + ?Sized>(
+        &self,
+        api: &str,
+        params: &P,
+        options: &SubmitOptions,
+    ) -> Result<Submitted, Error> {
+        let url = self.web_api(api);
+        let mut req = self
+            .request(Method::POST, url.clone())
+            .header("Prefer", "respond-async")
+            .json(params);
+        if let Some(key) = &options.idempotency_key {
+            let v = HeaderValue::from_str(key).map_err(|_| Error::InvalidHeader("Idempotency-Key"))?;
+            req = req.header("Idempotency-Key", v);
+        }
+        if let Some(cb) = &options.callback_url {
+            let v = HeaderValue::from_str(cb)
+                .map_err(|_| Error::InvalidHeader("x-ms-dyn-callback-url"))?;
+            req = req.header("x-ms-dyn-callback-url", v);
+        }
+        let resp = self.send(req, &url).await?;
+        if resp.status() != StatusCode::ACCEPTED {
+            return Err(error_of(resp, &url).await);
+        }
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let id = header("x-ms-dyn-backgroundoperationid")
+            .and_then(|id| id.parse().ok())
+            .ok_or_else(|| unexpected(&url, 202, "no x-ms-dyn-backgroundoperationid header"))?;
+        let location = header("location").unwrap_or_else(|| self.monitor(id).to_string());
+        Ok(Submitted { id, location })
+    }
+
+    /// The operation's state now (one status monitor read).
+    pub async fn status(&self, id: OperationId) -> Result<Status, Error> {
+        Ok(self.observe(id, None).await?.0)
+    }
+
+    /// Asks for the operation to be canceled: a queued one never runs, a running one is
+    /// signalled. Answers the state right after (usually Canceling); a finished operation is
+    /// refused with `0x80048408`.
+    pub async fn cancel(&self, id: OperationId) -> Result<Status, Error> {
+        let url = self.monitor(id);
+        let resp = self
+            .send(self.request(Method::DELETE, url.clone()), &url)
+            .await?;
+        if resp.status() != StatusCode::OK {
+            return Err(error_of(resp, &url).await);
+        }
+        let status = resp.status().as_u16();
+        let body = read_object(resp, &url).await?;
+        Status::from_body(body, None).ok_or_else(|| unexpected(&url, status, "not a status"))
+    }
+
+    /// The first page of the operations `query` selects, newest first.
+    pub async fn list(&self, query: &ListQuery) -> Result<Page, Error> {
+        let mut url = self.web_api("backgroundoperations");
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("$select", COLUMNS);
+            q.append_pair("$orderby", "createdon desc,backgroundoperationid desc");
+            if let Some(filter) = query.filter() {
+                q.append_pair("$filter", &filter);
+            }
+        }
+        let page_size = query.page_size.clamp(1, MAX_PAGE_SIZE);
+        self.page(url, page_size).await
+    }
+
+    /// The page after `page`, or `None` after the last one.
+    pub async fn next_page(&self, page: &Page) -> Result<Option<Page>, Error> {
+        let Some(link) = &page.next_link else {
+            return Ok(None);
+        };
+        let url = Url::parse(link).map_err(|e| unexpected(self.base.as_str(), 200, &format!("bad @odata.nextLink: {e}")))?;
+        Ok(Some(self.page(url, page.page_size).await?))
+    }
+
+    async fn page(&self, url: Url, page_size: u32) -> Result<Page, Error> {
+        let (rows, next_link) = self.read_page(url.clone(), page_size).await?;
+        let operations = rows
+            .iter()
+            .map(|r| {
+                OperationSummary::from_row(r)
+                    .ok_or_else(|| unexpected(&url, 200, &format!("not an operation row: {r}")))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Page {
+            operations,
+            next_link,
+            page_size,
+        })
+    }
+
+    /// Every custom API the caller can see, by unique name, with their parameters and
+    /// properties.
+    pub async fn custom_apis(&self) -> Result<Vec<CustomApiInfo>, Error> {
+        self.read_custom_apis(None).await
+    }
+
+    /// The custom API `name` (case-sensitive), or `None` when the server has none by that
+    /// name.
+    pub async fn custom_api(&self, name: &str) -> Result<Option<CustomApiInfo>, Error> {
+        let filter = format!("uniquename eq '{}'", name.replace('\'', "''"));
+        Ok(self
+            .read_custom_apis(Some(filter))
+            .await?
+            .into_iter()
+            .find(|a| a.unique_name == name))
+    }
+
+    async fn read_custom_apis(&self, filter: Option<String>) -> Result<Vec<CustomApiInfo>, Error> {
+        let mut query = vec![
+            (
+                "$select",
+                "customapiid,uniquename,displayname,description,isfunction,isprivate".to_owned(),
+            ),
+            ("$orderby", "uniquename".to_owned()),
+        ];
+        if let Some(f) = filter {
+            query.push(("$filter", f));
+        }
+        let apis = self.read_all("customapis", &query).await?;
+        if apis.is_empty() {
+            return Ok(Vec::new());
+        }
+        let child_filter = |rows: &[Value]| -> Option<String> {
+            // One custom API: ask only for its rows; several: read them all.
+            (rows.len() == 1).then(|| {
+                format!(
+                    "_customapiid_value eq {}",
+                    rows[0]["customapiid"].as_str().unwrap_or_default()
+                )
+            })
+        };
+        let children = |select: &str| {
+            let mut q = vec![
+                ("$select", select.to_owned()),
+                ("$orderby", "uniquename".to_owned()),
+            ];
+            if let Some(f) = child_filter(&apis) {
+                q.push(("$filter", f));
+            }
+            q
+        };
+        let params = self
+            .read_all(
+                "customapirequestparameters",
+                &children("uniquename,type,isoptional,_customapiid_value"),
+            )
+            .await?;
+        let props = self
+            .read_all(
+                "customapiresponseproperties",
+                &children("uniquename,type,_customapiid_value"),
+            )
+            .await?;
+        let text = |v: &Value, col: &str| v.get(col).and_then(Value::as_str).map(str::to_owned);
+        let ty = |v: &Value| {
+            v.get("type")
+                .and_then(Value::as_i64)
+                .and_then(ParamType::from_code)
+                .unwrap_or(ParamType::String)
+        };
+        Ok(apis
+            .iter()
+            .map(|a| {
+                let id = a.get("customapiid").and_then(Value::as_str);
+                let mine = |r: &&Value| r.get("_customapiid_value").and_then(Value::as_str) == id;
+                CustomApiInfo {
+                    unique_name: text(a, "uniquename").unwrap_or_default(),
+                    display_name: text(a, "displayname").unwrap_or_default(),
+                    description: text(a, "description").filter(|d| !d.is_empty()),
+                    is_function: a.get("isfunction").and_then(Value::as_bool) == Some(true),
+                    is_private: a.get("isprivate").and_then(Value::as_bool) == Some(true),
+                    request_parameters: params
+                        .iter()
+                        .filter(mine)
+                        .map(|p| RequestParameter {
+                            name: text(p, "uniquename").unwrap_or_default(),
+                            param_type: ty(p),
+                            optional: p.get("isoptional").and_then(Value::as_bool) == Some(true),
+                        })
+                        .collect(),
+                    response_properties: props
+                        .iter()
+                        .filter(mine)
+                        .map(|p| ResponseProperty {
+                            name: text(p, "uniquename").unwrap_or_default(),
+                            param_type: ty(p),
+                        })
+                        .collect(),
+                }
+            })
+            .collect())
+    }
+
+    /// Every row of a query over the table `set`, following `@odata.nextLink`.
+    async fn read_all(&self, set: &str, query: &[(&str, String)]) -> Result<Vec<Value>, Error> {
+        let mut url = self.web_api(set);
+        url.query_pairs_mut()
+            .extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
+        let mut rows = Vec::new();
+        let mut next = Some(url);
+        while let Some(url) = next.take() {
+            let (page, link) = self.read_page(url.clone(), MAX_PAGE_SIZE).await?;
+            rows.extend(page);
+            next = link
+                .map(|l| {
+                    Url::parse(&l)
+                        .map_err(|e| unexpected(&url, 200, &format!("bad @odata.nextLink: {e}")))
+                })
+                .transpose()?;
+        }
+        Ok(rows)
+    }
+
+    /// One page of a collection: its rows and the next link.
+    async fn read_page(
+        &self,
+        url: Url,
+        page_size: u32,
+    ) -> Result<(Vec<Value>, Option<String>), Error> {
+        let req = self
+            .request(Method::GET, url.clone())
+            .header("Prefer", format!("odata.maxpagesize={page_size}"));
+        let resp = self.send(req, &url).await?;
+        if resp.status() != StatusCode::OK {
+            return Err(error_of(resp, &url).await);
+        }
+        let mut body = read_object(resp, &url).await?;
+        let rows = match body.remove("value") {
+            Some(Value::Array(rows)) => rows,
+            _ => return Err(unexpected(&url, 200, "no value array")),
+        };
+        let next = body
+            .remove("@odata.nextLink")
+            .and_then(|v| v.as_str().map(str::to_owned));
+        Ok((rows, next))
+    }
+
+    /// Sends a request; a failure to get an answer is [`Error::Unreachable`].
+    pub(crate) async fn send(
+        &self,
+        req: reqwest::RequestBuilder,
+        url: &Url,
+    ) -> Result<reqwest::Response, Error> {
+        req.send().await.map_err(|source| Error::Unreachable {
+            url: url.to_string(),
+            source,
+        })
+    }
+}
+
+/// An answer a bgops server does not give.
+pub(crate) fn unexpected(url: impl ToString, status: u16, detail: &str) -> Error {
+    Error::Unexpected {
+        url: url.to_string(),
+        status,
+        detail: detail.to_owned(),
+    }
+}
+
+/// Reads a JSON object body.
+pub(crate) async fn read_object(
+    resp: reqwest::Response,
+    url: &Url,
+) -> Result<Map<String, Value>, Error> {
+    let status = resp.status().as_u16();
+    let bytes = resp.bytes().await.map_err(|source| Error::Unreachable {
+        url: url.to_string(),
+        source,
+    })?;
+    match serde_json::from_slice(&bytes) {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err(unexpected(
+            url,
+            status,
+            &format!("not a JSON object: {}", preview(&bytes)),
+        )),
+    }
+}
+
+/// The error an unsuccessful answer carries: the Dataverse error body, or what came instead.
+pub(crate) async fn error_of(resp: reqwest::Response, url: &Url) -> Error {
+    let status = resp.status().as_u16();
+    let bytes = match resp.bytes().await {
+        Ok(b) => b,
+        Err(source) => {
+            return Error::Unreachable {
+                url: url.to_string(),
+                source,
+            }
+        }
+    };
+    let parsed: Option<Value> = serde_json::from_slice(&bytes).ok();
+    let field = |name: &str| {
+        parsed
+            .as_ref()
+            .and_then(|v| v.get("error"))
+            .and_then(|e| e.get(name))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    match (field("code"), field("message")) {
+        (Some(code), Some(message)) => Error::Server(crate::error::ServerError {
+            status,
+            code,
+            message,
+        }),
+        _ => unexpected(
+            url,
+            status,
+            &format!("no Dataverse error body: {}", preview(&bytes)),
+        ),
+    }
+}
+
+/// The start of a body, for error messages.
+fn preview(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let mut s: String = text.chars().take(200).collect();
+    if text.chars().count() > 200 {
+        s.push('…');
+    }
+    if s.is_empty() {
+        s.push_str("(empty)");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_urls_are_checked_and_keep_their_prefix() {
+        let c = Client::new("http://127.0.0.1:8080", "t").unwrap();
+        assert_eq!(
+            c.web_api("bgops_Echo").as_str(),
+            "http://127.0.0.1:8080/api/data/v9.2/bgops_Echo"
+        );
+        let c = Client::new("https://example.com/bgops", "t").unwrap();
+        assert_eq!(
+            c.web_api("backgroundoperations").as_str(),
+            "https://example.com/bgops/api/data/v9.2/backgroundoperations"
+        );
+        let id: OperationId = "3aadf856-1939-49d5-a1e0-870d76edefb2".parse().unwrap();
+        assert_eq!(
+            c.monitor(id).as_str(),
+            "https://example.com/bgops/api/backgroundoperation/3aadf856-1939-49d5-a1e0-870d76edefb2"
+        );
+        // A segment cannot escape the Web API path.
+        assert_eq!(
+            c.web_api("../x?y").as_str(),
+            "https://example.com/bgops/api/data/v9.2/..%2Fx%3Fy"
+        );
+        for bad in ["127.0.0.1:8080", "ftp://x", "http://x/?a=b", "not a url"] {
+            assert!(
+                matches!(Client::new(bad, "t"), Err(Error::BadUrl { .. })),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            Client::new("http://x", "a\nb"),
+            Err(Error::InvalidHeader("Authorization"))
+        ));
+        assert!(!format!("{c:?}").contains("Bearer"));
+    }
+}
