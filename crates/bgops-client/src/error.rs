@@ -28,13 +28,15 @@ impl ServerError {
 
 /// Why a call did not give the answer asked for.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The server refused the request and said why (a bad parameter, an unknown custom API, a
     /// missing privilege, an unknown id, a cancel of a finished operation…).
     #[error("{} (HTTP {}, {})", .0.message, .0.status, .0.code)]
     Server(ServerError),
     /// No answer: the connection was refused or broke, or the server did not answer in time.
-    #[error("cannot reach bgops at {url}: {source}")]
+    /// The cause is the error's `source()`.
+    #[error("cannot reach bgops at {url}")]
     Unreachable {
         /// The URL asked for.
         url: String,

@@ -123,7 +123,7 @@ mod list;
 mod operation;
 mod wait;
 
-pub use bgops_core::{OperationId, OperationState, OperationStatus, ParamType};
+pub use bgops_core::{OperationId, OperationState, OperationStatus, ParamType, Timestamp};
 pub use bgops_core::{RequestParameter, ResponseProperty};
 pub use callback::{
     verify_callback, verify_signature, CallbackPayload, HeaderLookup, VerifyError,

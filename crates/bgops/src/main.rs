@@ -1,6 +1,7 @@
-//! `bgops`: parse the command line, set up logging, run the service.
+//! `bgops`: parse the command line, set up logging, run the service or a client command.
 
 mod cli;
+mod client_cmd;
 
 use std::io::IsTerminal;
 
@@ -23,7 +24,7 @@ fn main() -> std::process::ExitCode {
         }
     };
     match runtime.block_on(cli.run()) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::from(2)
