@@ -106,7 +106,10 @@ impl Client {
 
     /// `{root}/api/data/v9.2/{segment}`.
     fn web_api(&self, segment: &str) -> Url {
-        let mut url = self.base.join("api/data/v9.2/").expect("a relative path joins");
+        let mut url = self
+            .base
+            .join("api/data/v9.2/")
+            .expect("a relative path joins");
         url.path_segments_mut()
             .expect("http(s) URLs have segments")
             .pop_if_empty()
@@ -179,7 +182,8 @@ impl Client {
             .header("Prefer", "respond-async")
             .json(params);
         if let Some(key) = &options.idempotency_key {
-            let v = HeaderValue::from_str(key).map_err(|_| Error::InvalidHeader("Idempotency-Key"))?;
+            let v =
+                HeaderValue::from_str(key).map_err(|_| Error::InvalidHeader("Idempotency-Key"))?;
             req = req.header("Idempotency-Key", v);
         }
         if let Some(cb) = &options.callback_url {
@@ -245,7 +249,13 @@ impl Client {
         let Some(link) = &page.next_link else {
             return Ok(None);
         };
-        let url = Url::parse(link).map_err(|e| unexpected(self.base.as_str(), 200, &format!("bad @odata.nextLink: {e}")))?;
+        let url = Url::parse(link).map_err(|e| {
+            unexpected(
+                self.base.as_str(),
+                200,
+                &format!("bad @odata.nextLink: {e}"),
+            )
+        })?;
         Ok(Some(self.page(url, page.page_size).await?))
     }
 

@@ -82,7 +82,9 @@ fn article(t: &ParamType) -> &'static str {
 fn hint(t: ParamType) -> &'static str {
     match t {
         ParamType::Boolean => " (true or false)",
-        ParamType::Integer | ParamType::Picklist => " (a whole number from -2147483648 to 2147483647)",
+        ParamType::Integer | ParamType::Picklist => {
+            " (a whole number from -2147483648 to 2147483647)"
+        }
         ParamType::Decimal | ParamType::Money | ParamType::Float => " (a number such as 12.5)",
         ParamType::DateTime => " (such as 2026-12-04T09:30:00Z)",
         ParamType::Guid => " (such as 3aadf856-1939-49d5-a1e0-870d76edefb2)",
@@ -109,7 +111,8 @@ pub fn value_from_text(ty: ParamType, text: &str) -> Result<Value, WrongType> {
         | ParamType::Decimal
         | ParamType::Money
         | ParamType::Float => {
-            let n: serde_json::Number = serde_json::from_str(text.trim()).map_err(|_| unreadable())?;
+            let n: serde_json::Number =
+                serde_json::from_str(text.trim()).map_err(|_| unreadable())?;
             Value::Number(n)
         }
         ParamType::StringArray if !text.trim_start().starts_with('[') => Value::Array(
@@ -226,14 +229,18 @@ mod tests {
             Value::Object(body).to_string(),
             r#"{"Text":"42","Number":-7,"Flag":true,"Tags":["a","b"],"Amount":12.50}"#
         );
-        let body = echo().body_from_args(&["Text=", r#"Tags=["x,y"]"#]).unwrap();
+        let body = echo()
+            .body_from_args(&["Text=", r#"Tags=["x,y"]"#])
+            .unwrap();
         assert_eq!(body["Text"], "");
         assert_eq!(body["Tags"], json!(["x,y"]));
     }
 
     #[test]
     fn says_which_parameter_and_which_type() {
-        let e = echo().body_from_args(&["Text=a", "Number=abc"]).unwrap_err();
+        let e = echo()
+            .body_from_args(&["Text=a", "Number=abc"])
+            .unwrap_err();
         assert_eq!(
             e.to_string(),
             "parameter Number of bgops_Echo is of type Integer: 'abc' is not an Integer \
@@ -244,15 +251,23 @@ mod tests {
             .unwrap_err();
         assert!(matches!(e, ArgumentError::WrongType { .. }), "{e}");
         let e = echo().body_from_args(&["Text=a", "Flag=yes"]).unwrap_err();
-        assert!(e.to_string().contains("is not a Boolean (true or false)"), "{e}");
-        let e = echo().body_from_args(&["Text=a", "Colour=red"]).unwrap_err();
+        assert!(
+            e.to_string().contains("is not a Boolean (true or false)"),
+            "{e}"
+        );
+        let e = echo()
+            .body_from_args(&["Text=a", "Colour=red"])
+            .unwrap_err();
         assert_eq!(
             e.to_string(),
             "bgops_Echo has no parameter Colour; its parameters: Flag (Boolean), \
              Number (Integer), Text (String), Tags (StringArray), Amount (Decimal)"
         );
         assert_eq!(
-            echo().body_from_args(&["Number=1"]).unwrap_err().to_string(),
+            echo()
+                .body_from_args(&["Number=1"])
+                .unwrap_err()
+                .to_string(),
             "bgops_Echo requires parameter Text (String)"
         );
         assert_eq!(
@@ -269,11 +284,19 @@ mod tests {
     fn reads_every_type_or_refuses_it() {
         for (t, ok, bad) in [
             (ParamType::DateTime, "2026-12-04T09:30:00Z", "tomorrow"),
-            (ParamType::Guid, "3aadf856-1939-49d5-a1e0-870d76edefb2", "42"),
+            (
+                ParamType::Guid,
+                "3aadf856-1939-49d5-a1e0-870d76edefb2",
+                "42",
+            ),
             (ParamType::Float, "1e3", "x"),
             (ParamType::Money, "10.25", "ten"),
             (ParamType::Picklist, "3", "3.5"),
-            (ParamType::EntityReference, r#"{"@odata.type":"Microsoft.Dynamics.CRM.account","accountid":"3aadf856-1939-49d5-a1e0-870d76edefb2"}"#, "{"),
+            (
+                ParamType::EntityReference,
+                r#"{"@odata.type":"Microsoft.Dynamics.CRM.account","accountid":"3aadf856-1939-49d5-a1e0-870d76edefb2"}"#,
+                "{",
+            ),
         ] {
             assert!(value_from_text(t, ok).is_ok(), "{t:?} {ok}");
             assert!(value_from_text(t, bad).is_err(), "{t:?} {bad}");

@@ -103,7 +103,11 @@ pub struct OperationSummary {
 impl OperationSummary {
     /// Reads one row of the `value` array; `None` when it lacks the key or a known status.
     pub(crate) fn from_row(row: &Value) -> Option<Self> {
-        let time = |col: &str| row.get(col).and_then(Value::as_str).and_then(Timestamp::parse_rfc3339);
+        let time = |col: &str| {
+            row.get(col)
+                .and_then(Value::as_str)
+                .and_then(Timestamp::parse_rfc3339)
+        };
         Some(OperationSummary {
             id: row.get("backgroundoperationid")?.as_str()?.parse().ok()?,
             name: row

@@ -50,7 +50,10 @@ impl Status {
     }
 
     /// Reads a status monitor body; `None` when it is not one.
-    pub(crate) fn from_body(body: Map<String, Value>, retry_after: Option<Duration>) -> Option<Self> {
+    pub(crate) fn from_body(
+        body: Map<String, Value>,
+        retry_after: Option<Duration>,
+    ) -> Option<Self> {
         let status = body
             .get("backgroundOperationStatusCode")
             .and_then(Value::as_i64)
@@ -146,7 +149,10 @@ mod tests {
         assert_eq!((f.code, f.message.as_str()), (-2147220891, "boom"));
         assert_eq!(f.hex_code(), "0x80040265");
         assert!(failed.outputs.is_empty());
-        assert_eq!(failed.to_json()["backgroundOperationErrorCode"], -2147220891);
+        assert_eq!(
+            failed.to_json()["backgroundOperationErrorCode"],
+            -2147220891
+        );
 
         let running = Status::from_body(
             body(json!({"backgroundOperationStateCode":2,"backgroundOperationStatusCode":20})),

@@ -54,7 +54,12 @@ pub fn status(form: Form, id: OperationId, s: &Status) {
                 s.status.code()
             ));
             if let Some(f) = &s.failure {
-                out(&format!("  error {} ({}): {}", f.hex_code(), f.code, f.message));
+                out(&format!(
+                    "  error {} ({}): {}",
+                    f.hex_code(),
+                    f.code,
+                    f.message
+                ));
             }
             for (k, v) in &s.outputs {
                 out(&format!("  {k} = {v}"));
@@ -85,7 +90,13 @@ pub fn operations(form: Form, rows: &[OperationSummary]) {
         }
         Form::Human => {
             let mut t = table(&[
-                "ID", "CUSTOM API", "STATUS", "CREATED", "ENDED", "RETRIES", "ERROR",
+                "ID",
+                "CUSTOM API",
+                "STATUS",
+                "CREATED",
+                "ENDED",
+                "RETRIES",
+                "ERROR",
             ]);
             for r in rows {
                 let time = |t: Option<bgops_client::Timestamp>| {
