@@ -71,6 +71,10 @@ pub(crate) fn duration(s: &str) -> Result<Duration, String> {
 
 #[derive(Args, Debug)]
 struct ServeArgs {
+    /// A TOML file holding any of these flags, by name with _ for - (`attempt_timeout =
+    /// "120s"`); flags and BGOPS_* variables override it. See docs/bgops.example.toml.
+    #[arg(long, env = "BGOPS_CONFIG", value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
     /// Address to listen on (port 0 picks a free port; the bound address is printed).
     #[arg(long, env = "BGOPS_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
