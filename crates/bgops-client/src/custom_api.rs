@@ -130,6 +130,30 @@ pub fn value_from_text(ty: ParamType, text: &str) -> Result<Value, WrongType> {
     Ok(json)
 }
 
+/// Builds a request body from `NAME=VALUE` arguments without a definition to type them by
+/// (the caller may not read the definition tables): a value that reads as a JSON number,
+/// `true`/`false`, an array or an object is sent as that, anything else as text. The server
+/// still checks each parameter and names the one of a wrong type.
+pub fn untyped_body_from_args<S: AsRef<str>>(
+    args: &[S],
+) -> Result<Map<String, Value>, ArgumentError> {
+    let mut body = Map::new();
+    for arg in args {
+        let arg = arg.as_ref();
+        let (name, text) = arg
+            .split_once('=')
+            .ok_or_else(|| ArgumentError::NotAPair(arg.to_owned()))?;
+        let value = match serde_json::from_str::<Value>(text) {
+            Ok(v @ (Value::Number(_) | Value::Bool(_) | Value::Array(_) | Value::Object(_))) => v,
+            _ => Value::String(text.to_owned()),
+        };
+        if body.insert(name.to_owned(), value).is_some() {
+            return Err(ArgumentError::Repeated(name.to_owned()));
+        }
+    }
+    Ok(body)
+}
+
 impl CustomApiInfo {
     /// The request parameter `name`, if defined.
     pub fn parameter(&self, name: &str) -> Option<&RequestParameter> {
@@ -277,6 +301,20 @@ mod tests {
         assert_eq!(
             echo().body_from_args(&["Text=a", "Text=b"]).unwrap_err(),
             ArgumentError::Repeated("Text".into())
+        );
+    }
+
+    #[test]
+    fn untyped_values_are_json_literals_or_text() {
+        let body = untyped_body_from_args(&["A=42", "B=true", "C=hello", "D=[1]", "E=null", "F="])
+            .unwrap();
+        assert_eq!(
+            Value::Object(body),
+            json!({"A": 42, "B": true, "C": "hello", "D": [1], "E": "null", "F": ""})
+        );
+        assert_eq!(
+            untyped_body_from_args(&["A=1", "A=2"]).unwrap_err(),
+            ArgumentError::Repeated("A".into())
         );
     }
 

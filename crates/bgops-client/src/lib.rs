@@ -130,7 +130,7 @@ pub use callback::{
     DEFAULT_TOLERANCE, WEBHOOK_ID, WEBHOOK_SIGNATURE, WEBHOOK_TIMESTAMP,
 };
 pub use client::{Client, SubmitOptions, CONNECT_TIMEOUT, REQUEST_TIMEOUT};
-pub use custom_api::{value_from_text, ArgumentError, CustomApiInfo};
+pub use custom_api::{untyped_body_from_args, value_from_text, ArgumentError, CustomApiInfo};
 pub use error::{Error, ServerError};
 pub use list::{ListQuery, OperationSummary, Page, MAX_PAGE_SIZE};
 pub use operation::{Failure, Status, Submitted};

@@ -24,13 +24,13 @@ impl Progress {
     /// Starts showing progress of `id`.
     pub fn start(id: OperationId) -> Progress {
         let bar = std::io::stderr().is_terminal().then(|| {
-            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-            bar.set_style(
-                ProgressStyle::with_template("{spinner} {prefix} {msg} ({elapsed})")
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-            );
-            bar.set_prefix(id.to_string());
-            bar.set_message("waiting");
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
+                .with_style(
+                    ProgressStyle::with_template("{spinner} {prefix} {msg} ({elapsed})")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                )
+                .with_prefix(id.to_string())
+                .with_message("waiting");
             bar.enable_steady_tick(Duration::from_millis(100));
             bar
         });
