@@ -9,7 +9,10 @@ mod render;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use bgops_client::{ArgumentError, Client, ListQuery, OperationId, OperationStatus, SubmitOptions};
+use bgops_client::{
+    untyped_body_from_args, ArgumentError, Client, ListQuery, OperationId, OperationStatus,
+    SubmitOptions,
+};
 use clap::{Args, Subcommand, ValueEnum};
 
 pub use exit::Outcome;
