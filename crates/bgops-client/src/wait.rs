@@ -30,17 +30,22 @@ impl Client {
     /// the operation ends; otherwise polls no more often than `Retry-After` says, cut short
     /// by the deadline.
     pub async fn wait(&self, id: OperationId, timeout: Duration) -> Result<Status, Error> {
-        self.wait_with(id, timeout, |_| {}).await
+        self.wait_with(id, timeout, MAX_LONG_POLL, |_| {}).await
     }
 
-    /// As [`Client::wait`], calling `on_status` with each status seen before the final one
-    /// (to show progress).
+    /// As [`Client::wait`], calling `on_status` with each status seen before the final one,
+    /// and holding each long poll at most `each_look` (whole seconds, 1 s to
+    /// [`MAX_LONG_POLL`]). A long poll answers early only when the operation ends, so a
+    /// progress display that should show it going from Waiting to In Progress passes a few
+    /// seconds here.
     pub async fn wait_with(
         &self,
         id: OperationId,
         timeout: Duration,
+        each_look: Duration,
         mut on_status: impl FnMut(&Status),
     ) -> Result<Status, Error> {
+        let each_look = each_look.clamp(Duration::from_secs(1), MAX_LONG_POLL);
         let deadline = Instant::now() + timeout;
         let mut long_poll = true;
         loop {
@@ -48,7 +53,7 @@ impl Client {
             let remaining = deadline.saturating_duration_since(asked_at);
             // Whole seconds only; under a second left, one plain look.
             let wait = (long_poll && remaining >= Duration::from_secs(1))
-                .then(|| remaining.min(MAX_LONG_POLL).as_secs());
+                .then(|| remaining.min(each_look).as_secs());
             let (status, applied) = self.observe(id, wait).await?;
             if status.is_terminal() {
                 return Ok(status);

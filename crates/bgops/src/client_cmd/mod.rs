@@ -22,6 +22,10 @@ use render::Form;
 /// How long `wait` waits without `--timeout`: in effect, until the operation ends.
 const NO_TIMEOUT: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 
+/// The longest single long poll while waiting: the progress shown moves at least this often
+/// (a long poll answers early only when the operation ends).
+const EACH_LOOK: Duration = Duration::from_secs(5);
+
 /// Where the server is and who is asking; shared by every client command.
 #[derive(Args, Debug)]
 pub struct Connection {
@@ -298,7 +302,9 @@ async fn wait_for(
 ) -> Result<Outcome, CmdError> {
     let mut progress = Progress::start(id);
     let result = client
-        .wait_with(id, timeout.unwrap_or(NO_TIMEOUT), |s| progress.update(s))
+        .wait_with(id, timeout.unwrap_or(NO_TIMEOUT), EACH_LOOK, |s| {
+            progress.update(s)
+        })
         .await;
     progress.finish();
     match result {
