@@ -43,21 +43,31 @@ impl Connection {
     }
 }
 
+/// The exit codes, shown under each client command's help.
+const EXIT_CODES: &str = "Exit codes: 0 done (the operation Succeeded), 1 Failed, 2 usage error, \
+3 Canceled, 4 server unreachable, 5 refused by the server, 6 not finished.";
+
 /// The client commands.
 #[derive(Subcommand, Debug)]
 pub enum ClientCommand {
     /// Submit a custom API in the background; prints the operation id (with --wait, waits
     /// for it and prints its outcome; the exit code says it).
+    #[command(after_help = EXIT_CODES)]
     Submit(SubmitArgs),
     /// Print an operation's state (exit code: its outcome, 6 while it runs).
+    #[command(after_help = EXIT_CODES)]
     Status(IdArgs),
     /// Wait for an operation to finish and print its outcome.
+    #[command(after_help = EXIT_CODES)]
     Wait(WaitArgs),
     /// Ask for an operation to be canceled.
+    #[command(after_help = EXIT_CODES)]
     Cancel(IdArgs),
     /// List background operations, newest first.
+    #[command(after_help = EXIT_CODES)]
     List(ListArgs),
     /// List the custom APIs with their parameters.
+    #[command(after_help = EXIT_CODES)]
     Apis(ApisArgs),
 }
 
