@@ -135,6 +135,38 @@ impl Client {
             .timeout(REQUEST_TIMEOUT)
     }
 
+    /// The request calling `api`: an action is a POST of its parameters; a function a GET of
+    /// `{api}(P=@P,…)?@P={OData literal}` (SPEC §3).
+    fn call<P: Serialize + ?Sized>(
+        &self,
+        api: &str,
+        params: &P,
+        function: bool,
+    ) -> Result<(reqwest::RequestBuilder, Url), Error> {
+        if !function {
+            let url = self.web_api(api);
+            return Ok((self.request(Method::POST, url.clone()).json(params), url));
+        }
+        let params = match serde_json::to_value(params) {
+            Ok(Value::Object(m)) => m,
+            Ok(other) => {
+                return Err(Error::Parameters(format!(
+                    "they must be a JSON object, not {other}"
+                )))
+            }
+            Err(e) => return Err(Error::Parameters(e.to_string())),
+        };
+        let args: Vec<String> = params.keys().map(|k| format!("{k}=@{k}")).collect();
+        let mut url = self.web_api(&format!("{api}({})", args.join(",")));
+        if !params.is_empty() {
+            let mut q = url.query_pairs_mut();
+            for (k, v) in &params {
+                q.append_pair(&format!("@{k}"), &odata_literal(v));
+            }
+        }
+        Ok((self.request(Method::GET, url.clone()), url))
+    }
+
     /// Runs the custom API `api` now and returns its response properties (none for an API
     /// without any). `params` serializes to a JSON object of request parameters.
     pub async fn execute<P: Serialize + ?Sized>(
@@ -142,10 +174,28 @@ impl Client {
         api: &str,
         params: &P,
     ) -> Result<Map<String, Value>, Error> {
-        let url = self.web_api(api);
-        let resp = self
-            .send(self.request(Method::POST, url.clone()).json(params), &url)
-            .await?;
+        self.execute_call(api, params, false).await
+    }
+
+    /// As [`Client::execute`], for a custom API that is a function
+    /// ([`CustomApiInfo::is_function`]): called with GET, its parameters as OData literals in
+    /// the URL.
+    pub async fn execute_function<P: Serialize + ?Sized>(
+        &self,
+        api: &str,
+        params: &P,
+    ) -> Result<Map<String, Value>, Error> {
+        self.execute_call(api, params, true).await
+    }
+
+    async fn execute_call<P: Serialize + ?Sized>(
+        &self,
+        api: &str,
+        params: &P,
+        function: bool,
+    ) -> Result<Map<String, Value>, Error> {
+        let (req, url) = self.call(api, params, function)?;
+        let resp = self.send(req, &url).await?;
         match resp.status() {
             StatusCode::NO_CONTENT => Ok(Map::new()),
             StatusCode::OK => {
@@ -176,11 +226,30 @@ impl Client {
         params: &P,
         options: &SubmitOptions,
     ) -> Result<Submitted, Error> {
-        let url = self.web_api(api);
-        let mut req = self
-            .request(Method::POST, url.clone())
-            .header("Prefer", "respond-async")
-            .json(params);
+        self.submit_call(api, params, options, false).await
+    }
+
+    /// As [`Client::submit_with`], for a custom API that is a function
+    /// ([`CustomApiInfo::is_function`]): a GET with `Prefer: respond-async`, its parameters
+    /// as OData literals in the URL.
+    pub async fn submit_function<P: Serialize + ?Sized>(
+        &self,
+        api: &str,
+        params: &P,
+        options: &SubmitOptions,
+    ) -> Result<Submitted, Error> {
+        self.submit_call(api, params, options, true).await
+    }
+
+    async fn submit_call<P: Serialize + ?Sized>(
+        &self,
+        api: &str,
+        params: &P,
+        options: &SubmitOptions,
+        function: bool,
+    ) -> Result<Submitted, Error> {
+        let (req, url) = self.call(api, params, function)?;
+        let mut req = req.header("Prefer", "respond-async");
         if let Some(key) = &options.idempotency_key {
             let v =
                 HeaderValue::from_str(key).map_err(|_| Error::InvalidHeader("Idempotency-Key"))?;
@@ -435,6 +504,15 @@ impl Client {
     }
 }
 
+/// A JSON value as an OData literal in a function's URL: text in single quotes (a quote
+/// doubled), numbers and booleans as they are, arrays and objects as JSON.
+fn odata_literal(v: &Value) -> String {
+    match v {
+        Value::String(s) => format!("'{}'", s.replace('\'', "''")),
+        other => other.to_string(),
+    }
+}
+
 /// An answer a bgops server does not give.
 pub(crate) fn unexpected(url: impl ToString, status: u16, detail: &str) -> Error {
     Error::Unexpected {
@@ -549,5 +627,33 @@ mod tests {
             Err(Error::InvalidHeader("Authorization"))
         ));
         assert!(!format!("{c:?}").contains("Bearer"));
+    }
+
+    #[test]
+    fn functions_carry_their_parameters_as_odata_literals() {
+        let c = Client::new("http://h:1", "t").unwrap();
+        let params = serde_json::json!({"Text": "it's 50% off & more", "Number": 5, "Flag": true});
+        let (_, url) = c.call("contoso_Fn", &params, true).unwrap();
+        let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+        assert_eq!(
+            url.path(),
+            "/api/data/v9.2/contoso_Fn(Text=@Text,Number=@Number,Flag=@Flag)"
+        );
+        assert_eq!(
+            pairs,
+            [
+                ("@Text".to_owned(), "'it''s 50% off & more'".to_owned()),
+                ("@Number".to_owned(), "5".to_owned()),
+                ("@Flag".to_owned(), "true".to_owned()),
+            ]
+        );
+        let (_, url) = c
+            .call("contoso_Ping", &serde_json::json!({}), true)
+            .unwrap();
+        assert_eq!(url.as_str(), "http://h:1/api/data/v9.2/contoso_Ping()");
+        assert!(matches!(
+            c.call("contoso_Fn", &serde_json::json!([1]), true),
+            Err(Error::Parameters(_))
+        ));
     }
 }

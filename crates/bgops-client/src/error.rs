@@ -69,6 +69,9 @@ pub enum Error {
     /// header it goes in: it holds a line break or another control character.
     #[error("the value for the {0} header holds a character HTTP headers cannot carry")]
     InvalidHeader(&'static str),
+    /// The parameters given cannot be sent: they do not serialize to a JSON object.
+    #[error("the parameters cannot be sent: {0}")]
+    Parameters(String),
     /// [`Client::wait`](crate::Client::wait) reached its deadline before the operation
     /// finished; `last` is the state seen last.
     #[error("operation {id} had not finished when the wait ended (last seen: {})", .last.status.label())]

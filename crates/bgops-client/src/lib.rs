@@ -3,7 +3,8 @@
 //!
 //! [`Client`] speaks the server's Web API (the Microsoft Dataverse background operations
 //! contract, plus bgops's additions): run a custom API now ([`Client::execute`]) or in the
-//! background ([`Client::submit`], with an optional idempotency key), read its state
+//! background ([`Client::submit`], with an optional idempotency key; functions with
+//! [`Client::execute_function`] and [`Client::submit_function`]), read its state
 //! ([`Client::status`]), wait for it to end ([`Client::wait`]: a long poll where the server
 //! offers one, else polling that honours `Retry-After`, within a deadline), cancel it
 //! ([`Client::cancel`]), list operations page by page with filters ([`Client::list`]), and read

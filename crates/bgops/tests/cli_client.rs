@@ -191,6 +191,37 @@ fn submit_types_parameters_from_the_definition_and_names_what_is_wrong() {
     assert_eq!(json_lines(&o), Vec::<Value>::new());
 }
 
+#[tokio::test]
+async fn submit_calls_a_function_with_get() {
+    let s = server();
+    let plugin = common::custom_apis::plugin_type_id(&s, "Bgops.Diagnostics.Echo").await;
+    let resp = common::custom_apis::post(
+        &s,
+        "customapis",
+        &serde_json::json!({
+            "uniquename": "contoso_EchoFn", "name": "Echo function", "displayname": "Echo function",
+            "isfunction": true,
+            "PluginTypeId@odata.bind": format!("plugintypes({plugin})"),
+            "CustomAPIRequestParameters": [{"uniquename": "Text", "type": 10, "isoptional": false}],
+            "CustomAPIResponseProperties": [{"uniquename": "Text", "type": 10}]
+        }),
+    )
+    .await;
+    assert_eq!(resp.status(), 204);
+    let o = bgops(
+        &s,
+        &["submit", "contoso_EchoFn", "Text=it's a function", "--wait"],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(json(&o)["Text"], "it's a function");
+    let apis = json_lines(&bgops(&s, &["apis"]));
+    let f = apis
+        .iter()
+        .find(|a| a["uniquename"] == "contoso_EchoFn")
+        .unwrap();
+    assert_eq!(f["isfunction"], true);
+}
+
 #[test]
 fn list_filters_by_state_and_api_and_apis_lists_definitions() {
     let s = server();

@@ -1,6 +1,6 @@
 //! `bgops-client` against the real binary: paging through `@odata.nextLink`, filters, the
-//! synchronous call, the custom API definitions, and typed errors carrying the Dataverse code
-//! and HTTP status.
+//! synchronous call, functions, the custom API definitions, and typed errors carrying the
+//! Dataverse code and HTTP status.
 
 mod common;
 
@@ -10,6 +10,31 @@ use std::time::Duration;
 use bgops_client::{Client, Error, ListQuery, OperationStatus, ParamType};
 use common::{Server, TOKEN};
 use serde_json::json;
+
+/// Creates the function `contoso_EchoFn` (Text required, Number optional; Echo plug-in).
+async fn create_echo_function(s: &Server) {
+    let resp = common::custom_apis::post(
+        s,
+        "customapis",
+        &json!({
+            "uniquename": "contoso_EchoFn", "name": "Echo function", "displayname": "Echo function",
+            "isfunction": true,
+            "PluginTypeId@odata.bind": format!(
+                "plugintypes({})",
+                common::custom_apis::plugin_type_id(s, "Bgops.Diagnostics.Echo").await
+            ),
+            "CustomAPIRequestParameters": [
+                {"uniquename": "Text", "type": 10, "isoptional": false},
+                {"uniquename": "Number", "type": 7, "isoptional": true}
+            ],
+            "CustomAPIResponseProperties": [
+                {"uniquename": "Text", "type": 10}, {"uniquename": "Number", "type": 7}
+            ]
+        }),
+    )
+    .await;
+    assert_eq!(resp.status(), 204, "{:?}", resp.text().await);
+}
 
 #[tokio::test]
 async fn lists_page_by_page_newest_first_with_filters() {
@@ -68,7 +93,7 @@ async fn lists_page_by_page_newest_first_with_filters() {
 
 #[tokio::test]
 async fn definitions_synchronous_calls_and_typed_errors() {
-    let s = Server::start(&[]);
+    let s = Server::start(&["--poll-retry-after", "1s"]);
     let client = Client::new(&s.base, TOKEN).unwrap();
 
     let fail = client.custom_api("bgops_Fail").await.unwrap().unwrap();
@@ -116,6 +141,29 @@ async fn definitions_synchronous_calls_and_typed_errors() {
     let bad = Client::new(&s.base, "not-the-token").unwrap();
     let err = bad.custom_apis().await.unwrap_err();
     assert_eq!(err.http_status(), Some(401));
+
+    // Functions: GET with OData literals, synchronously and in the background.
+    create_echo_function(&s).await;
+    let info = client.custom_api("contoso_EchoFn").await.unwrap().unwrap();
+    assert!(info.is_function);
+    let params = json!({"Text": "it's 50% & more", "Number": 7});
+    let out = client
+        .execute_function("contoso_EchoFn", &params)
+        .await
+        .unwrap();
+    assert_eq!(serde_json::Value::Object(out), params);
+    let op = client
+        .submit_function("contoso_EchoFn", &params, &Default::default())
+        .await
+        .unwrap();
+    let done = client.wait(op.id, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(serde_json::Value::Object(done.outputs), params);
+    // An action called as a function is an unknown segment, as in Dataverse.
+    let err = client
+        .execute_function("bgops_Echo", &json!({}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("0x8006088a"));
 
     let gone = Client::new("http://127.0.0.1:1", TOKEN).unwrap();
     let err = gone

@@ -57,7 +57,7 @@ impl Outcome {
         match e {
             Error::Unreachable { .. } => Outcome::Unreachable,
             Error::Server(_) | Error::Unexpected { .. } => Outcome::Refused,
-            Error::BadUrl { .. } | Error::InvalidHeader(_) => Outcome::Usage,
+            Error::BadUrl { .. } | Error::InvalidHeader(_) | Error::Parameters(_) => Outcome::Usage,
             Error::Timeout { .. } => Outcome::NotFinished,
             _ => Outcome::Refused,
         }

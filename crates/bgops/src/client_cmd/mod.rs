@@ -254,8 +254,12 @@ fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
 
 async fn submit(a: SubmitArgs) -> Result<Outcome, CmdError> {
     let client = a.conn.client()?;
+    let mut function = false;
     let body = match client.custom_api(&a.name).await {
-        Ok(Some(api)) => api.body_from_args(&a.params)?,
+        Ok(Some(api)) => {
+            function = api.is_function;
+            api.body_from_args(&a.params)?
+        }
         Ok(None) => return Err(CmdError::UnknownApi(a.name)),
         // A caller without read access to the definition tables: send the values as JSON
         // literals or text, and let the server check them.
@@ -272,7 +276,11 @@ async fn submit(a: SubmitArgs) -> Result<Outcome, CmdError> {
         idempotency_key: a.idempotency_key,
         ..SubmitOptions::default()
     };
-    let op = client.submit_with(&a.name, &body, &options).await?;
+    let op = if function {
+        client.submit_function(&a.name, &body, &options).await?
+    } else {
+        client.submit_with(&a.name, &body, &options).await?
+    };
     if !a.wait {
         // The id alone, on a terminal or not, so `ID=$(bgops submit …)` works.
         if a.json {
