@@ -1,18 +1,18 @@
-//! [`Client`]: one bgops server's Web API, typed: submit, status, cancel, list, custom APIs.
-//! Waiting lives in `wait.rs`, the HTTP plumbing in `http.rs`.
+//! [`Client`]: one bgops server's Web API, typed: execute and submit custom APIs, read and
+//! cancel operations. Waiting lives in `wait.rs`, listing in `list.rs`, custom API definitions
+//! in `definitions.rs`, the HTTP plumbing in `http.rs`.
 
 use std::time::Duration;
 
-use bgops_core::{OperationId, ParamType, RequestParameter, ResponseProperty};
+use bgops_core::OperationId;
 use reqwest::header::{HeaderValue, AUTHORIZATION};
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use url::Url;
 
-use crate::custom_api::CustomApiInfo;
 use crate::error::Error;
-use crate::list::{ListQuery, OperationSummary, Page, COLUMNS, MAX_PAGE_SIZE};
+use crate::http::{error_of, read_object, unexpected};
 use crate::operation::{Status, Submitted};
 
 /// How long connecting to the server may take before the call fails as
@@ -105,7 +105,7 @@ impl Client {
     }
 
     /// `{root}/api/data/v9.2/{segment}`.
-    fn web_api(&self, segment: &str) -> Url {
+    pub(crate) fn web_api(&self, segment: &str) -> Url {
         let mut url = self
             .base
             .join("api/data/v9.2/")
@@ -298,199 +298,6 @@ impl Client {
         Status::from_body(body, None).ok_or_else(|| unexpected(&url, status, "not a status"))
     }
 
-    /// The first page of the operations `query` selects, newest first.
-    pub async fn list(&self, query: &ListQuery) -> Result<Page, Error> {
-        let mut url = self.web_api("backgroundoperations");
-        {
-            let mut q = url.query_pairs_mut();
-            q.append_pair("$select", COLUMNS);
-            q.append_pair("$orderby", "createdon desc,backgroundoperationid desc");
-            if let Some(filter) = query.filter() {
-                q.append_pair("$filter", &filter);
-            }
-        }
-        let page_size = query.page_size.clamp(1, MAX_PAGE_SIZE);
-        self.page(url, page_size).await
-    }
-
-    /// The page after `page`, or `None` after the last one.
-    pub async fn next_page(&self, page: &Page) -> Result<Option<Page>, Error> {
-        let Some(link) = &page.next_link else {
-            return Ok(None);
-        };
-        let url = Url::parse(link).map_err(|e| {
-            unexpected(
-                self.base.as_str(),
-                200,
-                &format!("bad @odata.nextLink: {e}"),
-            )
-        })?;
-        Ok(Some(self.page(url, page.page_size).await?))
-    }
-
-    async fn page(&self, url: Url, page_size: u32) -> Result<Page, Error> {
-        let (rows, next_link) = self.read_page(url.clone(), page_size).await?;
-        let operations = rows
-            .iter()
-            .map(|r| {
-                OperationSummary::from_row(r)
-                    .ok_or_else(|| unexpected(&url, 200, &format!("not an operation row: {r}")))
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(Page {
-            operations,
-            next_link,
-            page_size,
-        })
-    }
-
-    /// Every custom API the caller can see, by unique name, with their parameters and
-    /// properties.
-    pub async fn custom_apis(&self) -> Result<Vec<CustomApiInfo>, Error> {
-        self.read_custom_apis(None).await
-    }
-
-    /// The custom API `name` (case-sensitive), or `None` when the server has none by that
-    /// name.
-    pub async fn custom_api(&self, name: &str) -> Result<Option<CustomApiInfo>, Error> {
-        let filter = format!("uniquename eq '{}'", name.replace('\'', "''"));
-        Ok(self
-            .read_custom_apis(Some(filter))
-            .await?
-            .into_iter()
-            .find(|a| a.unique_name == name))
-    }
-
-    async fn read_custom_apis(&self, filter: Option<String>) -> Result<Vec<CustomApiInfo>, Error> {
-        let mut query = vec![
-            (
-                "$select",
-                "customapiid,uniquename,displayname,description,isfunction,isprivate".to_owned(),
-            ),
-            ("$orderby", "uniquename".to_owned()),
-        ];
-        if let Some(f) = filter {
-            query.push(("$filter", f));
-        }
-        let apis = self.read_all("customapis", &query).await?;
-        if apis.is_empty() {
-            return Ok(Vec::new());
-        }
-        let child_filter = |rows: &[Value]| -> Option<String> {
-            // One custom API: ask only for its rows; several: read them all.
-            (rows.len() == 1).then(|| {
-                format!(
-                    "_customapiid_value eq {}",
-                    rows[0]["customapiid"].as_str().unwrap_or_default()
-                )
-            })
-        };
-        let children = |select: &str| {
-            let mut q = vec![
-                ("$select", select.to_owned()),
-                ("$orderby", "uniquename".to_owned()),
-            ];
-            if let Some(f) = child_filter(&apis) {
-                q.push(("$filter", f));
-            }
-            q
-        };
-        let params = self
-            .read_all(
-                "customapirequestparameters",
-                &children("uniquename,type,isoptional,_customapiid_value"),
-            )
-            .await?;
-        let props = self
-            .read_all(
-                "customapiresponseproperties",
-                &children("uniquename,type,_customapiid_value"),
-            )
-            .await?;
-        let text = |v: &Value, col: &str| v.get(col).and_then(Value::as_str).map(str::to_owned);
-        let ty = |v: &Value| {
-            v.get("type")
-                .and_then(Value::as_i64)
-                .and_then(ParamType::from_code)
-                .unwrap_or(ParamType::String)
-        };
-        Ok(apis
-            .iter()
-            .map(|a| {
-                let id = a.get("customapiid").and_then(Value::as_str);
-                let mine = |r: &&Value| r.get("_customapiid_value").and_then(Value::as_str) == id;
-                CustomApiInfo {
-                    unique_name: text(a, "uniquename").unwrap_or_default(),
-                    display_name: text(a, "displayname").unwrap_or_default(),
-                    description: text(a, "description").filter(|d| !d.is_empty()),
-                    is_function: a.get("isfunction").and_then(Value::as_bool) == Some(true),
-                    is_private: a.get("isprivate").and_then(Value::as_bool) == Some(true),
-                    request_parameters: params
-                        .iter()
-                        .filter(mine)
-                        .map(|p| RequestParameter {
-                            name: text(p, "uniquename").unwrap_or_default(),
-                            param_type: ty(p),
-                            optional: p.get("isoptional").and_then(Value::as_bool) == Some(true),
-                        })
-                        .collect(),
-                    response_properties: props
-                        .iter()
-                        .filter(mine)
-                        .map(|p| ResponseProperty {
-                            name: text(p, "uniquename").unwrap_or_default(),
-                            param_type: ty(p),
-                        })
-                        .collect(),
-                }
-            })
-            .collect())
-    }
-
-    /// Every row of a query over the table `set`, following `@odata.nextLink`.
-    async fn read_all(&self, set: &str, query: &[(&str, String)]) -> Result<Vec<Value>, Error> {
-        let mut url = self.web_api(set);
-        url.query_pairs_mut()
-            .extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
-        let mut rows = Vec::new();
-        let mut next = Some(url);
-        while let Some(url) = next.take() {
-            let (page, link) = self.read_page(url.clone(), MAX_PAGE_SIZE).await?;
-            rows.extend(page);
-            next = link
-                .map(|l| {
-                    Url::parse(&l)
-                        .map_err(|e| unexpected(&url, 200, &format!("bad @odata.nextLink: {e}")))
-                })
-                .transpose()?;
-        }
-        Ok(rows)
-    }
-
-    /// One page of a collection: its rows and the next link.
-    async fn read_page(
-        &self,
-        url: Url,
-        page_size: u32,
-    ) -> Result<(Vec<Value>, Option<String>), Error> {
-        let req = self
-            .request(Method::GET, url.clone())
-            .header("Prefer", format!("odata.maxpagesize={page_size}"));
-        let resp = self.send(req, &url).await?;
-        if resp.status() != StatusCode::OK {
-            return Err(error_of(resp, &url).await);
-        }
-        let mut body = read_object(resp, &url).await?;
-        let rows = match body.remove("value") {
-            Some(Value::Array(rows)) => rows,
-            _ => return Err(unexpected(&url, 200, "no value array")),
-        };
-        let next = body
-            .remove("@odata.nextLink")
-            .and_then(|v| v.as_str().map(str::to_owned));
-        Ok((rows, next))
-    }
-
     /// Sends a request; a failure to get an answer is [`Error::Unreachable`].
     pub(crate) async fn send(
         &self,
@@ -511,83 +318,6 @@ fn odata_literal(v: &Value) -> String {
         Value::String(s) => format!("'{}'", s.replace('\'', "''")),
         other => other.to_string(),
     }
-}
-
-/// An answer a bgops server does not give.
-pub(crate) fn unexpected(url: impl ToString, status: u16, detail: &str) -> Error {
-    Error::Unexpected {
-        url: url.to_string(),
-        status,
-        detail: detail.to_owned(),
-    }
-}
-
-/// Reads a JSON object body.
-pub(crate) async fn read_object(
-    resp: reqwest::Response,
-    url: &Url,
-) -> Result<Map<String, Value>, Error> {
-    let status = resp.status().as_u16();
-    let bytes = resp.bytes().await.map_err(|source| Error::Unreachable {
-        url: url.to_string(),
-        source,
-    })?;
-    match serde_json::from_slice(&bytes) {
-        Ok(Value::Object(m)) => Ok(m),
-        _ => Err(unexpected(
-            url,
-            status,
-            &format!("not a JSON object: {}", preview(&bytes)),
-        )),
-    }
-}
-
-/// The error an unsuccessful answer carries: the Dataverse error body, or what came instead.
-pub(crate) async fn error_of(resp: reqwest::Response, url: &Url) -> Error {
-    let status = resp.status().as_u16();
-    let bytes = match resp.bytes().await {
-        Ok(b) => b,
-        Err(source) => {
-            return Error::Unreachable {
-                url: url.to_string(),
-                source,
-            }
-        }
-    };
-    let parsed: Option<Value> = serde_json::from_slice(&bytes).ok();
-    let field = |name: &str| {
-        parsed
-            .as_ref()
-            .and_then(|v| v.get("error"))
-            .and_then(|e| e.get(name))
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    };
-    match (field("code"), field("message")) {
-        (Some(code), Some(message)) => Error::Server(crate::error::ServerError {
-            status,
-            code,
-            message,
-        }),
-        _ => unexpected(
-            url,
-            status,
-            &format!("no Dataverse error body: {}", preview(&bytes)),
-        ),
-    }
-}
-
-/// The start of a body, for error messages.
-fn preview(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(bytes);
-    let mut s: String = text.chars().take(200).collect();
-    if text.chars().count() > 200 {
-        s.push('…');
-    }
-    if s.is_empty() {
-        s.push_str("(empty)");
-    }
-    s
 }
 
 #[cfg(test)]

@@ -119,7 +119,9 @@
 mod callback;
 mod client;
 mod custom_api;
+mod definitions;
 mod error;
+mod http;
 mod list;
 mod operation;
 mod wait;

@@ -3,6 +3,11 @@
 
 use bgops_core::{OperationId, OperationStatus, Timestamp};
 use serde_json::Value;
+use url::Url;
+
+use crate::client::Client;
+use crate::error::Error;
+use crate::http::unexpected;
 
 /// The columns a listing reads.
 pub(crate) const COLUMNS: &str = "backgroundoperationid,name,backgroundoperationstatecode,\
@@ -145,6 +150,54 @@ pub struct Page {
     pub next_link: Option<String>,
     /// The page size asked for, sent again with the next page.
     pub(crate) page_size: u32,
+}
+
+impl Client {
+    /// The first page of the operations `query` selects, newest first.
+    pub async fn list(&self, query: &ListQuery) -> Result<Page, Error> {
+        let mut url = self.web_api("backgroundoperations");
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("$select", COLUMNS);
+            q.append_pair("$orderby", "createdon desc,backgroundoperationid desc");
+            if let Some(filter) = query.filter() {
+                q.append_pair("$filter", &filter);
+            }
+        }
+        let page_size = query.page_size.clamp(1, MAX_PAGE_SIZE);
+        self.page(url, page_size).await
+    }
+
+    /// The page after `page`, or `None` after the last one.
+    pub async fn next_page(&self, page: &Page) -> Result<Option<Page>, Error> {
+        let Some(link) = &page.next_link else {
+            return Ok(None);
+        };
+        let url = Url::parse(link).map_err(|e| {
+            unexpected(
+                self.base.as_str(),
+                200,
+                &format!("bad @odata.nextLink: {e}"),
+            )
+        })?;
+        Ok(Some(self.page(url, page.page_size).await?))
+    }
+
+    async fn page(&self, url: Url, page_size: u32) -> Result<Page, Error> {
+        let (rows, next_link) = self.read_page(url.clone(), page_size).await?;
+        let operations = rows
+            .iter()
+            .map(|r| {
+                OperationSummary::from_row(r)
+                    .ok_or_else(|| unexpected(&url, 200, &format!("not an operation row: {r}")))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Page {
+            operations,
+            next_link,
+            page_size,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -8,8 +8,9 @@ use bgops_core::OperationId;
 use reqwest::{Method, StatusCode};
 use tokio::time::Instant;
 
-use crate::client::{error_of, read_object, unexpected, Client, REQUEST_TIMEOUT};
+use crate::client::{Client, REQUEST_TIMEOUT};
 use crate::error::Error;
+use crate::http::{error_of, read_object, unexpected};
 use crate::operation::Status;
 
 /// The longest single long poll asked for (`Prefer: wait=60`); the server may cap it lower.
