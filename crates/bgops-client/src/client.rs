@@ -52,6 +52,24 @@ pub struct SubmitOptions {
     /// A URL that receives a signed POST when the operation ends (SPEC §9; https only unless
     /// the server allows http).
     pub callback_url: Option<String>,
+    /// How many times to send the submission again, with the same idempotency key, when it
+    /// may not have arrived or may be answered later: no answer, `409` (the first request with
+    /// this key is still being handled), `502`, `503` or `504`; waiting 200 ms, doubled each
+    /// time (see `retry.rs`). Only with an `idempotency_key`: without one, a retry after a
+    /// lost answer could run the work twice.
+    pub retries: u32,
+}
+
+impl SubmitOptions {
+    /// Options for a submission that is safe to retry: `key` as its `Idempotency-Key`, and
+    /// [`SUBMIT_RETRIES`](crate::SUBMIT_RETRIES) retries.
+    pub fn idempotent(key: impl Into<String>) -> Self {
+        SubmitOptions {
+            idempotency_key: Some(key.into()),
+            retries: crate::retry::SUBMIT_RETRIES,
+            ..SubmitOptions::default()
+        }
+    }
 }
 
 impl Client {
@@ -242,6 +260,27 @@ impl Client {
     }
 
     async fn submit_call<P: Serialize + ?Sized>(
+        &self,
+        api: &str,
+        params: &P,
+        options: &SubmitOptions,
+        function: bool,
+    ) -> Result<Submitted, Error> {
+        let mut attempt = 0;
+        loop {
+            match self.submit_once(api, params, options, function).await {
+                Err(e)
+                    if attempt < options.retries && crate::retry::worth_retrying(options, &e) =>
+                {
+                    tokio::time::sleep(crate::retry::backoff(attempt)).await;
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    async fn submit_once<P: Serialize + ?Sized>(
         &self,
         api: &str,
         params: &P,

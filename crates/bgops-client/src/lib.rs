@@ -124,6 +124,7 @@ mod error;
 mod http;
 mod list;
 mod operation;
+mod retry;
 mod wait;
 
 pub use bgops_core::{OperationId, OperationState, OperationStatus, ParamType, Timestamp};
@@ -137,4 +138,5 @@ pub use custom_api::{untyped_body_from_args, value_from_text, ArgumentError, Cus
 pub use error::{Error, ServerError};
 pub use list::{ListQuery, OperationSummary, Page, MAX_PAGE_SIZE};
 pub use operation::{Failure, Status, Submitted};
+pub use retry::SUBMIT_RETRIES;
 pub use wait::{DEFAULT_POLL_INTERVAL, MAX_LONG_POLL};

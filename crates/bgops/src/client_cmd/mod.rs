@@ -90,7 +90,8 @@ pub struct SubmitArgs {
     #[arg(long, requires = "wait", value_parser = crate::cli::duration)]
     timeout: Option<Duration>,
     /// An Idempotency-Key: a retry with the same key and parameters returns the first
-    /// submission's operation instead of a second one (on servers that support it).
+    /// submission's operation instead of a second one (on servers that support it). With it,
+    /// a submission that got no answer, a 409 or a 502–504 is sent again up to 3 times.
     #[arg(long)]
     idempotency_key: Option<String>,
     /// Print JSON even on a terminal.
@@ -272,9 +273,9 @@ async fn submit(a: SubmitArgs) -> Result<Outcome, CmdError> {
         }
         Err(e) => return Err(e.into()),
     };
-    let options = SubmitOptions {
-        idempotency_key: a.idempotency_key,
-        ..SubmitOptions::default()
+    let options = match a.idempotency_key {
+        Some(key) => SubmitOptions::idempotent(key),
+        None => SubmitOptions::default(),
     };
     let op = if function {
         client.submit_function(&a.name, &body, &options).await?
