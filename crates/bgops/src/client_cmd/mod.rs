@@ -255,21 +255,17 @@ fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
 
 async fn submit(a: SubmitArgs) -> Result<Outcome, CmdError> {
     let client = a.conn.client()?;
-    let mut function = false;
-    let body = match client.custom_api(&a.name).await {
-        Ok(Some(api)) => {
-            function = api.is_function;
-            api.body_from_args(&a.params)?
-        }
+    let (body, function) = match client.custom_api(&a.name).await {
+        Ok(Some(api)) => (api.body_from_args(&a.params)?, api.is_function),
         Ok(None) => return Err(CmdError::UnknownApi(a.name)),
         // A caller without read access to the definition tables: send the values as JSON
-        // literals or text, and let the server check them.
+        // literals or text to the action, and let the server check them.
         Err(e) if e.http_status() == Some(403) => {
             eprintln!(
                 "note: cannot read the definition of {} ({e}); values are sent untyped",
                 a.name
             );
-            untyped_body_from_args(&a.params)?
+            (untyped_body_from_args(&a.params)?, false)
         }
         Err(e) => return Err(e.into()),
     };
