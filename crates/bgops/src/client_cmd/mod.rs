@@ -316,11 +316,20 @@ async fn wait_for(
     form: Form,
 ) -> Result<Outcome, CmdError> {
     let mut progress = Progress::start(id);
-    let result = client
-        .wait_with(id, timeout.unwrap_or(NO_TIMEOUT), EACH_LOOK, |s| {
-            progress.update(s)
-        })
-        .await;
+    // One plain look first, so the state shows at once (a long poll answers only at the end
+    // or after EACH_LOOK).
+    let result = match client.status(id).await {
+        Ok(s) if s.is_terminal() => Ok(s),
+        Ok(s) => {
+            progress.update(&s);
+            client
+                .wait_with(id, timeout.unwrap_or(NO_TIMEOUT), EACH_LOOK, |s| {
+                    progress.update(s)
+                })
+                .await
+        }
+        Err(e) => Err(e),
+    };
     progress.finish();
     match result {
         Ok(s) => {
