@@ -201,7 +201,9 @@ async fn write_successes(
     }
     // The fences of `operations::write_outcome`: a started attempt still Locked with its
     // attempt number under a lease; a reserved row still Ready, reserved by this node, with
-    // the attempts before this one (the write starts it too).
+    // the attempts before this one (the write starts it too). `= ANY($1)` and the fence in a
+    // CASE keep the plan on the primary key: with an `OR` of the two fences PostgreSQL would
+    // scan every Ready row and hash-join them with the batch.
     let rows = c
         .query(
             "UPDATE backgroundoperation b SET \
@@ -215,11 +217,11 @@ async fn write_successes(
              versionnumber = nextval('bgops_version_seq') \
              FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::text[], \
              $6::text[], $7::bigint[]) AS r(id, attempt, owner, started, outputs, shown, now) \
-             WHERE b.backgroundoperationid = r.id AND ( \
-             (r.owner IS NULL AND b.attempt = r.attempt \
-              AND b.backgroundoperationstatecode = 2 AND b.leaseowner IS NOT NULL) \
-             OR (r.owner IS NOT NULL AND b.attempt = r.attempt - 1 \
-              AND b.backgroundoperationstatecode = 0 AND b.leaseowner = r.owner)) \
+             WHERE b.backgroundoperationid = ANY($1) AND b.backgroundoperationid = r.id \
+             AND CASE WHEN r.owner IS NULL THEN b.attempt = r.attempt \
+              AND b.backgroundoperationstatecode = 2 AND b.leaseowner IS NOT NULL \
+             ELSE b.attempt = r.attempt - 1 \
+              AND b.backgroundoperationstatecode = 0 AND b.leaseowner = r.owner END \
              RETURNING b.backgroundoperationid",
             &[&ids, &attempts, &owners, &started, &outputs, &shown, &now],
         )
