@@ -14,6 +14,7 @@ mod migrate;
 mod operations;
 mod outbox;
 mod outcome_batch;
+mod statistics;
 mod status_reads;
 mod step_jobs;
 mod tables;
@@ -55,6 +56,8 @@ pub struct PgStore {
     listener: listen::Listener,
     /// The status monitor's reads, coalesced.
     status_reads: status_reads::StatusReads,
+    /// Keeps the planner's statistics of the operations table fresh while it grows.
+    statistics: statistics::Statistics,
 }
 
 impl PgStore {
@@ -99,6 +102,7 @@ impl PgStore {
         let writer = Arc::new(Writer::start(connector.clone()).await.map_err(open_err)?);
         let outcomes = outcome_batch::OutcomeBatches::start(writer.clone());
         let status_reads = status_reads::StatusReads::start(connector.clone());
+        let statistics = statistics::Statistics::new(connector.clone());
         let listener = listen::start(connector);
         Ok(Self {
             writer,
@@ -106,6 +110,7 @@ impl PgStore {
             readers,
             listener,
             status_reads,
+            statistics,
         })
     }
 
@@ -125,9 +130,12 @@ impl Store for PgStore {
     }
 
     async fn insert_operations(&self, ops: Vec<NewOperation>) -> Result<(), StoreError> {
+        let n = ops.len();
         self.writer
             .run(move |c| Box::pin(async move { operations::insert(c, &ops).await }))
-            .await
+            .await?;
+        self.statistics.inserted(n);
+        Ok(())
     }
 
     async fn get_operation(

@@ -202,17 +202,19 @@ pub async fn claim(c: &dyn Db, req: &ClaimRequest) -> Result<ClaimOutcome, Store
         );
         // A reservation: the row stays Ready as every reader sees it (no column they read
         // changes, not even `versionnumber`); it is not due for anyone else until it lapses.
+        // The rows are written by primary key (`= ANY(ARRAY(…))`), never by a join the planner
+        // might turn into a scan of the table.
         static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
             let returning = super::db::qualified(COLUMNS, "b");
             format!(
-                "WITH due AS (SELECT backgroundoperationid FROM backgroundoperation \
+                "UPDATE backgroundoperation b SET leaseowner = $3, leaseexpiresat = NULL, \
+                 nextattemptat = $4 \
+                 WHERE b.backgroundoperationid = ANY(ARRAY(\
+                 SELECT backgroundoperationid FROM backgroundoperation \
                  WHERE backgroundoperationstatecode = 0 AND leaseowner IS NULL \
                  AND nextattemptat <= $1 \
                  ORDER BY priority DESC, createdon, backgroundoperationid \
-                 LIMIT $2 FOR UPDATE SKIP LOCKED) \
-                 UPDATE backgroundoperation b SET leaseowner = $3, leaseexpiresat = NULL, \
-                 nextattemptat = $4 \
-                 FROM due WHERE b.backgroundoperationid = due.backgroundoperationid \
+                 LIMIT $2 FOR UPDATE SKIP LOCKED)) \
                  RETURNING {returning}"
             )
         });
