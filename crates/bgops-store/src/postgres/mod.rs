@@ -161,7 +161,7 @@ impl Store for PgStore {
 
     async fn claim(&self, req: ClaimRequest) -> Result<ClaimOutcome, StoreError> {
         self.writer
-            .run(move |c| Box::pin(async move { operations::claim(c, &req).await }))
+            .run_lazy(move |c| Box::pin(async move { operations::claim(c, &req).await }))
             .await
     }
 
@@ -199,7 +199,7 @@ impl Store for PgStore {
 
     async fn release_claims(&self, req: ReleaseRequest) -> Result<usize, StoreError> {
         self.writer
-            .run(move |c| Box::pin(async move { operations::release_claims(c, &req).await }))
+            .run_lazy(move |c| Box::pin(async move { operations::release_claims(c, &req).await }))
             .await
     }
 

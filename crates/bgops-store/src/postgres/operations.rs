@@ -190,6 +190,10 @@ pub async fn claim(c: &dyn Db, req: &ClaimRequest) -> Result<ClaimOutcome, Store
             &[&now],
         )
         .await?;
+    if !canceled.is_empty() {
+        // Rows now Canceled: a reader sees them, so the claim's commit must be durable.
+        c.durable();
+    }
     for r in canceled {
         let id: String = r.try_get(0)?;
         super::completion::on_terminal(c, &id, req.now).await?;
