@@ -72,6 +72,7 @@ macro_rules! cases {
 cases!(
     insert_then_get,
     failed_insert_affects_only_its_caller,
+    concurrent_inserts_of_one_id_store_it_once,
     claim_orders_by_priority_then_age,
     concurrent_claims_never_share_a_row,
     reservation_is_invisible,
@@ -87,6 +88,7 @@ cases!(
     stale_attempt_is_fenced_after_recovery,
     expired_lease_fence_waits_for_expiry,
     concurrent_outcomes_apply_once,
+    many_outcomes_at_once_each_behind_its_fence,
     succeeded_outcome_is_recorded,
     failed_outcome_is_recorded,
     failed_outcome_with_retry_waits,
@@ -150,6 +152,7 @@ macro_rules! store_conformance_tests {
         $crate::store_conformance_tests!($fresh;
             insert_then_get,
             failed_insert_affects_only_its_caller,
+            concurrent_inserts_of_one_id_store_it_once,
             claim_orders_by_priority_then_age,
             concurrent_claims_never_share_a_row,
             reservation_is_invisible,
@@ -165,6 +168,7 @@ macro_rules! store_conformance_tests {
             stale_attempt_is_fenced_after_recovery,
             expired_lease_fence_waits_for_expiry,
             concurrent_outcomes_apply_once,
+            many_outcomes_at_once_each_behind_its_fence,
             succeeded_outcome_is_recorded,
             failed_outcome_is_recorded,
             failed_outcome_with_retry_waits,

@@ -6,14 +6,18 @@
 //! Every statement runs in the schema the URL names (`options=-c search_path=…`, or the user's
 //! default), so several bgops installations (or tests) can share one database.
 
+mod batcher;
 mod completion;
 mod connect;
 mod db;
 mod idempotency;
+mod insert_batch;
 mod listen;
 mod migrate;
 mod operations;
 mod outbox;
+mod outcome_batch;
+mod statistics;
 mod status_reads;
 mod step_jobs;
 mod tables;
@@ -47,13 +51,19 @@ const READERS: usize = 8;
 pub struct PgStore {
     /// The single writer of this node; every change goes through it so writes batch into few
     /// commits.
-    writer: Writer,
+    writer: Arc<Writer>,
+    /// Successful outcomes, written in batches.
+    outcomes: outcome_batch::OutcomeBatches,
+    /// Submissions, inserted in batches.
+    inserts: insert_batch::InsertBatches,
     /// Connections for reads.
     readers: deadpool_postgres::Pool,
     /// Notifications from every node, as events.
     listener: listen::Listener,
     /// The status monitor's reads, coalesced.
     status_reads: status_reads::StatusReads,
+    /// Keeps the planner's statistics of the operations table fresh while it grows.
+    statistics: statistics::Statistics,
 }
 
 impl PgStore {
@@ -95,14 +105,20 @@ impl PgStore {
                     "cannot build the connection pool: {e}"
                 )))
             })?;
-        let writer = Writer::start(connector.clone()).await.map_err(open_err)?;
+        let writer = Arc::new(Writer::start(connector.clone()).await.map_err(open_err)?);
+        let outcomes = outcome_batch::OutcomeBatches::start(writer.clone());
+        let inserts = insert_batch::InsertBatches::start(writer.clone());
         let status_reads = status_reads::StatusReads::start(connector.clone());
+        let statistics = statistics::Statistics::new(connector.clone());
         let listener = listen::start(connector);
         Ok(Self {
             writer,
+            outcomes,
+            inserts,
             readers,
             listener,
             status_reads,
+            statistics,
         })
     }
 
@@ -122,9 +138,10 @@ impl Store for PgStore {
     }
 
     async fn insert_operations(&self, ops: Vec<NewOperation>) -> Result<(), StoreError> {
-        self.writer
-            .run(move |c| Box::pin(async move { operations::insert(c, &ops).await }))
-            .await
+        let n = ops.len();
+        self.inserts.insert(ops).await?;
+        self.statistics.inserted(n);
+        Ok(())
     }
 
     async fn insert_operation_once(&self, keyed: KeyedOperation) -> Result<InsertOnce, StoreError> {
@@ -176,7 +193,7 @@ impl Store for PgStore {
 
     async fn claim(&self, req: ClaimRequest) -> Result<ClaimOutcome, StoreError> {
         self.writer
-            .run(move |c| Box::pin(async move { operations::claim(c, &req).await }))
+            .run_lazy(move |c| Box::pin(async move { operations::claim(c, &req).await }))
             .await
     }
 
@@ -204,6 +221,9 @@ impl Store for PgStore {
     }
 
     async fn record_outcome(&self, outcome: AttemptOutcome) -> Result<Recorded, StoreError> {
+        if outcome_batch::OutcomeBatches::takes(&outcome) {
+            return self.outcomes.record(outcome).await;
+        }
         self.writer
             .run(move |c| Box::pin(async move { operations::record_outcome(c, &outcome).await }))
             .await
@@ -211,7 +231,7 @@ impl Store for PgStore {
 
     async fn release_claims(&self, req: ReleaseRequest) -> Result<usize, StoreError> {
         self.writer
-            .run(move |c| Box::pin(async move { operations::release_claims(c, &req).await }))
+            .run_lazy(move |c| Box::pin(async move { operations::release_claims(c, &req).await }))
             .await
     }
 
