@@ -84,6 +84,10 @@ async fn write(
     let notified = if written.is_empty() {
         HashSet::new()
     } else {
+        // Each row's waiters (long polls, event streams) on every node read it again.
+        for o in &written {
+            listen::changed(c, &o.id.to_string());
+        }
         listen::ended(c);
         on_terminal(c, &written).await?
     };
