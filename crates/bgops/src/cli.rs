@@ -61,7 +61,7 @@ fn webhook_secret(s: &str) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
-fn duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s)
         .map_err(|e| format!("'{s}' is not a duration like 200ms, 30s or 90d ({e})"))
 }
@@ -143,6 +143,9 @@ struct ServeArgs {
     /// is used, generated on first start (`bgops webhook-secret` prints it).
     #[arg(long, env = "BGOPS_WEBHOOK_SECRET", hide_env_values = true, value_parser = webhook_secret)]
     webhook_secret: Option<String>,
+    /// Bearer JWTs, TLS, trusted proxies, service protection.
+    #[command(flatten)]
+    edge: crate::edge_args::EdgeArgs,
 }
 
 impl ServeArgs {
@@ -164,7 +167,7 @@ impl ServeArgs {
         if self.default_ttl.as_secs() == 0 || self.default_ttl.as_secs() > i32::MAX as u64 {
             anyhow::bail!("--default-ttl must be between 1s and {}s", i32::MAX);
         }
-        Ok(())
+        self.edge.check()
     }
 
     fn settings(self) -> Settings {
@@ -201,6 +204,7 @@ impl ServeArgs {
                 allow_private: self.callback_allow_private,
             },
             webhook_secret: self.webhook_secret,
+            edge: self.edge.settings(),
         }
     }
 }

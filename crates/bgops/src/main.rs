@@ -1,6 +1,7 @@
 //! `bgops`: parse the command line, set up logging, run the service.
 
 mod cli;
+mod edge_args;
 
 use std::io::IsTerminal;
 
