@@ -41,8 +41,7 @@ impl ProxyPolicy {
         let mut client = peer.map(canonical);
         let mut proto: Option<String> = None;
         let mut host: Option<String> = None;
-        if let Some(peer) = client.filter(|p| self.trusts(*p)) {
-            let _ = peer;
+        if client.is_some_and(|p| self.trusts(p)) {
             if headers.contains_key(header::FORWARDED) {
                 for element in forwarded_elements(headers).iter().rev() {
                     if let Some(p) = element.proto.as_deref().and_then(valid_proto) {

@@ -72,6 +72,11 @@ impl KeyMap {
     pub fn len(&self) -> usize {
         self.0.len()
     }
+
+    /// Whether the set holds no usable key.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 /// A JWK bgops can verify with: RSA (RS256) or EC P-256 (ES256), for signatures.

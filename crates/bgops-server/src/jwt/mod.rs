@@ -154,7 +154,7 @@ impl JwtAuthenticator {
                     .map_err(|e| format!("--jwt-jwks-file {}: {e}", path.display()))?;
                 let map = KeyMap::parse(&text, &path.display().to_string())
                     .map_err(|e| format!("--jwt-jwks-file: {e}"))?;
-                if map.len() == 0 {
+                if map.is_empty() {
                     return Err(format!(
                         "--jwt-jwks-file {}: no RS256 or ES256 signing key in it",
                         path.display()
