@@ -22,7 +22,7 @@ pub struct EdgeArgs {
         value_name = "URL",
         value_delimiter = ','
     )]
-    jwt_issuers: Vec<String>,
+    jwt_issuer: Vec<String>,
     /// An accepted `aud` of bearer JWTs (repeatable; a URL also without or with a trailing /).
     /// The first is the `resource_id` of the 401 challenge.
     #[arg(
@@ -31,7 +31,7 @@ pub struct EdgeArgs {
         value_name = "AUD",
         value_delimiter = ','
     )]
-    jwt_audiences: Vec<String>,
+    jwt_audience: Vec<String>,
     /// A JWK Set file holding the issuers' signing keys; then nothing is fetched.
     #[arg(long, env = "BGOPS_JWT_JWKS_FILE", value_name = "FILE")]
     jwt_jwks_file: Option<PathBuf>,
@@ -70,8 +70,8 @@ pub struct EdgeArgs {
     tls_key: Option<PathBuf>,
     /// Believe `Forwarded` / `X-Forwarded-*` from peers in this network (repeatable; an address
     /// alone is one host). None by default.
-    #[arg(long = "trusted-proxy", env = "BGOPS_TRUSTED_PROXY", value_name = "CIDR", value_delimiter = ',', value_parser = cidr)]
-    trusted_proxies: Vec<ipnet::IpNet>,
+    #[arg(long, env = "BGOPS_TRUSTED_PROXY", value_name = "CIDR", value_delimiter = ',', value_parser = cidr)]
+    trusted_proxy: Vec<ipnet::IpNet>,
     /// The URL clients reach this service at (https://ops.example.com); every absolute URL
     /// returned starts with it.
     #[arg(long, env = "BGOPS_PUBLIC_URL", value_name = "URL", value_parser = public_url)]
@@ -103,7 +103,7 @@ impl EdgeArgs {
         if self.rate_limit_requests.is_some() && self.rate_limit_window < Duration::from_secs(1) {
             anyhow::bail!("--rate-limit-window must be at least 1s");
         }
-        if self.jwt_issuers.iter().any(|i| i.trim().is_empty()) {
+        if self.jwt_issuer.iter().any(|i| i.trim().is_empty()) {
             anyhow::bail!("--jwt-issuer must not be empty");
         }
         Ok(())
@@ -120,8 +120,8 @@ impl EdgeArgs {
         });
         EdgeSettings {
             jwt: JwtSettings {
-                issuers: self.jwt_issuers,
-                audiences: self.jwt_audiences,
+                issuers: self.jwt_issuer,
+                audiences: self.jwt_audience,
                 jwks_file: self.jwt_jwks_file,
                 ca_file: self.jwt_ca_file,
                 min_refresh: self.jwt_jwks_min_refresh,
@@ -133,7 +133,7 @@ impl EdgeArgs {
                 _ => None,
             },
             proxies: ProxyPolicy {
-                trusted: self.trusted_proxies,
+                trusted: self.trusted_proxy,
                 public_url: self.public_url,
             },
             rate_limits,

@@ -14,6 +14,8 @@ mod listen;
 mod migrate;
 mod operations;
 mod outbox;
+mod outcome_batch;
+mod status_reads;
 mod step_jobs;
 mod tables;
 mod users;
@@ -45,11 +47,15 @@ const READERS: usize = 8;
 pub struct PgStore {
     /// The single writer of this node; every change goes through it so writes batch into few
     /// commits.
-    writer: Writer,
+    writer: Arc<Writer>,
+    /// Successful outcomes, written in batches.
+    outcomes: outcome_batch::OutcomeBatches,
     /// Connections for reads.
     readers: deadpool_postgres::Pool,
     /// Notifications from every node, as events.
     listener: listen::Listener,
+    /// The status monitor's reads, coalesced.
+    status_reads: status_reads::StatusReads,
 }
 
 impl PgStore {
@@ -91,12 +97,16 @@ impl PgStore {
                     "cannot build the connection pool: {e}"
                 )))
             })?;
-        let writer = Writer::start(connector.clone()).await.map_err(open_err)?;
+        let writer = Arc::new(Writer::start(connector.clone()).await.map_err(open_err)?);
+        let outcomes = outcome_batch::OutcomeBatches::start(writer.clone());
+        let status_reads = status_reads::StatusReads::start(connector.clone());
         let listener = listen::start(connector);
         Ok(Self {
             writer,
+            outcomes,
             readers,
             listener,
+            status_reads,
         })
     }
 
@@ -135,10 +145,7 @@ impl Store for PgStore {
         &self,
         id: OperationId,
     ) -> Result<Option<OperationStatusView>, StoreError> {
-        {
-            let c = self.reader().await?;
-            operations::get_status(&*c, id).await
-        }
+        self.status_reads.get(id).await
     }
 
     async fn claim(&self, req: ClaimRequest) -> Result<ClaimOutcome, StoreError> {
@@ -171,6 +178,9 @@ impl Store for PgStore {
     }
 
     async fn record_outcome(&self, outcome: AttemptOutcome) -> Result<Recorded, StoreError> {
+        if outcome_batch::OutcomeBatches::takes(&outcome) {
+            return self.outcomes.record(outcome).await;
+        }
         self.writer
             .run(move |c| Box::pin(async move { operations::record_outcome(c, &outcome).await }))
             .await
