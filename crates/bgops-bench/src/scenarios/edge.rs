@@ -20,16 +20,15 @@ struct Users {
     jwts: Vec<String>,
 }
 
+/// A user row to insert: API key hash, Entra object id, full name.
+type UserRow = (String, String, String);
+
 fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// Makes `n` users: API keys and RS256 tokens for each; writes the JWKS file.
-fn make_users(
-    n: usize,
-    jwks: &Path,
-    issuer: &str,
-) -> Result<(Users, Vec<(String, String, String)>)> {
+fn make_users(n: usize, jwks: &Path, issuer: &str) -> Result<(Users, Vec<UserRow>)> {
     use rsa::pkcs1::EncodeRsaPrivateKey;
     use rsa::traits::PublicKeyParts;
     let private = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048)?;
@@ -63,7 +62,7 @@ fn make_users(
 }
 
 /// Writes the users into the server's SQLite file.
-fn insert_users(db: &Path, rows: &[(String, String, String)]) -> Result<()> {
+fn insert_users(db: &Path, rows: &[UserRow]) -> Result<()> {
     let mut conn = rusqlite::Connection::open(db)?;
     conn.busy_timeout(Duration::from_secs(30))?;
     let tx = conn.transaction()?;

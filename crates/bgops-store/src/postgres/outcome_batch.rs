@@ -143,7 +143,7 @@ async fn write(
     }
     Ok(results
         .into_iter()
-        .map(|r| r.unwrap_or_else(|| Err(StoreError::Closed)))
+        .map(|r| r.unwrap_or(Err(StoreError::Closed)))
         .collect())
 }
 
