@@ -112,7 +112,8 @@ pub async fn enqueue_many(
              FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) \
              AS d(id, delivery, webhook, now) \
              JOIN backgroundoperation b ON b.backgroundoperationid = d.id \
-             WHERE b.callbackurl IS NOT NULL AND b.backgroundoperationstatecode = 3 \
+             WHERE b.backgroundoperationid = ANY($1) \
+             AND b.callbackurl IS NOT NULL AND b.backgroundoperationstatecode = 3 \
              RETURNING backgroundoperationid",
             &[&ids, &deliveries, &webhooks, &now],
         )

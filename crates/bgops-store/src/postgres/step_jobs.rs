@@ -211,7 +211,8 @@ pub async fn renew(c: &dyn Db, req: &JobRenewal) -> Result<Vec<JobLeaseState>, S
         .query(
             "UPDATE asyncoperation a SET leaseexpiresat = $1 \
              FROM unnest($2::text[], $3::bigint[]) AS r(id, attempt) \
-             WHERE a.asyncoperationid = r.id AND a.attempt = r.attempt \
+             WHERE a.asyncoperationid = ANY($2) AND a.asyncoperationid = r.id \
+             AND a.attempt = r.attempt \
              AND a.leaseowner = $4 AND a.statecode = 2 \
              RETURNING a.asyncoperationid, a.attempt",
             &[&req.lease_until.0, &ids, &attempts, &req.owner],
