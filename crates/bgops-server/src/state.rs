@@ -8,6 +8,7 @@ use bgops_engine::Engine;
 use rand::RngCore;
 
 use crate::auth::Authenticator;
+use crate::edge::Edge;
 
 /// HTTP-level settings.
 #[derive(Clone, Debug)]
@@ -47,6 +48,8 @@ pub struct AppState {
     /// Signs `$skiptoken`s; random per process, so a token outlives neither a restart nor its
     /// query.
     pub skiptoken_key: Arc<[u8]>,
+    /// Transport and edge: TLS, trusted proxies, service protection, the JWT challenge.
+    pub edge: Arc<Edge>,
 }
 
 impl AppState {
@@ -62,6 +65,15 @@ impl AppState {
             config: Arc::new(config),
             catalogue,
             skiptoken_key: Arc::from(&key[..]),
+            edge: Arc::new(Edge::default()),
         }
+    }
+
+    /// This state with `edge` (built by [`Edge::build`]): its JWT issuers join API keys.
+    pub fn with_edge(mut self, edge: Edge) -> Self {
+        self.auth =
+            Arc::new(Authenticator::new(self.engine.store().clone()).with_jwt(edge.jwt.clone()));
+        self.edge = Arc::new(edge);
+        self
     }
 }
