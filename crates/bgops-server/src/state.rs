@@ -8,6 +8,7 @@ use bgops_engine::Engine;
 use rand::RngCore;
 
 use crate::auth::Authenticator;
+use crate::edge::Edge;
 
 /// How long an `Idempotency-Key` holds its submission unless configured: a day, as Stripe's
 /// keys, long enough for any client's retries.
@@ -64,6 +65,8 @@ pub struct AppState {
     /// Fires when the service shuts down: long polls and event streams answer at once instead
     /// of holding the shutdown up.
     pub stopping: tokio_util::sync::CancellationToken,
+    /// Transport and edge: TLS, trusted proxies, service protection, the JWT challenge.
+    pub edge: Arc<Edge>,
 }
 
 impl AppState {
@@ -85,6 +88,15 @@ impl AppState {
             in_flight: crate::idempotency::InFlight::default(),
             streams: Arc::new(tokio::sync::Semaphore::new(streams)),
             stopping: tokio_util::sync::CancellationToken::new(),
+            edge: Arc::new(Edge::default()),
         }
+    }
+
+    /// This state with `edge` (built by [`Edge::build`]): its JWT issuers join API keys.
+    pub fn with_edge(mut self, edge: Edge) -> Self {
+        self.auth =
+            Arc::new(Authenticator::new(self.engine.store().clone()).with_jwt(edge.jwt.clone()));
+        self.edge = Arc::new(edge);
+        self
     }
 }

@@ -158,6 +158,9 @@ struct ServeArgs {
     /// is used, generated on first start (`bgops webhook-secret` prints it).
     #[arg(long, env = "BGOPS_WEBHOOK_SECRET", hide_env_values = true, value_parser = webhook_secret)]
     webhook_secret: Option<String>,
+    /// Bearer JWTs, TLS, trusted proxies, service protection.
+    #[command(flatten)]
+    edge: crate::edge_args::EdgeArgs,
 }
 
 impl ServeArgs {
@@ -179,7 +182,7 @@ impl ServeArgs {
         if self.default_ttl.as_secs() == 0 || self.default_ttl.as_secs() > i32::MAX as u64 {
             anyhow::bail!("--default-ttl must be between 1s and {}s", i32::MAX);
         }
-        Ok(())
+        self.edge.check()
     }
 
     fn settings(self) -> Settings {
@@ -218,6 +221,7 @@ impl ServeArgs {
                 allow_private: self.callback_allow_private,
             },
             webhook_secret: self.webhook_secret,
+            edge: self.edge.settings(),
         }
     }
 }

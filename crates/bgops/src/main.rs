@@ -3,6 +3,7 @@
 mod cli;
 mod client_cmd;
 mod config_file;
+mod edge_args;
 
 use std::io::IsTerminal;
 

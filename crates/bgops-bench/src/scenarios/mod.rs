@@ -34,6 +34,7 @@ use crate::{apalis_anchor, db, drain_timeout, BenchArgs};
 
 mod anchors;
 mod compare;
+mod edge;
 mod empty;
 mod pg_limit;
 mod pg_report;
@@ -245,6 +246,11 @@ pub async fn run_all(args: &BenchArgs, workdir: &Path, report: &mut Report) -> R
         if args.runs("waiting") {
             waiting::run(args, launch, workdir).await?;
         }
+    }
+
+    // 1b. Issue 14: JWTs, many users, the limiter.
+    if let (Some(launch), true) = (&launch, args.runs("edge")) {
+        edge::edge(args, launch, workdir, report).await?;
     }
 
     // 2. Anchors.

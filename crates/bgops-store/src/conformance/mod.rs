@@ -21,6 +21,7 @@
 mod cancellation;
 mod changes;
 mod claiming;
+mod external_identity;
 mod idempotency;
 mod leases;
 mod outcomes;
@@ -107,6 +108,7 @@ cases!(
     bootstrap_admin_if_absent,
     bootstrap_admin_set_replaces_key,
     settings_are_created_once_and_kept,
+    external_users_are_found_and_provisioned_by_tenant_and_object_id,
     reopen_keeps_rows,
     versions_increase_across_two_stores,
     stale_version_is_refused_whichever_store_wrote_last,
@@ -187,6 +189,7 @@ macro_rules! store_conformance_tests {
             bootstrap_admin_if_absent,
             bootstrap_admin_set_replaces_key,
             settings_are_created_once_and_kept,
+            external_users_are_found_and_provisioned_by_tenant_and_object_id,
             reopen_keeps_rows,
             versions_increase_across_two_stores,
             stale_version_is_refused_whichever_store_wrote_last,
@@ -226,6 +229,7 @@ macro_rules! store_conformance_tests {
 pub use cancellation::*;
 pub use changes::*;
 pub use claiming::*;
+pub use external_identity::*;
 pub use idempotency::*;
 pub use leases::*;
 pub use outcomes::*;

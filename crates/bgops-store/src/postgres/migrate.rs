@@ -17,6 +17,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         3,
         include_str!("../../migrations/postgres/0003_idempotency.sql"),
     ),
+    (
+        5,
+        include_str!("../../migrations/postgres/0005_external_identity.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.

@@ -10,6 +10,7 @@ mod batcher;
 mod completion;
 mod connect;
 mod db;
+mod external_identity;
 mod idempotency;
 mod insert_batch;
 mod listen;
@@ -282,6 +283,28 @@ impl Store for PgStore {
         self.writer
             .run_isolated(move |c| {
                 Box::pin(async move { users::setting(c, &name, value, default).await })
+            })
+            .await
+    }
+
+    async fn find_external_user(
+        &self,
+        identity: &ExternalIdentity,
+    ) -> Result<Option<ExternalUser>, StoreError> {
+        let c = self.reader().await?;
+        external_identity::find(&*c, identity).await
+    }
+
+    async fn provision_external_user(
+        &self,
+        identity: &ExternalIdentity,
+        new: NewExternalUser,
+        now: Timestamp,
+    ) -> Result<ExternalUser, StoreError> {
+        let identity = identity.clone();
+        self.writer
+            .run_isolated(move |c| {
+                Box::pin(async move { external_identity::provision(c, &identity, &new, now).await })
             })
             .await
     }

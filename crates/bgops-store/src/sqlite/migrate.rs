@@ -34,6 +34,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         10,
         include_str!("../../migrations/sqlite/0010_idempotency.sql"),
     ),
+    (
+        12,
+        include_str!("../../migrations/sqlite/0012_external_identity.sql"),
+    ),
 ];
 
 /// Applies every migration newer than the database's version.
