@@ -13,6 +13,7 @@ pub mod conformance_jobs;
 pub mod conformance_tables;
 mod deliveries;
 mod error;
+mod observe;
 pub mod postgres;
 pub mod sqlite;
 mod store;
@@ -22,6 +23,8 @@ mod url;
 
 pub use deliveries::*;
 pub use error::StoreError;
+pub use observe::{QueueSummary, WriteObserver, WriterObserver};
+pub(crate) use observe::trace_column;
 pub use store::*;
 pub use system_jobs::*;
 pub use url::{open, open_with, shown_url, DatabaseUrl, OpenOptions};

@@ -21,6 +21,7 @@
 mod cancellation;
 mod claiming;
 mod leases;
+mod observe;
 mod outcomes;
 mod reservations;
 mod rows;
@@ -109,6 +110,8 @@ cases!(
     tables_stamp_moves_as_seen_from_both_stores,
     cancel_racing_an_outcome_ends_consistent,
     sweep_racing_a_claim_ends_consistent,
+    queue_summary_counts_unfinished_rows,
+    trace_parent_is_kept_with_the_row,
 );
 
 /// Runs every case, each on a fresh database from `fresh`; panics on the first failure, after
@@ -180,6 +183,8 @@ macro_rules! store_conformance_tests {
             tables_stamp_moves_as_seen_from_both_stores,
             cancel_racing_an_outcome_ends_consistent,
             sweep_racing_a_claim_ends_consistent,
+            queue_summary_counts_unfinished_rows,
+            trace_parent_is_kept_with_the_row,
         );
     };
     ($fresh:expr; $($(#[$attr:meta])* $case:ident),+ $(,)?) => {
@@ -206,6 +211,7 @@ macro_rules! store_conformance_tests {
 pub use cancellation::*;
 pub use claiming::*;
 pub use leases::*;
+pub use observe::*;
 pub use outcomes::*;
 pub use reservations::*;
 pub use rows::*;
@@ -240,6 +246,7 @@ fn new_op(created_on: Timestamp) -> NewOperation {
         created_on,
         callback_url: None,
         location: None,
+        trace_parent: None,
     }
 }
 

@@ -13,6 +13,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         2,
         include_str!("../../migrations/postgres/0002_text_fold.sql"),
     ),
+    (6, include_str!("../../migrations/postgres/0006_trace.sql")),
 ];
 
 /// The newest schema version this build knows.

@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::db::{CachedClient, Db};
 
 use super::connect::Connector;
-use crate::StoreError;
+use crate::{StoreError, WriterObserver};
 
 /// Most jobs committed in one transaction.
 const MAX_BATCH: usize = 1024;
@@ -40,10 +40,11 @@ pub struct Writer {
 
 impl Writer {
     /// Starts the writer task with its own connection from `connector`.
-    pub async fn start(connector: Connector) -> Result<Self, StoreError> {
+    /// `observer` hears of every transaction.
+    pub async fn start(connector: Connector, observer: WriterObserver) -> Result<Self, StoreError> {
         let client = CachedClient::new(connector.connect().await?);
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(writer_loop(connector, client, rx));
+        tokio::spawn(writer_loop(connector, client, rx, observer));
         Ok(Self { jobs: tx })
     }
 
@@ -152,6 +153,7 @@ async fn writer_loop(
     connector: Connector,
     client: CachedClient,
     mut rx: mpsc::UnboundedReceiver<Job>,
+    observer: WriterObserver,
 ) {
     let mut client = Some(client);
     while let Some(first) = rx.recv().await {
@@ -187,11 +189,14 @@ async fn writer_loop(
             }
             continue;
         }
-        let mut finishers = Vec::with_capacity(batch.len());
+        let jobs = batch.len();
+        let mut finishers = Vec::with_capacity(jobs);
         for job in batch {
             finishers.push((job.run)(conn).await);
         }
+        let committing = std::time::Instant::now();
         let commit = commit(conn).await;
+        observer.transaction("postgres", jobs, committing.elapsed(), commit.is_ok());
         if let Err(e) = &commit {
             tracing::warn!(error = %e, "write transaction failed to commit");
             let _ = conn.client().batch_execute("ROLLBACK").await;

@@ -30,6 +30,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         9,
         include_str!("../../migrations/sqlite/0009_version_counter.sql"),
     ),
+    (13, include_str!("../../migrations/sqlite/0013_trace.sql")),
 ];
 
 /// Applies every migration newer than the database's version.
