@@ -48,6 +48,7 @@ pub struct Metrics {
     finished: Family<FinishedLabels, Counter>,
     attempts_failed: Family<FailedLabels, Counter>,
     leases_taken_back: Counter,
+    canceled_before_start: Counter,
     wait: HistogramFamily<ApiLabels>,
     run: HistogramFamily<ApiLabels>,
     deliveries: Family<DeliveryLabels, Counter>,
@@ -120,6 +121,12 @@ impl Metrics {
             "leases_taken_back",
             "Attempts whose lease expired (their node died or stalled), taken back by this node",
             leases_taken_back.clone(),
+        );
+        let canceled_before_start = Counter::default();
+        registry.register(
+            "operations_canceled_before_start",
+            "Operations canceled before any attempt started, ended Canceled by this node (not in operations_finished)",
+            canceled_before_start.clone(),
         );
         let wait: HistogramFamily<ApiLabels> = Family::new_with_constructor(seconds_buckets);
         registry.register_with_unit(
@@ -205,6 +212,7 @@ impl Metrics {
             finished,
             attempts_failed,
             leases_taken_back,
+            canceled_before_start,
             wait,
             run,
             deliveries,
@@ -277,6 +285,11 @@ impl Metrics {
     /// An attempt whose lease expired was taken back.
     pub fn lease_taken_back(&self) {
         self.leases_taken_back.inc();
+    }
+
+    /// `n` operations canceled before they started were ended Canceled.
+    pub fn canceled_before_start(&self, n: u64) {
+        self.canceled_before_start.inc_by(n);
     }
 
     /// A callback or webhook POST ended after `took`.

@@ -92,6 +92,8 @@ pub struct ExpiredLease {
     pub retry_count: i32,
     /// Retries allowed.
     pub max_retries: i32,
+    /// The custom API's unique name (for metrics and logs).
+    pub name: String,
 }
 
 /// The start of a reserved row's attempt (see [`Store::start_attempt`]).

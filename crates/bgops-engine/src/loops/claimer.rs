@@ -92,6 +92,10 @@ impl Claimer {
                 tracing::info!(operation = %id, "canceled before it ran");
             }
             if !outcome.canceled.is_empty() {
+                inner
+                    .config
+                    .metrics
+                    .canceled_before_start(outcome.canceled.len() as u64);
                 inner.operations_ended();
             }
             let full = limit > 0 && outcome.claimed.len() == limit;

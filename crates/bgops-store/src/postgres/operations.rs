@@ -323,7 +323,7 @@ pub async fn expired_leases(
     let rows = c
         .query(
             "SELECT backgroundoperationid, attempt, backgroundoperationstatuscode, retrycount, \
-             maxretries FROM backgroundoperation \
+             maxretries, name FROM backgroundoperation \
              WHERE leaseowner IS NOT NULL AND leaseexpiresat <= $1 \
              AND backgroundoperationstatecode = 2 ORDER BY leaseexpiresat LIMIT $2",
             &[&now.0, &limit],
@@ -337,6 +337,7 @@ pub async fn expired_leases(
                 status: status(r.try_get(2)?)?,
                 retry_count: narrow(r.try_get(3)?, "retrycount")?,
                 max_retries: narrow(r.try_get(4)?, "maxretries")?,
+                name: r.try_get(5)?,
             })
         })
         .collect()

@@ -229,7 +229,7 @@ pub fn expired_leases(
 ) -> Result<Vec<ExpiredLease>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT backgroundoperationid, attempt, backgroundoperationstatuscode, retrycount, \
-         maxretries FROM backgroundoperation INDEXED BY ix_bo_lease \
+         maxretries, name FROM backgroundoperation INDEXED BY ix_bo_lease \
          WHERE leaseowner IS NOT NULL AND leaseexpiresat <= ?1 \
          AND backgroundoperationstatecode = 2 ORDER BY leaseexpiresat LIMIT ?2",
     )?;
@@ -240,11 +240,12 @@ pub fn expired_leases(
             r.get::<_, i64>(2)?,
             r.get::<_, i32>(3)?,
             r.get::<_, i32>(4)?,
+            r.get::<_, String>(5)?,
         ))
     })?;
     let mut out = Vec::new();
     for row in rows {
-        let (id, attempt, status, retry_count, max_retries) = row?;
+        let (id, attempt, status, retry_count, max_retries, name) = row?;
         out.push(ExpiredLease {
             id: parse_id(id)?,
             attempt,
@@ -252,6 +253,7 @@ pub fn expired_leases(
                 .ok_or_else(|| StoreError::Corrupt(format!("bad status {status}")))?,
             retry_count,
             max_retries,
+            name,
         });
     }
     Ok(out)
