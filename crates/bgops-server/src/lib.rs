@@ -10,6 +10,7 @@ mod definitions;
 mod demo;
 mod error;
 mod extract;
+mod observe;
 mod prefer;
 mod response;
 mod routes;

@@ -20,6 +20,9 @@ pub struct ServerConfig {
     pub default_ttl: Duration,
     /// Scheme used in absolute URLs (`http`, or `https` behind TLS).
     pub scheme: &'static str,
+    /// SHA-256 of `--metrics-token`: `GET /metrics` answers only to it, and does not exist
+    /// without it.
+    pub metrics_token_hash: Option<[u8; 32]>,
 }
 
 impl Default for ServerConfig {
@@ -29,6 +32,7 @@ impl Default for ServerConfig {
             max_body_bytes: 1024 * 1024,
             default_ttl: bgops_core::operation::DEFAULT_TTL,
             scheme: "http",
+            metrics_token_hash: None,
         }
     }
 }
@@ -47,6 +51,8 @@ pub struct AppState {
     /// Signs `$skiptoken`s; random per process, so a token outlives neither a restart nor its
     /// query.
     pub skiptoken_key: Arc<[u8]>,
+    /// When `/metrics` last read the queue summary.
+    pub queue_refresh: Arc<crate::routes::metrics::QueueRefresh>,
 }
 
 impl AppState {
@@ -62,6 +68,7 @@ impl AppState {
             config: Arc::new(config),
             catalogue,
             skiptoken_key: Arc::from(&key[..]),
+            queue_refresh: Arc::default(),
         }
     }
 }

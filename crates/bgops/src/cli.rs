@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
+use sha2::Digest;
 use bgops_engine::EngineConfig;
 use bgops_server::{ServerConfig, Settings};
 use clap::{Args, Parser, Subcommand};
@@ -17,6 +18,9 @@ pub struct Cli {
     /// `json` (one object per line, for log shippers).
     #[arg(long, global = true, env = "BGOPS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Where spans go (OpenTelemetry over OTLP/HTTP).
+    #[command(flatten)]
+    pub tracing: Tracing,
     #[command(subcommand)]
     command: Command,
 }
@@ -29,6 +33,32 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line (timestamp, level, target, fields, spans).
     Json,
+}
+
+/// Exporting spans to an OpenTelemetry collector.
+#[derive(Args, Debug, Clone)]
+pub struct Tracing {
+    /// Export spans over OTLP/HTTP to this collector (`http://HOST:4318`; `/v1/traces` is
+    /// added to a URL without a path). Off when absent: spans then only shape log lines.
+    #[arg(long, global = true, env = "BGOPS_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+    /// The OTLP/HTTP encoding.
+    #[arg(long, global = true, env = "BGOPS_OTLP_PROTOCOL", value_enum, default_value_t = OtlpProtocol::HttpProtobuf)]
+    pub otlp_protocol: OtlpProtocol,
+    /// The `service.name` of exported spans.
+    #[arg(long, global = true, env = "BGOPS_OTLP_SERVICE_NAME", default_value = "bgops")]
+    pub otlp_service_name: String,
+}
+
+/// The OTLP/HTTP encoding of exported spans.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OtlpProtocol {
+    /// `http/protobuf`, the OTLP default.
+    #[value(name = "http/protobuf")]
+    HttpProtobuf,
+    /// `http/json`.
+    #[value(name = "http/json")]
+    HttpJson,
 }
 
 #[derive(Subcommand, Debug)]
@@ -143,6 +173,10 @@ struct ServeArgs {
     /// is used, generated on first start (`bgops webhook-secret` prints it).
     #[arg(long, env = "BGOPS_WEBHOOK_SECRET", hide_env_values = true, value_parser = webhook_secret)]
     webhook_secret: Option<String>,
+    /// Serve `GET /metrics` (Prometheus/OpenMetrics text) to requests with
+    /// `Authorization: Bearer TOKEN`. Without it, `/metrics` does not exist.
+    #[arg(long, env = "BGOPS_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
 }
 
 impl ServeArgs {
@@ -157,6 +191,9 @@ impl ServeArgs {
             if d.is_zero() {
                 anyhow::bail!("{flag} must be longer than zero");
             }
+        }
+        if self.metrics_token.as_deref().is_some_and(|t| t.trim().len() < 16) {
+            anyhow::bail!("--metrics-token must be at least 16 characters");
         }
         if self.lease < Duration::from_millis(300) {
             anyhow::bail!("--lease must be at least 300ms (it is renewed every third of it)");
@@ -192,6 +229,10 @@ impl ServeArgs {
                 poll_retry_after: self.poll_retry_after,
                 max_body_bytes: self.max_body_bytes,
                 default_ttl: self.default_ttl,
+                metrics_token_hash: self
+                    .metrics_token
+                    .as_deref()
+                    .map(|t| sha2::Sha256::digest(t.as_bytes()).into()),
                 ..ServerConfig::default()
             },
             demo_data: self.demo_data,
@@ -230,6 +271,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 async fn print_webhook_secret(args: WebhookSecretArgs) -> anyhow::Result<()> {
     let options = bgops_store::OpenOptions {
         password_file: args.database_password_file.clone(),
+        ..Default::default()
     };
     let store = bgops_store::open_with(&args.database, &options)
         .await

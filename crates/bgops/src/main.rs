@@ -1,8 +1,7 @@
 //! `bgops`: parse the command line, set up logging, run the service.
 
 mod cli;
-
-use std::io::IsTerminal;
+mod telemetry;
 
 use clap::Parser;
 
@@ -14,7 +13,13 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
-    init_logging(cli.log_format);
+    let telemetry = match telemetry::init(cli.log_format, &cli.tracing) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return std::process::ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -22,28 +27,15 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(1);
         }
     };
-    match runtime.block_on(cli.run()) {
+    let code = match runtime.block_on(cli.run()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::from(2)
         }
-    }
-}
-
-/// Logs to standard error, filtered by `RUST_LOG` (default `info`). Text is coloured only for a
-/// person at a terminal: a file or a pipe gets no escape codes.
-fn init_logging(format: cli::LogFormat) {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        cli::LogFormat::Json => builder.json().init(),
-        cli::LogFormat::Text => {
-            let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-            builder.with_ansi(colour).init()
-        }
-    }
+    };
+    // The runtime first (its tasks may still end spans), then the exporter's last flush.
+    drop(runtime);
+    drop(telemetry);
+    code
 }

@@ -3,6 +3,7 @@
 //! `ExecuteBackgroundOperation` message. Every check
 //! runs before anything is stored: a refused request leaves no row.
 
+use bgops_core::TraceParent;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use bgops_core::function_args::function_parameters;
@@ -112,6 +113,15 @@ async fn callback_from_headers(
     check_callback(state, &url).await.map(Some)
 }
 
+/// What follows a background submission: the checked callback URL and the trace context its
+/// attempts continue.
+struct FollowUp {
+    /// The callback URL (SPEC §9), already checked.
+    callback: Option<String>,
+    /// The W3C trace context the attempts continue.
+    trace: Option<TraceParent>,
+}
+
 /// Stores a background operation for `api` with `inputs` and the checked `callback` URL;
 /// returns its id once durable.
 async fn submit(
@@ -120,7 +130,7 @@ async fn submit(
     root: &Root,
     api: &CustomApi,
     inputs: &Parameters,
-    callback: Option<String>,
+    follow_up: FollowUp,
 ) -> Result<OperationId, AppError> {
     let engine = &state.engine;
     let id = OperationId::new_random();
@@ -136,8 +146,9 @@ async fn submit(
         ttl_seconds: i64::try_from(state.config.default_ttl.as_secs()).unwrap_or(i64::MAX),
         max_retries: i32::try_from(max_retries).unwrap_or(i32::MAX),
         created_on: engine.clock().now(),
-        callback_url: callback,
+        callback_url: follow_up.callback,
         location: Some(location(root, id)),
+        trace_parent: follow_up.trace,
     };
     engine.submit(vec![op]).await?;
     Ok(id)
@@ -165,7 +176,11 @@ pub async fn invoke(
     authorize_call(caller, &api, prefer.respond_async())?;
     let callback = callback_from_headers(state, headers, &prefer).await?;
     let inputs = api.validate_request(&body)?;
-    run(state, caller, root, &prefer, &api, inputs, callback).await
+    let follow_up = FollowUp {
+        callback,
+        trace: crate::observe::submission_trace(headers),
+    };
+    run(state, caller, root, &prefer, &api, inputs, follow_up).await
 }
 
 /// `GET /api/data/v9.2/{uniquename}({args})?@p1=…` for a function: `args` is the text between
@@ -189,7 +204,11 @@ pub async fn invoke_function(
     let callback = callback_from_headers(state, headers, &prefer).await?;
     let pairs = query.map(query_pairs).unwrap_or_default();
     let inputs = function_parameters(&api, args, &pairs)?;
-    run(state, caller, root, &prefer, &api, inputs, callback).await
+    let follow_up = FollowUp {
+        callback,
+        trace: crate::observe::submission_trace(headers),
+    };
+    run(state, caller, root, &prefer, &api, inputs, follow_up).await
 }
 
 /// Runs a validated call: in the background with `Prefer: respond-async` (202 and the status
@@ -202,11 +221,11 @@ async fn run(
     prefer: &Prefer,
     api: &CustomApi,
     inputs: Parameters,
-    callback: Option<String>,
+    follow_up: FollowUp,
 ) -> Result<Response, AppError> {
     if prefer.respond_async() {
-        let with_callback = callback.is_some();
-        let id = submit(state, caller, root, api, &inputs, callback).await?;
+        let with_callback = follow_up.callback.is_some();
+        let id = submit(state, caller, root, api, &inputs, follow_up).await?;
         let loc = location(root, id);
         let (mut resp, applied) = if with_callback {
             let body = json!({"backgroundOperationId": id.to_string(), "location": loc});
@@ -321,7 +340,11 @@ pub async fn execute_background_operation(
         }
     };
     let inputs = api.validate_request(&params)?;
-    let id = submit(state, caller, root, &api, &inputs, callback).await?;
+    let follow_up = FollowUp {
+        callback,
+        trace: crate::observe::submission_trace(headers),
+    };
+    let id = submit(state, caller, root, &api, &inputs, follow_up).await?;
     let loc = location(root, id);
     let mut resp = response::json(
         StatusCode::OK,
