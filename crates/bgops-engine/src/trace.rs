@@ -29,6 +29,12 @@ pub fn set_parent(span: &tracing::Span, parent: TraceParent) {
     let _ = span.set_parent(cx);
 }
 
+/// Gives the OpenTelemetry span behind `span` the name `name` (once a span has started,
+/// recording `otel.name` no longer renames it).
+pub fn rename(span: &tracing::Span, name: String) {
+    span.context().span().update_name(name);
+}
+
 /// The context of `span` as a `traceparent`, when an OpenTelemetry layer records it.
 pub fn of_span(span: &tracing::Span) -> Option<TraceParent> {
     let cx = span.context();

@@ -36,20 +36,27 @@ pub fn submission_trace(headers: &HeaderMap) -> Option<TraceParent> {
 pub async fn around_request(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
-    let route = route_label(&state, &req);
+    let route = RouteParts::of(&req);
     let span = tracing::info_span!(
         "request",
-        otel.name = %format_args!("{method} {route}"),
+        otel.name = %format_args!("{method} {}", route.template.as_deref().unwrap_or("unmatched")),
         otel.kind = "server",
         http.request.method = %method,
-        http.route = %route,
+        http.route = tracing::field::Empty,
         http.response.status_code = tracing::field::Empty,
     );
     if let Some(parent) = client_trace(req.headers()) {
         trace::set_parent(&span, parent);
     }
     let response = next.run(req).instrument(span.clone()).await;
+    // Named after the handler ran: a custom API defined moments ago is known by now.
+    let named_segment = route.segment.is_some();
+    let route = route.label(&state);
     let status = response.status().as_u16();
+    if named_segment {
+        trace::rename(&span, format!("{method} {route}"));
+    }
+    span.record("http.route", route.as_str());
     span.record("http.response.status_code", status);
     state.engine.config().metrics.http_request(
         method.as_str(),
@@ -60,35 +67,58 @@ pub async fn around_request(State(state): State<AppState>, req: Request, next: N
     response
 }
 
-/// The route template of `req`; under the Web API, the `{segment}` is named when it is a
-/// table's entity set, a custom API or one of the fixed names, else left as a placeholder.
-fn route_label(state: &AppState, req: &Request) -> String {
-    let Some(template) = req.extensions().get::<MatchedPath>().map(MatchedPath::as_str) else {
-        return "unmatched".to_owned();
-    };
-    let Some(rest) = template.strip_prefix(WEB_API) else {
-        return template.to_owned();
-    };
-    if !rest.starts_with("/{segment}") {
-        return template.to_owned();
+/// What the route label is made of, taken from the request before it is handled.
+struct RouteParts {
+    /// The matched route template; `None` when no route matched.
+    template: Option<String>,
+    /// Under the Web API's `{segment}` routes: the segment's name (before any `(key)`) and
+    /// whether it had a key.
+    segment: Option<(String, bool)>,
+}
+
+impl RouteParts {
+    fn of(req: &Request) -> Self {
+        let template = req
+            .extensions()
+            .get::<MatchedPath>()
+            .map(|m| m.as_str().to_owned());
+        let segment = template
+            .as_deref()
+            .filter(|t| t.starts_with(&format!("{WEB_API}/{{segment}}")))
+            .and_then(|_| {
+                let seg = req
+                    .uri()
+                    .path()
+                    .strip_prefix(WEB_API)?
+                    .strip_prefix('/')?
+                    .split('/')
+                    .next()?;
+                let name = seg.split('(').next().unwrap_or("");
+                Some((name.to_owned(), seg.contains('(')))
+            });
+        Self { template, segment }
     }
-    let path = req.uri().path();
-    let segment = path
-        .strip_prefix(WEB_API)
-        .and_then(|p| p.strip_prefix('/'))
-        .and_then(|p| p.split('/').next())
-        .unwrap_or("");
-    let name = segment.split('(').next().unwrap_or("");
-    let keyed = if segment.contains('(') { "(…)" } else { "" };
-    let known = state.catalogue.by_entity_set(name).is_some()
-        || matches!(
-            name,
-            "EntityDefinitions" | "WhoAmI" | "ExecuteBackgroundOperation"
-        )
-        || state.engine.registry().api(name).is_some();
-    let shown = if known { name } else { "{segment}" };
-    format!(
-        "{WEB_API}/{shown}{keyed}{}",
-        rest.strip_prefix("/{segment}").unwrap_or("")
-    )
+
+    /// The route template; under the Web API, the `{segment}` is named when it is a table's
+    /// entity set, a custom API or one of the fixed names, else left as a placeholder.
+    fn label(self, state: &AppState) -> String {
+        let Some(template) = self.template else {
+            return "unmatched".to_owned();
+        };
+        let Some((name, keyed)) = self.segment else {
+            return template;
+        };
+        let known = state.catalogue.by_entity_set(&name).is_some()
+            || matches!(
+                name.as_str(),
+                "EntityDefinitions" | "WhoAmI" | "ExecuteBackgroundOperation"
+            )
+            || state.engine.registry().api(&name).is_some();
+        let shown = if known { name.as_str() } else { "{segment}" };
+        let rest = template
+            .strip_prefix(&format!("{WEB_API}/{{segment}}"))
+            .unwrap_or("");
+        let key = if keyed { "(…)" } else { "" };
+        format!("{WEB_API}/{shown}{key}{rest}")
+    }
 }
