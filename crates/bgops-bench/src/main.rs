@@ -101,8 +101,12 @@ pub struct BenchArgs {
     /// Longest an apalis burn-down may take before its partial rate is reported, in seconds.
     #[arg(long, default_value_t = 600.0)]
     pub apalis_timeout: f64,
+    /// A `bgops` built without the observability work (say, from the commit before it): the
+    /// observability-cost scenario measures it beside this build's.
+    #[arg(long)]
+    pub baseline_bgops: Option<PathBuf>,
     /// Skip scenarios: any of submit, poll, pickup, e2e, anchors, apalis, apalis-fresh, scale,
-    /// memory (comma-separated; `submit` also skips burn-down); with --postgres also pg (every
+    /// memory, observe (comma-separated; `submit` also skips burn-down); with --postgres also pg (every
     /// bgops-on-PostgreSQL scenario), pg-submit (also burn-down and two nodes), pg-poll,
     /// pg-pickup, pg-two-nodes, graphile, graphile-batched, apalis-pg, pg-limit.
     #[arg(long, value_delimiter = ',')]

@@ -33,6 +33,7 @@ use crate::{apalis_anchor, db, drain_timeout, BenchArgs};
 mod anchors;
 mod compare;
 mod empty;
+mod observe;
 mod pg_limit;
 mod pg_report;
 mod postgres;
@@ -201,6 +202,7 @@ pub async fn run_all(args: &BenchArgs, workdir: &Path, report: &mut Report) -> R
             token: args.token.clone(),
             workers,
             log_dir: workdir.to_owned(),
+            extra: Vec::new(),
         }),
     };
 
@@ -267,6 +269,14 @@ pub async fn run_all(args: &BenchArgs, workdir: &Path, report: &mut Report) -> R
         (None, None)
     };
 
+    // The cost of metrics and tracing, in one sitting.
+    let observe = match &launch {
+        Some(launch) if args.runs("observe") => {
+            Some(observe::observe_cost(args, launch, workdir).await?)
+        }
+        _ => None,
+    };
+
     // 3 and 4. A million rows.
     let (scale, memory) = match &launch {
         Some(launch) if args.scale_rows > 0 => {
@@ -315,6 +325,7 @@ pub async fn run_all(args: &BenchArgs, workdir: &Path, report: &mut Report) -> R
     report.detail("apalis_analyzed", json!(apalis_analyzed));
     report.detail("scale", json!(scale));
     report.detail("memory", json!(memory));
+    report.detail("observability_cost", json!(observe));
     if let Some(pg) = &pg {
         fill_pg_report(report, args, workers, pg);
         report.detail("postgres", json!(pg));
