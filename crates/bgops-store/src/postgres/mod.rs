@@ -13,6 +13,7 @@ mod listen;
 mod migrate;
 mod operations;
 mod outbox;
+mod status_reads;
 mod step_jobs;
 mod tables;
 mod users;
@@ -49,6 +50,8 @@ pub struct PgStore {
     readers: deadpool_postgres::Pool,
     /// Notifications from every node, as events.
     listener: listen::Listener,
+    /// The status monitor's reads, coalesced.
+    status_reads: status_reads::StatusReads,
 }
 
 impl PgStore {
@@ -99,12 +102,16 @@ impl PgStore {
                     "cannot build the connection pool: {e}"
                 )))
             })?;
-        let writer = Writer::start(connector.clone(), observer).await.map_err(open_err)?;
+        let writer = Writer::start(connector.clone(), observer)
+            .await
+            .map_err(open_err)?;
+        let status_reads = status_reads::StatusReads::start(connector.clone());
         let listener = listen::start(connector);
         Ok(Self {
             writer,
             readers,
             listener,
+            status_reads,
         })
     }
 
@@ -143,10 +150,7 @@ impl Store for PgStore {
         &self,
         id: OperationId,
     ) -> Result<Option<OperationStatusView>, StoreError> {
-        {
-            let c = self.reader().await?;
-            operations::get_status(&*c, id).await
-        }
+        self.status_reads.get(id).await
     }
 
     async fn claim(&self, req: ClaimRequest) -> Result<ClaimOutcome, StoreError> {
