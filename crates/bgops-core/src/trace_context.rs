@@ -146,9 +146,8 @@ mod tests {
 
     #[test]
     fn a_later_version_may_carry_more_fields() {
-        let tp =
-            TraceParent::parse("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-what")
-                .unwrap();
+        let tp = TraceParent::parse("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-what")
+            .unwrap();
         assert_eq!(tp.to_string(), EXAMPLE);
     }
 }

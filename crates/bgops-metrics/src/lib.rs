@@ -19,8 +19,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::{Registry, Unit};
 
-pub use labels::{BoundedNames, DeliveryKind, DeliveryOutcome, Outcome, OTHER};
 use labels::*;
+pub use labels::{BoundedNames, DeliveryKind, DeliveryOutcome, Outcome, OTHER};
 
 /// The most custom API names with series of their own; later ones are counted as
 /// [`OTHER`]. Custom APIs are created over the Web API, so their number is the users' choice.
@@ -339,9 +339,7 @@ impl Metrics {
 impl WriteObserver for Metrics {
     fn transaction(&self, backend: &'static str, jobs: usize, commit: Duration, committed: bool) {
         let labels = BackendLabels { backend };
-        self.write_batch
-            .get_or_create(&labels)
-            .observe(jobs as f64);
+        self.write_batch.get_or_create(&labels).observe(jobs as f64);
         if committed {
             self.write_commit
                 .get_or_create(&labels)
@@ -400,9 +398,8 @@ mod tests {
             r#"bgops_operations_finished_total{api="bgops_Echo",outcome="succeeded"} 1"#
         ));
         assert!(text.contains(r#"bgops_operation_wait_seconds_count{api="bgops_Echo"} 1"#));
-        assert!(text.contains(
-            r#"bgops_http_requests_total{method="GET",route="/health",status="200"} 1"#
-        ));
+        assert!(text
+            .contains(r#"bgops_http_requests_total{method="GET",route="/health",status="200"} 1"#));
         assert!(text.contains(r#"bgops_store_write_batch_jobs_sum{backend="sqlite"} 7.0"#));
         assert!(text.ends_with("# EOF\n"));
     }
@@ -418,9 +415,9 @@ mod tests {
         };
         m.queue(&summary, Duration::from_secs(3));
         let text = m.encode();
-        assert!(text.contains(
-            r#"bgops_queue_depth{state="ready",status="waiting_for_resources"} 5"#
-        ));
+        assert!(
+            text.contains(r#"bgops_queue_depth{state="ready",status="waiting_for_resources"} 5"#)
+        );
         assert!(text.contains(r#"bgops_queue_depth{state="locked",status="in_progress"} 2"#));
         assert!(text.contains("bgops_queue_oldest_waiting_age_seconds 3.0"));
     }

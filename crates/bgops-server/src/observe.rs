@@ -58,12 +58,11 @@ pub async fn around_request(State(state): State<AppState>, req: Request, next: N
     }
     span.record("http.route", route.as_str());
     span.record("http.response.status_code", status);
-    state.engine.config().metrics.http_request(
-        method.as_str(),
-        &route,
-        status,
-        started.elapsed(),
-    );
+    state
+        .engine
+        .config()
+        .metrics
+        .http_request(method.as_str(), &route, status, started.elapsed());
     response
 }
 

@@ -23,8 +23,8 @@ mod url;
 
 pub use deliveries::*;
 pub use error::StoreError;
-pub use observe::{QueueSummary, WriteObserver, WriterObserver};
 pub(crate) use observe::trace_column;
+pub use observe::{QueueSummary, WriteObserver, WriterObserver};
 pub use store::*;
 pub use system_jobs::*;
 pub use url::{open, open_with, shown_url, DatabaseUrl, OpenOptions};

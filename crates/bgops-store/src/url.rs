@@ -61,13 +61,14 @@ pub async fn open_with(url: &str, options: &OpenOptions) -> Result<Arc<dyn Store
     match DatabaseUrl::parse(url)? {
         DatabaseUrl::Sqlite(path) => {
             let store = SqliteStore::open_observed(&path, options.observer.clone())
-                .await.map_err(|e| match e {
-                StoreError::Open { .. } => e,
-                other => StoreError::Open {
-                    url: url.to_owned(),
-                    reason: other.to_string(),
-                },
-            })?;
+                .await
+                .map_err(|e| match e {
+                    StoreError::Open { .. } => e,
+                    other => StoreError::Open {
+                        url: url.to_owned(),
+                        reason: other.to_string(),
+                    },
+                })?;
             Ok(Arc::new(store))
         }
         DatabaseUrl::Postgres(url) => Ok(Arc::new(

@@ -4,10 +4,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
-use sha2::Digest;
 use bgops_engine::EngineConfig;
 use bgops_server::{ServerConfig, Settings};
 use clap::{Args, Parser, Subcommand};
+use sha2::Digest;
 use tokio_util::sync::CancellationToken;
 
 /// bgops: durable background operations with the Microsoft Dataverse contract.
@@ -46,7 +46,12 @@ pub struct Tracing {
     #[arg(long, global = true, env = "BGOPS_OTLP_PROTOCOL", value_enum, default_value_t = OtlpProtocol::HttpProtobuf)]
     pub otlp_protocol: OtlpProtocol,
     /// The `service.name` of exported spans.
-    #[arg(long, global = true, env = "BGOPS_OTLP_SERVICE_NAME", default_value = "bgops")]
+    #[arg(
+        long,
+        global = true,
+        env = "BGOPS_OTLP_SERVICE_NAME",
+        default_value = "bgops"
+    )]
     pub otlp_service_name: String,
 }
 
@@ -192,7 +197,11 @@ impl ServeArgs {
                 anyhow::bail!("{flag} must be longer than zero");
             }
         }
-        if self.metrics_token.as_deref().is_some_and(|t| t.trim().len() < 16) {
+        if self
+            .metrics_token
+            .as_deref()
+            .is_some_and(|t| t.trim().len() < 16)
+        {
             anyhow::bail!("--metrics-token must be at least 16 characters");
         }
         if self.lease < Duration::from_millis(300) {

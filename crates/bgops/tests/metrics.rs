@@ -81,7 +81,11 @@ async fn metrics_need_the_token_and_do_not_exist_without_one() {
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
 
     let s = Server::start(&flags(&[]));
-    for auth in [None, Some("wrong-token-of-some-length"), Some(common::TOKEN)] {
+    for auth in [
+        None,
+        Some("wrong-token-of-some-length"),
+        Some(common::TOKEN),
+    ] {
         let mut req = s.client.get(s.url("/metrics"));
         if let Some(token) = auth {
             req = req.bearer_auth(token);
@@ -127,7 +131,10 @@ async fn the_queue_gauges_show_running_and_waiting_operations() {
     );
     // Cancel the long one: the waiting one runs, and the cancel is counted when recorded.
     let resp = s
-        .req(Method::DELETE, &format!("/api/backgroundoperation/{running}"))
+        .req(
+            Method::DELETE,
+            &format!("/api/backgroundoperation/{running}"),
+        )
         .send()
         .await
         .unwrap();
@@ -182,8 +189,14 @@ async fn counters_move_with_real_work() {
 
     let m = scrape(&s).await;
     let v = |series: &str| m.value(series);
-    assert_eq!(v(r#"bgops_operations_submitted_total{api="bgops_Echo"}"#), 3.0);
-    assert_eq!(v(r#"bgops_operations_submitted_total{api="bgops_Fail"}"#), 2.0);
+    assert_eq!(
+        v(r#"bgops_operations_submitted_total{api="bgops_Echo"}"#),
+        3.0
+    );
+    assert_eq!(
+        v(r#"bgops_operations_submitted_total{api="bgops_Fail"}"#),
+        2.0
+    );
     assert_eq!(
         v(r#"bgops_operations_finished_total{api="bgops_Echo",outcome="succeeded"}"#),
         3.0
@@ -205,22 +218,35 @@ async fn counters_move_with_real_work() {
         1.0
     );
     assert_eq!(v(r#"bgops_attempts_started_total{api="bgops_Fail"}"#), 3.0);
-    assert_eq!(v(r#"bgops_operation_wait_seconds_count{api="bgops_Echo"}"#), 3.0);
-    assert_eq!(v(r#"bgops_attempt_duration_seconds_count{api="bgops_Echo"}"#), 3.0);
     assert_eq!(
-        v(r#"bgops_http_requests_total{method="POST",route="/api/data/v9.2/bgops_Echo",status="202"}"#),
+        v(r#"bgops_operation_wait_seconds_count{api="bgops_Echo"}"#),
         3.0
     );
     assert_eq!(
-        v(r#"bgops_http_requests_total{method="POST",route="/api/data/v9.2/bgops_Echo",status="200"}"#),
+        v(r#"bgops_attempt_duration_seconds_count{api="bgops_Echo"}"#),
+        3.0
+    );
+    assert_eq!(
+        v(
+            r#"bgops_http_requests_total{method="POST",route="/api/data/v9.2/bgops_Echo",status="202"}"#
+        ),
+        3.0
+    );
+    assert_eq!(
+        v(
+            r#"bgops_http_requests_total{method="POST",route="/api/data/v9.2/bgops_Echo",status="200"}"#
+        ),
         1.0
     );
     assert!(
-        v(r#"bgops_http_requests_total{method="GET",route="/api/backgroundoperation/{id}",status="200"}"#)
-            >= 5.0
+        v(
+            r#"bgops_http_requests_total{method="GET",route="/api/backgroundoperation/{id}",status="200"}"#
+        ) >= 5.0
     );
     assert_eq!(
-        v(r#"bgops_http_requests_total{method="GET",route="/api/data/v9.2/{segment}",status="404"}"#),
+        v(
+            r#"bgops_http_requests_total{method="GET",route="/api/data/v9.2/{segment}",status="404"}"#
+        ),
         1.0
     );
     assert!(!m.has("no_such_thing_4711"), "a raw path became a label");

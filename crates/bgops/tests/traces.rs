@@ -100,8 +100,16 @@ async fn define(s: &Server, base: &str) {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
-    let id = resp.headers()["OData-EntityId"].to_str().unwrap().to_owned();
-    let id = id.rsplit_once('(').unwrap().1.trim_end_matches(')').to_owned();
+    let id = resp.headers()["OData-EntityId"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let id = id
+        .rsplit_once('(')
+        .unwrap()
+        .1
+        .trim_end_matches(')')
+        .to_owned();
     let resp = s
         .req(reqwest::Method::POST, "/api/data/v9.2/customapis")
         .json(&json!({
@@ -121,7 +129,12 @@ async fn define(s: &Server, base: &str) {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), StatusCode::NO_CONTENT, "{:?}", resp.text().await);
+    assert_eq!(
+        resp.status(),
+        StatusCode::NO_CONTENT,
+        "{:?}",
+        resp.text().await
+    );
 }
 
 /// Submits `contoso_Traced` with `traceparent` and a callback to `base/callback`; returns the
@@ -136,7 +149,12 @@ async fn submit(s: &Server, base: &str, traceparent: &str) -> String {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), StatusCode::ACCEPTED, "{:?}", resp.text().await);
+    assert_eq!(
+        resp.status(),
+        StatusCode::ACCEPTED,
+        "{:?}",
+        resp.text().await
+    );
     resp.headers()["x-ms-dyn-backgroundoperationid"]
         .to_str()
         .unwrap()
@@ -205,7 +223,10 @@ async fn with_an_otlp_endpoint_the_request_the_attempt_and_its_calls_form_one_tr
     let callback = traceparent_of(&seen.wait("callback", 1).await[0].0);
     for sent in [&plugin, &callback] {
         assert!(sent.starts_with(&format!("00-{TRACE_ID}-")), "{sent}");
-        assert!(!sent.contains(CLIENT_SPAN), "names the sending span: {sent}");
+        assert!(
+            !sent.contains(CLIENT_SPAN),
+            "names the sending span: {sent}"
+        );
     }
 
     // Spans are exported in batches: wait (bounded) until the attempt's has arrived.
@@ -242,8 +263,14 @@ async fn with_an_otlp_endpoint_the_request_the_attempt_and_its_calls_form_one_tr
     for span in [&request, &attempt, &delivery] {
         assert_eq!(span["traceId"], TRACE_ID, "{span:#}");
     }
-    assert_eq!(request["parentSpanId"], CLIENT_SPAN, "the request continues the client's span");
-    assert_eq!(attempt["parentSpanId"], request["spanId"], "the attempt is the request's child");
+    assert_eq!(
+        request["parentSpanId"], CLIENT_SPAN,
+        "the request continues the client's span"
+    );
+    assert_eq!(
+        attempt["parentSpanId"], request["spanId"],
+        "the attempt is the request's child"
+    );
     assert_eq!(
         plugin,
         format!("00-{TRACE_ID}-{}-01", attempt["spanId"].as_str().unwrap()),

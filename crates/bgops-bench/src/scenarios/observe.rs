@@ -66,8 +66,13 @@ async fn round(
     let pids = [server.pid];
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let scraping = scrape.then(|| tokio::spawn(scraper(target.clone(), stopped)));
-    let warm = load::closed_loop(&target, &Workload::Submit, args.concurrency, Stop::Count(500))
-        .await;
+    let warm = load::closed_loop(
+        &target,
+        &Workload::Submit,
+        args.concurrency,
+        Stop::Count(500),
+    )
+    .await;
     if warm.ok == 0 {
         bail!("{}: no submission accepted during warm-up", variant.name);
     }
@@ -145,10 +150,7 @@ pub(super) async fn observe_cost(
             p,
             (p / reference.1 - 1.0) * 100.0,
             if v.scrapes > 0 {
-                format!(
-                    "  {} scrapes, slowest {:.1} ms",
-                    v.scrapes, v.scrape_max_ms
-                )
+                format!("  {} scrapes, slowest {:.1} ms", v.scrapes, v.scrape_max_ms)
             } else {
                 String::new()
             }

@@ -72,9 +72,8 @@ pub async fn run(
     let started = inner.clock.now();
     // The first attempt's wait counts from the submission; a retry's from its due time is not
     // stored, so only first attempts are measured.
-    let waited = (op.attempt == 0).then(|| {
-        Duration::from_millis(u64::try_from(started.0 - op.created_on.0).unwrap_or(0))
-    });
+    let waited = (op.attempt == 0)
+        .then(|| Duration::from_millis(u64::try_from(started.0 - op.created_on.0).unwrap_or(0)));
     inner.config.metrics.attempt_started(&op.name, waited);
     let running = Instant::now();
     let work = execute(inner, op, attempt, cancel.clone());
@@ -86,7 +85,10 @@ pub async fn run(
             (work.await, Some(start))
         }
     };
-    inner.config.metrics.attempt_ran(&op.name, running.elapsed());
+    inner
+        .config
+        .metrics
+        .attempt_ran(&op.name, running.elapsed());
     log_result(&result);
     Some(Finished {
         name: op.name.clone(),

@@ -3,10 +3,10 @@
 //! `ExecuteBackgroundOperation` message. Every check
 //! runs before anything is stored: a refused request leaves no row.
 
-use bgops_core::TraceParent;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use bgops_core::function_args::function_parameters;
+use bgops_core::TraceParent;
 use bgops_core::{ApiError, CustomApi, ErrorCode, NewOperation, OperationId, Parameters};
 use serde_json::{json, Map, Value};
 

@@ -77,6 +77,8 @@ async fn refresh_queue(state: &AppState) {
             *last = Some(Instant::now());
         }
         Ok(Err(e)) => tracing::warn!(error = %e, "reading the queue summary failed"),
-        Err(_) => tracing::warn!("reading the queue summary took too long; answering with the last one"),
+        Err(_) => {
+            tracing::warn!("reading the queue summary took too long; answering with the last one")
+        }
     }
 }

@@ -616,9 +616,8 @@ pub async fn queue_summary(c: &dyn Db) -> Result<QueueSummary, StoreError> {
             &[],
         )
         .await?;
-    let count = |i: usize| -> Result<u64, StoreError> {
-        Ok(row.try_get::<_, i64>(i)?.max(0) as u64)
-    };
+    let count =
+        |i: usize| -> Result<u64, StoreError> { Ok(row.try_get::<_, i64>(i)?.max(0) as u64) };
     Ok(QueueSummary {
         waiting: count(0)? + count(1)?,
         oldest_waiting: row.try_get::<_, Option<i64>>(2)?.map(Timestamp),
