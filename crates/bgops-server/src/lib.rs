@@ -6,6 +6,7 @@
 
 mod app;
 pub mod auth;
+pub mod dashboard;
 mod definitions;
 mod demo;
 mod error;

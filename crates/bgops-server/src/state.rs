@@ -23,6 +23,8 @@ pub struct ServerConfig {
     /// SHA-256 of `--metrics-token`: `GET /metrics` answers only to it, and does not exist
     /// without it.
     pub metrics_token_hash: Option<[u8; 32]>,
+    /// `--dashboard`: whether the dashboard is served, and whether it may change data.
+    pub dashboard: crate::dashboard::DashboardMode,
 }
 
 impl Default for ServerConfig {
@@ -33,6 +35,7 @@ impl Default for ServerConfig {
             default_ttl: bgops_core::operation::DEFAULT_TTL,
             scheme: "http",
             metrics_token_hash: None,
+            dashboard: crate::dashboard::DashboardMode::default(),
         }
     }
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use bgops_engine::EngineConfig;
+use bgops_server::dashboard::DashboardMode;
 use bgops_server::{ServerConfig, Settings};
 use clap::{Args, Parser, Subcommand};
 use sha2::Digest;
@@ -182,6 +183,21 @@ struct ServeArgs {
     /// `Authorization: Bearer TOKEN`. Without it, `/metrics` does not exist.
     #[arg(long, env = "BGOPS_METRICS_TOKEN", hide_env_values = true)]
     metrics_token: Option<String>,
+    /// The dashboard at `/` and `/ui/`: `on`, `read-only` (no actions: its writes are
+    /// refused) or `off`.
+    #[arg(long, env = "BGOPS_DASHBOARD", value_enum, default_value_t = Dashboard::On)]
+    dashboard: Dashboard,
+}
+
+/// `--dashboard`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Dashboard {
+    /// Served with its actions.
+    On,
+    /// Served without actions.
+    ReadOnly,
+    /// Not served.
+    Off,
 }
 
 impl ServeArgs {
@@ -242,6 +258,11 @@ impl ServeArgs {
                     .metrics_token
                     .as_deref()
                     .map(|t| sha2::Sha256::digest(t.as_bytes()).into()),
+                dashboard: match self.dashboard {
+                    Dashboard::On => DashboardMode::On,
+                    Dashboard::ReadOnly => DashboardMode::ReadOnly,
+                    Dashboard::Off => DashboardMode::Off,
+                },
                 ..ServerConfig::default()
             },
             demo_data: self.demo_data,

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use bgops_core::ApiError;
+use bgops_core::{ApiError, Timestamp};
+use bgops_store::QueueSummary;
 use sha2::{Digest, Sha256};
 
 use crate::error::{api_error_response, AppError};
@@ -20,11 +21,12 @@ pub const QUEUE_REFRESH: Duration = Duration::from_secs(5);
 /// How long a scrape waits for a fresh queue summary before answering with the last one.
 const SUMMARY_WAIT: Duration = Duration::from_secs(2);
 
-/// The last queue summary read, shared by every scrape.
+/// The last queue summary read, shared by every scrape and every dashboard.
 #[derive(Debug, Default)]
 pub struct QueueRefresh {
-    /// When the gauges were last refreshed; `None` before the first scrape.
-    last: tokio::sync::Mutex<Option<Instant>>,
+    /// The last summary, when it was read (to decide whether to read again) and as what time
+    /// (to show).
+    last: tokio::sync::Mutex<Option<(Instant, Timestamp, QueueSummary)>>,
 }
 
 /// Answers the metrics to a caller with the metrics token.
@@ -48,7 +50,7 @@ pub async fn metrics(State(state): State<AppState>, req: Request) -> Result<Resp
     if !matches {
         return Ok(api_error_response(&ApiError::unauthenticated()));
     }
-    refresh_queue(&state).await;
+    queue_summary(&state).await;
     let body = state.engine.config().metrics.encode();
     let mut resp = (StatusCode::OK, body).into_response();
     resp.headers_mut().insert(
@@ -58,12 +60,15 @@ pub async fn metrics(State(state): State<AppState>, req: Request) -> Result<Resp
     Ok(resp)
 }
 
-/// Refreshes the queue gauges if they are older than [`QUEUE_REFRESH`]; concurrent scrapes
-/// wait for one read instead of each making their own.
-async fn refresh_queue(state: &AppState) {
+/// The queue summary, read again when the last read is older than [`QUEUE_REFRESH`] (with
+/// the gauges updated); concurrent callers wait for one read instead of each making their own.
+/// `None` when it was never read successfully.
+pub async fn queue_summary(state: &AppState) -> Option<(QueueSummary, Timestamp)> {
     let mut last = state.queue_refresh.last.lock().await;
-    if last.is_some_and(|at| at.elapsed() < QUEUE_REFRESH) {
-        return;
+    if let Some((at, read_at, summary)) = last.as_ref() {
+        if at.elapsed() < QUEUE_REFRESH {
+            return Some((summary.clone(), *read_at));
+        }
     }
     let read = tokio::time::timeout(SUMMARY_WAIT, state.engine.store().queue_summary()).await;
     match read {
@@ -74,11 +79,10 @@ async fn refresh_queue(state: &AppState) {
                 .map(|t| Duration::from_millis(u64::try_from(now.0 - t.0).unwrap_or(0)))
                 .unwrap_or_default();
             state.engine.config().metrics.queue(&summary, age);
-            *last = Some(Instant::now());
+            *last = Some((Instant::now(), now, summary));
         }
         Ok(Err(e)) => tracing::warn!(error = %e, "reading the queue summary failed"),
-        Err(_) => {
-            tracing::warn!("reading the queue summary took too long; answering with the last one")
-        }
+        Err(_) => tracing::warn!("reading the queue summary took too long; answering with the last one"),
     }
+    last.as_ref().map(|(_, read_at, s)| (s.clone(), *read_at))
 }

@@ -34,6 +34,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health::health))
         .route("/metrics", get(metrics::metrics))
+        .merge(crate::dashboard::routes(state.config.dashboard))
         .route(
             "/api/backgroundoperation/{id}",
             get(status_monitor::get).delete(status_monitor::cancel),
@@ -49,6 +50,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::dashboard::guard,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::observe::around_request,
