@@ -82,7 +82,9 @@ pub async fn queue_summary(state: &AppState) -> Option<(QueueSummary, Timestamp)
             *last = Some((Instant::now(), now, summary));
         }
         Ok(Err(e)) => tracing::warn!(error = %e, "reading the queue summary failed"),
-        Err(_) => tracing::warn!("reading the queue summary took too long; answering with the last one"),
+        Err(_) => {
+            tracing::warn!("reading the queue summary took too long; answering with the last one")
+        }
     }
     last.as_ref().map(|(_, read_at, s)| (s.clone(), *read_at))
 }
