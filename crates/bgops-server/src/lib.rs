@@ -12,6 +12,8 @@ mod demo;
 mod error;
 mod extract;
 mod observe;
+
+pub use observe::REQUEST_SPAN_TARGET;
 mod prefer;
 mod response;
 mod routes;

@@ -52,8 +52,9 @@ pub fn traces_url(endpoint: &str) -> anyhow::Result<String> {
 /// Installs the global subscriber: log lines filtered by `RUST_LOG` (default `info`) in
 /// `format`, and the OpenTelemetry layer when `tracing` names an endpoint.
 pub fn init(format: LogFormat, tracing: &Tracing) -> anyhow::Result<Telemetry> {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let directives = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
+    let filter = tracing_subscriber::EnvFilter::try_new(&directives)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     let logs = match format {
         LogFormat::Json => logs.json().boxed(),
@@ -83,13 +84,21 @@ pub fn init(format: LogFormat, tracing: &Tracing) -> anyhow::Result<Telemetry> {
                         .build(),
                 )
                 .build();
-            let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("bgops"));
+            // The exporter also takes the request spans, which are DEBUG so that log lines at
+            // the default level (and a node without an exporter) do not pay for them.
+            let otel_filter = tracing_subscriber::EnvFilter::try_new(format!(
+                "{directives},{}=debug",
+                bgops_server::REQUEST_SPAN_TARGET
+            ))
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+            let layer = tracing_opentelemetry::layer()
+                .with_tracer(provider.tracer("bgops"))
+                .with_filter(otel_filter);
             (Some(layer), Some(provider))
         }
     };
     tracing_subscriber::registry()
-        .with(filter)
-        .with(logs)
+        .with(logs.with_filter(filter))
         .with(otel)
         .try_init()
         .context("cannot install the log subscriber")?;
