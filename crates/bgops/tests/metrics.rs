@@ -258,3 +258,51 @@ async fn counters_move_with_real_work() {
         1.0
     );
 }
+
+/// On PostgreSQL: the writer's batches are counted under `backend="postgres"`, counters are per
+/// node, and the queue gauges describe the whole database, the same on every node.
+#[tokio::test]
+async fn on_postgresql_counters_are_per_node_and_the_queue_is_shared() {
+    let schema = common::pg::Schema::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let a = Server::start_url(&schema.url, dir.path(), &flags(&["--workers", "1"]));
+    let b = Server::start_url(&schema.url, dir.path(), &flags(&["--workers", "1"]));
+    let held_a = a.submit("bgops_Delay", json!({"DelayMs": 60_000})).await;
+    let held_b = b.submit("bgops_Delay", json!({"DelayMs": 60_000})).await;
+    a.wait_status(&held_a, 20, Duration::from_secs(20)).await;
+    a.wait_status(&held_b, 20, Duration::from_secs(20)).await;
+    let waiting = a.submit("bgops_Echo", json!({})).await;
+    let (ma, mb) = (scrape(&a).await, scrape(&b).await);
+    for m in [&ma, &mb] {
+        assert_eq!(
+            m.value(r#"bgops_queue_depth{state="locked",status="in_progress"}"#),
+            2.0
+        );
+        assert_eq!(
+            m.value(r#"bgops_queue_depth{state="ready",status="waiting_for_resources"}"#),
+            1.0
+        );
+        assert!(m.value(r#"bgops_store_write_batch_jobs_count{backend="postgres"}"#) >= 1.0);
+    }
+    assert_eq!(
+        ma.value(r#"bgops_operations_submitted_total{api="bgops_Delay"}"#),
+        1.0
+    );
+    assert_eq!(
+        ma.value(r#"bgops_operations_submitted_total{api="bgops_Echo"}"#),
+        1.0
+    );
+    assert_eq!(
+        mb.value(r#"bgops_operations_submitted_total{api="bgops_Delay"}"#),
+        1.0
+    );
+    for id in [&held_a, &held_b] {
+        let resp = a
+            .req(Method::DELETE, &format!("/api/backgroundoperation/{id}"))
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success());
+    }
+    a.wait_terminal(&waiting, Duration::from_secs(20)).await;
+}
