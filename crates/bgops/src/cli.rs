@@ -257,7 +257,7 @@ impl ServeArgs {
                 metrics_token_hash: self
                     .metrics_token
                     .as_deref()
-                    .map(|t| sha2::Sha256::digest(t.as_bytes()).into()),
+                    .map(|t| sha2::Sha256::digest(t.trim().as_bytes()).into()),
                 dashboard: match self.dashboard {
                     Dashboard::On => DashboardMode::On,
                     Dashboard::ReadOnly => DashboardMode::ReadOnly,
