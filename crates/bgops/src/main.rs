@@ -1,9 +1,10 @@
-//! `bgops`: parse the command line, set up logging, run the service.
+//! `bgops`: parse the command line, set up logging and tracing, run the service or a client
+//! command.
 
 mod cli;
+mod client_cmd;
+mod config_file;
 mod telemetry;
-
-use clap::Parser;
 
 /// mimalloc instead of the system allocator: a request allocates and frees dozens of small
 /// buffers (headers, JSON values, row strings), and glibc's allocator was about 8% of a status
@@ -12,7 +13,13 @@ use clap::Parser;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = match config_file::parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
     let telemetry = match telemetry::init(cli.log_format, &cli.tracing) {
         Ok(t) => t,
         Err(e) => {
@@ -28,7 +35,7 @@ fn main() -> std::process::ExitCode {
         }
     };
     let code = match runtime.block_on(cli.run()) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::from(2)

@@ -13,6 +13,7 @@ mod listen;
 mod migrate;
 mod operations;
 mod outbox;
+mod outcome_batch;
 mod status_reads;
 mod step_jobs;
 mod tables;
@@ -45,7 +46,9 @@ const READERS: usize = 8;
 pub struct PgStore {
     /// The single writer of this node; every change goes through it so writes batch into few
     /// commits.
-    writer: Writer,
+    writer: Arc<Writer>,
+    /// Successful outcomes, written in batches.
+    outcomes: outcome_batch::OutcomeBatches,
     /// Connections for reads.
     readers: deadpool_postgres::Pool,
     /// Notifications from every node, as events.
@@ -102,13 +105,17 @@ impl PgStore {
                     "cannot build the connection pool: {e}"
                 )))
             })?;
-        let writer = Writer::start(connector.clone(), observer)
-            .await
-            .map_err(open_err)?;
+        let writer = Arc::new(
+            Writer::start(connector.clone(), observer)
+                .await
+                .map_err(open_err)?,
+        );
+        let outcomes = outcome_batch::OutcomeBatches::start(writer.clone());
         let status_reads = status_reads::StatusReads::start(connector.clone());
         let listener = listen::start(connector);
         Ok(Self {
             writer,
+            outcomes,
             readers,
             listener,
             status_reads,
@@ -183,6 +190,9 @@ impl Store for PgStore {
     }
 
     async fn record_outcome(&self, outcome: AttemptOutcome) -> Result<Recorded, StoreError> {
+        if outcome_batch::OutcomeBatches::takes(&outcome) {
+            return self.outcomes.record(outcome).await;
+        }
         self.writer
             .run(move |c| Box::pin(async move { operations::record_outcome(c, &outcome).await }))
             .await

@@ -298,8 +298,8 @@ pub async fn renew(c: &dyn Db, req: &RenewRequest) -> Result<Vec<LeaseState>, St
         .query(
             "UPDATE backgroundoperation b SET leaseexpiresat = $1 \
              FROM unnest($2::text[], $3::bigint[]) AS r(id, attempt) \
-             WHERE b.backgroundoperationid = r.id AND b.attempt = r.attempt \
-             AND b.leaseowner = $4 AND b.backgroundoperationstatecode = 2 \
+             WHERE b.backgroundoperationid = ANY($2) AND b.backgroundoperationid = r.id \
+             AND b.attempt = r.attempt AND b.leaseowner = $4 AND b.backgroundoperationstatecode = 2 \
              RETURNING b.backgroundoperationid, b.backgroundoperationstatuscode",
             &[&req.lease_until.0, &ids, &attempts, &req.owner],
         )
@@ -503,8 +503,8 @@ pub async fn release_claims(c: &dyn Db, req: &ReleaseRequest) -> Result<usize, S
         .execute(
             "UPDATE backgroundoperation b SET leaseowner = NULL, nextattemptat = $1 \
              FROM unnest($2::text[], $3::bigint[]) AS r(id, attempt) \
-             WHERE b.backgroundoperationid = r.id AND b.attempt = r.attempt \
-             AND b.leaseowner = $4 AND b.backgroundoperationstatecode = 0",
+             WHERE b.backgroundoperationid = ANY($2) AND b.backgroundoperationid = r.id \
+             AND b.attempt = r.attempt AND b.leaseowner = $4 AND b.backgroundoperationstatecode = 0",
             &[&req.now.0, &ids, &attempts, &req.owner],
         )
         .await?;
