@@ -6,14 +6,17 @@
 //! Every statement runs in the schema the URL names (`options=-c search_path=…`, or the user's
 //! default), so several bgops installations (or tests) can share one database.
 
+mod batcher;
 mod completion;
 mod connect;
 mod db;
+mod insert_batch;
 mod listen;
 mod migrate;
 mod operations;
 mod outbox;
 mod outcome_batch;
+mod statistics;
 mod status_reads;
 mod step_jobs;
 mod tables;
@@ -49,12 +52,16 @@ pub struct PgStore {
     writer: Arc<Writer>,
     /// Successful outcomes, written in batches.
     outcomes: outcome_batch::OutcomeBatches,
+    /// Submissions, inserted in batches.
+    inserts: insert_batch::InsertBatches,
     /// Connections for reads.
     readers: deadpool_postgres::Pool,
     /// Notifications from every node, as events.
     listener: listen::Listener,
     /// The status monitor's reads, coalesced.
     status_reads: status_reads::StatusReads,
+    /// Keeps the planner's statistics of the operations table fresh while it grows.
+    statistics: statistics::Statistics,
 }
 
 impl PgStore {
@@ -111,14 +118,18 @@ impl PgStore {
                 .map_err(open_err)?,
         );
         let outcomes = outcome_batch::OutcomeBatches::start(writer.clone());
+        let inserts = insert_batch::InsertBatches::start(writer.clone());
         let status_reads = status_reads::StatusReads::start(connector.clone());
+        let statistics = statistics::Statistics::new(connector.clone());
         let listener = listen::start(connector);
         Ok(Self {
             writer,
             outcomes,
+            inserts,
             readers,
             listener,
             status_reads,
+            statistics,
         })
     }
 
@@ -138,9 +149,10 @@ impl Store for PgStore {
     }
 
     async fn insert_operations(&self, ops: Vec<NewOperation>) -> Result<(), StoreError> {
-        self.writer
-            .run(move |c| Box::pin(async move { operations::insert(c, &ops).await }))
-            .await
+        let n = ops.len();
+        self.inserts.insert(ops).await?;
+        self.statistics.inserted(n);
+        Ok(())
     }
 
     async fn get_operation(
