@@ -30,6 +30,8 @@ pub struct Target {
     pub host: String,
     /// The bearer token.
     pub token: String,
+    /// When set, each request carries one of these tokens, drawn at random (many users).
+    pub tokens: Option<Arc<Vec<String>>>,
 }
 
 impl Target {
@@ -39,6 +41,7 @@ impl Target {
             addr,
             host: addr.to_string(),
             token: token.to_owned(),
+            tokens: None,
         }
     }
 }
@@ -54,12 +57,13 @@ pub enum Workload {
 
 impl Workload {
     fn request(&self, target: &Target, rng: &mut rand::rngs::StdRng) -> Request<Full<Bytes>> {
+        let token = match &target.tokens {
+            Some(tokens) => &tokens[rng.gen_range(0..tokens.len())],
+            None => &target.token,
+        };
         let builder = Request::builder()
             .header(http::header::HOST, &target.host)
-            .header(
-                http::header::AUTHORIZATION,
-                format!("Bearer {}", target.token),
-            );
+            .header(http::header::AUTHORIZATION, format!("Bearer {token}"));
         match self {
             Workload::Submit => builder
                 .method(Method::POST)

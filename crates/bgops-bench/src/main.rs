@@ -105,8 +105,8 @@ pub struct BenchArgs {
     /// observability-cost scenario measures it beside this build's.
     #[arg(long)]
     pub baseline_bgops: Option<PathBuf>,
-    /// Skip scenarios: any of submit, poll, pickup, e2e, anchors, apalis, apalis-fresh, scale,
-    /// memory, observe (comma-separated; `submit` also skips burn-down); with --postgres also pg (every
+    /// Skip scenarios: any of submit, poll, pickup, e2e, edge, anchors, apalis, apalis-fresh,
+    /// scale, memory, observe (comma-separated; `submit` also skips burn-down); with --postgres also pg (every
     /// bgops-on-PostgreSQL scenario), pg-submit (also burn-down and two nodes), pg-poll,
     /// pg-pickup, pg-two-nodes, graphile, graphile-batched, apalis-pg, pg-limit.
     #[arg(long, value_delimiter = ',')]

@@ -52,6 +52,17 @@ pub fn start_bgops_on(
     workers: usize,
     tag: &str,
 ) -> Result<ChildServer> {
+    start_bgops_with(launch, database, workers, tag, &[])
+}
+
+/// Like [`start_bgops_on`], with `extra` flags (JWT issuers, rate limits).
+pub fn start_bgops_with(
+    launch: &BgopsLaunch,
+    database: &str,
+    workers: usize,
+    tag: &str,
+    extra: &[String],
+) -> Result<ChildServer> {
     let log = launch.log_dir.join(format!("bgops-{tag}.log"));
     let mut cmd = Command::new(&launch.binary);
     cmd.arg("serve")
@@ -69,6 +80,7 @@ pub fn start_bgops_on(
         .arg("--shutdown-grace")
         .arg("10s")
         .args(&launch.extra)
+        .args(extra)
         .env("RUST_LOG", "info");
     spawn(
         cmd,

@@ -59,6 +59,10 @@ impl ErrorCode {
     pub const NOT_SUPPORTED: Self = Self(0x8006_0889);
     /// An unexpected internal failure.
     pub const INTERNAL: Self = Self(0x8004_0216);
+    /// Service protection: too many requests in the time window (-2147015902).
+    pub const RATE_LIMIT_REQUESTS: Self = Self(0x8007_2322);
+    /// Service protection: too many concurrent requests (-2147015898).
+    pub const RATE_LIMIT_CONCURRENT: Self = Self(0x8007_2326);
 
     /// The signed 32-bit value stored in `errorcode` columns.
     pub fn as_i32(self) -> i32 {
@@ -224,6 +228,36 @@ impl ApiError {
             401,
             ErrorCode::UNAUTHENTICATED,
             "The request is not authenticated: send 'Authorization: Bearer {token}' with a valid API key.",
+        )
+    }
+
+    /// A bearer token that was presented but refused, with the reason.
+    pub fn bad_token(reason: impl fmt::Display) -> Self {
+        Self::new(
+            401,
+            ErrorCode::UNAUTHENTICATED,
+            format!("The request is not authenticated: {reason}."),
+        )
+    }
+
+    /// Service protection: more than `limit` requests within `window_secs` (429), with
+    /// Dataverse's message.
+    pub fn too_many_requests(limit: u32, window_secs: u64) -> Self {
+        Self::new(
+            429,
+            ErrorCode::RATE_LIMIT_REQUESTS,
+            format!(
+                "Number of requests exceeded the limit of {limit} over time window of {window_secs} seconds."
+            ),
+        )
+    }
+
+    /// Service protection: more than `limit` requests at once (429), with Dataverse's message.
+    pub fn too_many_concurrent(limit: u32) -> Self {
+        Self::new(
+            429,
+            ErrorCode::RATE_LIMIT_CONCURRENT,
+            format!("Number of concurrent requests exceeded the limit of {limit}."),
         )
     }
 

@@ -86,6 +86,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         custom_apis: None,
         outbound: Default::default(),
         webhook_secret: None,
+        edge: Default::default(),
     };
     let listener = tokio::net::TcpListener::bind(&listen).await?;
     let shutdown = CancellationToken::new();

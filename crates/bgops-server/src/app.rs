@@ -37,6 +37,8 @@ pub struct Settings {
     pub outbound: UrlPolicy,
     /// `--webhook-secret` (`whsec_…`); when absent the stored one, generated on first start.
     pub webhook_secret: Option<String>,
+    /// Bearer JWTs, TLS, trusted proxies and service protection.
+    pub edge: crate::edge::EdgeSettings,
 }
 
 /// Why the service could not start or stopped with an error.
@@ -113,6 +115,8 @@ pub async fn run_with_registry(
         },
     )
     .await?;
+    // Certificate and key files are read now: a bad one stops the start, naming the file.
+    let edge = crate::edge::Edge::build(&settings.edge, store.clone()).map_err(RunError::Config)?;
     let now = bgops_core::Clock::now(&SystemClock);
     let admin_token = match &settings.admin_token {
         Some(token) => {
@@ -165,10 +169,15 @@ pub async fn run_with_registry(
     crate::definitions::apply(&engine, settings.custom_apis.as_deref()).await?;
     let engine_shutdown = CancellationToken::new();
     let engine_handle = engine.start(engine_shutdown.clone());
-    let state = AppState::new(engine, settings.server);
+    let mut server = settings.server;
+    if edge.tls.is_some() {
+        server.scheme = "https";
+    }
+    let scheme = server.scheme;
+    let state = AppState::new(engine, server).with_edge(edge);
 
     let addr = listener.local_addr()?;
-    println!("bgops listening on http://{addr}");
+    println!("bgops listening on {scheme}://{addr}");
     tracing::info!(%addr, database = %bgops_store::shown_url(&settings.database_url), "bgops started");
 
     let http = crate::serve(state, listener, shutdown.clone());

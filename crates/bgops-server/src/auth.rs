@@ -1,5 +1,6 @@
 //! Authentication and authorization. Every route but `/health` needs
-//! `Authorization: Bearer {token}`; tokens are API keys of `systemuser` rows, stored hashed.
+//! `Authorization: Bearer {token}`: an API key of a `systemuser` row (stored hashed), or a JWT
+//! from a configured identity provider ([`crate::jwt`]), told apart by their shape.
 //! [`authorize`] is the one place privileges are checked.
 
 use std::collections::HashMap;
@@ -7,7 +8,6 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::FromRequestParts;
-use axum::http::header;
 use axum::http::request::Parts;
 use base64::Engine as _;
 use bgops_core::ApiError;
@@ -15,7 +15,9 @@ use bgops_store::{Store, SystemUser};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
+use crate::edge::{bearer_token, AuthRefused, Authenticated, ClientAddr};
 use crate::error::AppError;
+use crate::jwt::{looks_like_jwt, JwtAuthenticator, JwtError};
 use crate::state::AppState;
 
 /// Read on the `backgroundoperation` table.
@@ -49,6 +51,8 @@ pub struct Authenticator {
     store: Arc<dyn Store>,
     /// Token → user and when it was looked up.
     cache: RwLock<HashMap<String, (SystemUser, Instant)>>,
+    /// Verifies bearer JWTs, when issuers are configured.
+    jwt: Option<Arc<JwtAuthenticator>>,
 }
 
 impl Authenticator {
@@ -57,6 +61,29 @@ impl Authenticator {
         Self {
             store,
             cache: RwLock::new(HashMap::new()),
+            jwt: None,
+        }
+    }
+
+    /// This authenticator, also accepting the bearer JWTs `jwt` verifies.
+    pub fn with_jwt(mut self, jwt: Option<Arc<JwtAuthenticator>>) -> Self {
+        self.jwt = jwt;
+        self
+    }
+
+    /// The user of a bearer token: a JWT (by its shape, when issuers are configured) or an API
+    /// key. A refused token is a 401 saying why.
+    pub async fn authenticate(&self, token: &str) -> Result<SystemUser, AppError> {
+        if let Some(jwt) = self.jwt.as_ref().filter(|_| looks_like_jwt(token)) {
+            return match jwt.authenticate(token).await {
+                Ok(user) => Ok(user),
+                Err(JwtError::Store(e)) => Err(e.into()),
+                Err(e) => Err(ApiError::bad_token(e).into()),
+            };
+        }
+        match self.user_for_token(token).await? {
+            Some(user) => Ok(user),
+            None => Err(ApiError::unauthenticated().into()),
         }
     }
 
@@ -94,20 +121,25 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|h| h.to_str().ok())
-            .and_then(|h| {
-                let (scheme, rest) = h.split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
-            })
-            .filter(|t| !t.is_empty())
-            .ok_or_else(ApiError::unauthenticated)?;
-        match state.auth.user_for_token(token).await? {
-            Some(user) => Ok(Caller(user)),
-            None => Err(ApiError::unauthenticated().into()),
+        // The edge middleware authenticated the token already (once per request).
+        if let Some(Authenticated(user)) = parts.extensions.get::<Authenticated>() {
+            return Ok(Caller(user.clone()));
         }
+        let client = parts.extensions.get::<ClientAddr>().and_then(|c| c.0);
+        let refused = match parts.extensions.get::<AuthRefused>() {
+            Some(AuthRefused(e)) => AppError::Api(e.clone()),
+            None => match bearer_token(&parts.headers) {
+                None => ApiError::unauthenticated().into(),
+                Some(token) => match state.auth.authenticate(token).await {
+                    Ok(user) => return Ok(Caller(user)),
+                    Err(e) => e,
+                },
+            },
+        };
+        if let AppError::Api(e) = &refused {
+            tracing::info!(target: "bgops::audit", event = "authentication_failed", client = ?client, method = %parts.method, path = %parts.uri.path(), reason = %e.message, "request not authenticated");
+        }
+        Err(refused)
     }
 }
 

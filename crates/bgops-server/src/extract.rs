@@ -55,7 +55,8 @@ impl JsonObject {
     }
 }
 
-/// The service root as the client sees it: `{scheme}://{Host}`.
+/// The service root as the client sees it: `{scheme}://{Host}`, or what `--public-url` or a
+/// trusted proxy says.
 pub struct Root(pub String);
 
 impl FromRequestParts<AppState> for Root {
@@ -65,6 +66,10 @@ impl FromRequestParts<AppState> for Root {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        // Resolved by the edge middleware (`--public-url`, trusted proxies).
+        if let Some(root) = parts.extensions.get::<crate::edge::PublicRoot>() {
+            return Ok(Self(root.0.clone()));
+        }
         let host = parts
             .headers
             .get(header::HOST)

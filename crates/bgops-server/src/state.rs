@@ -8,6 +8,7 @@ use bgops_engine::Engine;
 use rand::RngCore;
 
 use crate::auth::Authenticator;
+use crate::edge::Edge;
 
 /// HTTP-level settings.
 #[derive(Clone, Debug)]
@@ -56,6 +57,8 @@ pub struct AppState {
     pub skiptoken_key: Arc<[u8]>,
     /// When `/metrics` last read the queue summary.
     pub queue_refresh: Arc<crate::routes::metrics::QueueRefresh>,
+    /// Transport and edge: TLS, trusted proxies, service protection, the JWT challenge.
+    pub edge: Arc<Edge>,
 }
 
 impl AppState {
@@ -72,6 +75,15 @@ impl AppState {
             catalogue,
             skiptoken_key: Arc::from(&key[..]),
             queue_refresh: Arc::default(),
+            edge: Arc::new(Edge::default()),
         }
+    }
+
+    /// This state with `edge` (built by [`Edge::build`]): its JWT issuers join API keys.
+    pub fn with_edge(mut self, edge: Edge) -> Self {
+        self.auth =
+            Arc::new(Authenticator::new(self.engine.store().clone()).with_jwt(edge.jwt.clone()));
+        self.edge = Arc::new(edge);
+        self
     }
 }

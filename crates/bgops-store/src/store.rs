@@ -53,7 +53,7 @@ pub struct ClaimOutcome {
     /// The earliest time a waiting row becomes due, if any: a retry, or a row another node
     /// reserved when its reservation lapses (the caller's own reservations are not counted).
     /// The claimer can sleep until then. A store may leave it `None` when the claim took all
-    /// `limit` rows it asked for (the claimer then asks again at once).
+    /// `limit` rows it asked for (the claimer then asks again at once), or `limit` was 0.
     pub next_due: Option<Timestamp>,
 }
 
@@ -256,6 +256,35 @@ pub struct SystemUser {
     pub full_name: String,
     /// Whether the user holds the System Administrator role.
     pub is_system_administrator: bool,
+}
+
+/// Who an identity provider says signed a bearer token: a user is the pair (tenant, object id),
+/// Entra ID's `tid` and `oid` claims. Both are kept as given (GUIDs in lower case).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ExternalIdentity {
+    /// The tenant (`tid`), or for an issuer without tenants the issuer URL.
+    pub tenant: String,
+    /// The object id (`oid`, the column `azureactivedirectoryobjectid`), or `sub`.
+    pub object_id: String,
+}
+
+/// What a first sign-in creates for an [`ExternalIdentity`] not seen before.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewExternalUser {
+    /// `fullname`: the token's `name` claim, or the object id.
+    pub full_name: String,
+    /// `domainname`: the token's `upn` or `preferred_username`, when it has one.
+    pub domain_name: Option<String>,
+}
+
+/// The `systemuser` an [`ExternalIdentity`] maps to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExternalUser {
+    /// An enabled user: requests run as it.
+    Enabled(SystemUser),
+    /// The user exists but is disabled (`isdisabled`): its tokens are refused, and no new user
+    /// is created in its place.
+    Disabled(UserId),
 }
 
 /// How the bootstrap administrator's API key is set at start-up.
@@ -519,6 +548,24 @@ pub trait Store: Send + Sync + 'static {
 
     /// The user with this id.
     async fn find_user(&self, id: UserId) -> Result<Option<SystemUser>, StoreError>;
+
+    /// The user of `identity`: the row whose `azureactivedirectoryobjectid` is its object id and
+    /// whose tenant is its tenant, else such a row with no tenant (made by an administrator
+    /// before the user first signed in); `None` when there is neither.
+    async fn find_external_user(
+        &self,
+        identity: &ExternalIdentity,
+    ) -> Result<Option<ExternalUser>, StoreError>;
+
+    /// The user of `identity` as [`Store::find_external_user`] finds it, or a new
+    /// non-administrator made from `new` when there is none. Nodes provisioning the same
+    /// identity at once end with one user.
+    async fn provision_external_user(
+        &self,
+        identity: &ExternalIdentity,
+        new: NewExternalUser,
+        now: Timestamp,
+    ) -> Result<ExternalUser, StoreError>;
 
     /// Creates or updates the bootstrap System Administrator; returns whether a key was written.
     async fn bootstrap_admin(&self, key: AdminKey, now: Timestamp) -> Result<bool, StoreError>;

@@ -194,6 +194,9 @@ struct ServeArgs {
     /// refused) or `off`.
     #[arg(long, env = "BGOPS_DASHBOARD", value_enum, default_value_t = Dashboard::On)]
     dashboard: Dashboard,
+    /// Bearer JWTs, TLS, trusted proxies, service protection.
+    #[command(flatten)]
+    edge: crate::edge_args::EdgeArgs,
 }
 
 /// `--dashboard`.
@@ -233,7 +236,7 @@ impl ServeArgs {
         if self.default_ttl.as_secs() == 0 || self.default_ttl.as_secs() > i32::MAX as u64 {
             anyhow::bail!("--default-ttl must be between 1s and {}s", i32::MAX);
         }
-        Ok(())
+        self.edge.check()
     }
 
     fn settings(self) -> Settings {
@@ -279,6 +282,7 @@ impl ServeArgs {
                 allow_private: self.callback_allow_private,
             },
             webhook_secret: self.webhook_secret,
+            edge: self.edge.settings(),
         }
     }
 }

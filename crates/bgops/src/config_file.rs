@@ -201,7 +201,10 @@ mod tests {
             .map(|l| l.trim_start_matches('#').trim())
             .filter_map(|l| l.split_once(" = "))
             .map(|(k, _)| k.to_owned())
-            .filter(|k| k.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+            .filter(|k| {
+                k.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            })
             .collect()
     }
 

@@ -4,6 +4,7 @@
 mod cli;
 mod client_cmd;
 mod config_file;
+mod edge_args;
 mod telemetry;
 
 /// mimalloc instead of the system allocator: a request allocates and frees dozens of small

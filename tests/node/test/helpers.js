@@ -19,7 +19,10 @@ const readline = require("node:readline");
 const { DynamicsWebApi } = require("dynamics-web-api");
 
 const REPO_ROOT = path.resolve(__dirname, "..", "..", "..");
-const BINARY = path.join(REPO_ROOT, "target", "debug", "bgops");
+const BINARY = process.env.BGOPS_NODE_BINARY || path.join(REPO_ROOT, "target", "debug", "bgops");
+// scripts/test-node.sh sets these (and NODE_EXTRA_CA_CERTS) for its run over https.
+const TLS_CERT = process.env.BGOPS_NODE_TLS_CERT;
+const TLS_KEY = process.env.BGOPS_NODE_TLS_KEY;
 const TOKEN = "node-suite-admin-token";
 const GUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -39,7 +42,8 @@ function databaseUrl(dir) {
 }
 
 /**
- * Starts `bgops serve` and resolves once it printed `bgops listening on http://127.0.0.1:PORT`.
+ * Starts `bgops serve` and resolves once it printed `bgops listening on http(s)://127.0.0.1:PORT`
+ * (https when BGOPS_NODE_TLS_CERT and BGOPS_NODE_TLS_KEY name a certificate and its key).
  * Returns { base, token, api, stop() }.
  */
 async function startServer() {
@@ -55,6 +59,7 @@ async function startServer() {
     "--retry-base-delay", "50ms",
     "--lease", "2s",
   ];
+  if (TLS_CERT && TLS_KEY) args.push("--tls-cert", TLS_CERT, "--tls-key", TLS_KEY);
   const env = { ...process.env };
   for (const name of Object.keys(env)) if (name.startsWith("BGOPS_")) delete env[name];
   const child = spawn(BINARY, args, { cwd: dir, env, stdio: ["ignore", "pipe", "pipe"] });
@@ -73,7 +78,7 @@ async function startServer() {
       reject(new Error(`bgops did not report its address within 20 s; stderr:\n${stderr}`));
     }, 20000);
     lines.on("line", (line) => {
-      const m = /^bgops listening on (http:\/\/127\.0\.0\.1:\d+)\s*$/.exec(line);
+      const m = /^bgops listening on (https?:\/\/127\.0\.0\.1:\d+)\s*$/.exec(line);
       if (m) {
         clearTimeout(timer);
         resolve(m[1]);

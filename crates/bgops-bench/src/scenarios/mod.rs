@@ -32,6 +32,7 @@ use crate::{apalis_anchor, db, drain_timeout, BenchArgs};
 
 mod anchors;
 mod compare;
+mod edge;
 mod empty;
 mod observe;
 mod pg_limit;
@@ -231,6 +232,11 @@ pub async fn run_all(args: &BenchArgs, workdir: &Path, report: &mut Report) -> R
         }
         (None, None) => unreachable!(),
     };
+
+    // 1b. Issue 14: JWTs, many users, the limiter.
+    if let (Some(launch), true) = (&launch, args.runs("edge")) {
+        edge::edge(args, launch, workdir, report).await?;
+    }
 
     // 2. Anchors.
     let axum = if args.runs("anchors") && !empty.poll_ids.is_empty() {

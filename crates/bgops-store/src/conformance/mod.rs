@@ -20,6 +20,7 @@
 
 mod cancellation;
 mod claiming;
+mod external_identity;
 mod leases;
 mod observe;
 mod outcomes;
@@ -106,6 +107,7 @@ cases!(
     bootstrap_admin_if_absent,
     bootstrap_admin_set_replaces_key,
     settings_are_created_once_and_kept,
+    external_users_are_found_and_provisioned_by_tenant_and_object_id,
     reopen_keeps_rows,
     versions_increase_across_two_stores,
     stale_version_is_refused_whichever_store_wrote_last,
@@ -181,6 +183,7 @@ macro_rules! store_conformance_tests {
             bootstrap_admin_if_absent,
             bootstrap_admin_set_replaces_key,
             settings_are_created_once_and_kept,
+            external_users_are_found_and_provisioned_by_tenant_and_object_id,
             reopen_keeps_rows,
             versions_increase_across_two_stores,
             stale_version_is_refused_whichever_store_wrote_last,
@@ -214,6 +217,7 @@ macro_rules! store_conformance_tests {
 
 pub use cancellation::*;
 pub use claiming::*;
+pub use external_identity::*;
 pub use leases::*;
 pub use observe::*;
 pub use outcomes::*;

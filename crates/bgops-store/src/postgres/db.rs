@@ -36,6 +36,10 @@ pub trait Db: Send + Sync {
     /// the current write transaction (see `listen`). Reads never ask.
     fn notify(&self, payload: String);
 
+    /// Asks for the current write transaction to be committed durably even if every write in
+    /// it was queued as lazy (see `Writer::run_lazy`): it wrote something a reader may see.
+    fn durable(&self) {}
+
     /// Every row `sql` returns.
     async fn query(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>, StoreError> {
         let st = self.prepared(sql).await?;
@@ -84,6 +88,8 @@ pub struct CachedClient {
     cache: Mutex<HashMap<String, Statement>>,
     /// Notifications asked for in the current transaction, each once.
     pending: Mutex<BTreeSet<String>>,
+    /// A write of the current transaction asked for a durable commit.
+    durable: std::sync::atomic::AtomicBool,
 }
 
 impl CachedClient {
@@ -93,6 +99,7 @@ impl CachedClient {
             client,
             cache: Mutex::new(HashMap::new()),
             pending: Mutex::new(BTreeSet::new()),
+            durable: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -106,6 +113,12 @@ impl CachedClient {
         )
         .into_iter()
         .collect()
+    }
+
+    /// Whether a write asked for a durable commit since the last call.
+    pub fn take_durable(&self) -> bool {
+        self.durable
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
     }
 
     fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, Statement>> {
@@ -135,5 +148,10 @@ impl Db for CachedClient {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(payload);
+    }
+
+    fn durable(&self) {
+        self.durable
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }

@@ -13,6 +13,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         2,
         include_str!("../../migrations/postgres/0002_text_fold.sql"),
     ),
+    (
+        5,
+        include_str!("../../migrations/postgres/0005_external_identity.sql"),
+    ),
     (6, include_str!("../../migrations/postgres/0006_trace.sql")),
 ];
 

@@ -10,6 +10,7 @@ mod batcher;
 mod completion;
 mod connect;
 mod db;
+mod external_identity;
 mod insert_batch;
 mod listen;
 mod migrate;
@@ -174,7 +175,7 @@ impl Store for PgStore {
 
     async fn claim(&self, req: ClaimRequest) -> Result<ClaimOutcome, StoreError> {
         self.writer
-            .run(move |c| Box::pin(async move { operations::claim(c, &req).await }))
+            .run_lazy(move |c| Box::pin(async move { operations::claim(c, &req).await }))
             .await
     }
 
@@ -212,7 +213,7 @@ impl Store for PgStore {
 
     async fn release_claims(&self, req: ReleaseRequest) -> Result<usize, StoreError> {
         self.writer
-            .run(move |c| Box::pin(async move { operations::release_claims(c, &req).await }))
+            .run_lazy(move |c| Box::pin(async move { operations::release_claims(c, &req).await }))
             .await
     }
 
@@ -263,6 +264,28 @@ impl Store for PgStore {
         self.writer
             .run_isolated(move |c| {
                 Box::pin(async move { users::setting(c, &name, value, default).await })
+            })
+            .await
+    }
+
+    async fn find_external_user(
+        &self,
+        identity: &ExternalIdentity,
+    ) -> Result<Option<ExternalUser>, StoreError> {
+        let c = self.reader().await?;
+        external_identity::find(&*c, identity).await
+    }
+
+    async fn provision_external_user(
+        &self,
+        identity: &ExternalIdentity,
+        new: NewExternalUser,
+        now: Timestamp,
+    ) -> Result<ExternalUser, StoreError> {
+        let identity = identity.clone();
+        self.writer
+            .run_isolated(move |c| {
+                Box::pin(async move { external_identity::provision(c, &identity, &new, now).await })
             })
             .await
     }

@@ -197,6 +197,10 @@ pub async fn claim(c: &dyn Db, req: &ClaimRequest) -> Result<ClaimOutcome, Store
             &[&now],
         )
         .await?;
+    if !canceled.is_empty() {
+        // Rows now Canceled: a reader sees them, so the claim's commit must be durable.
+        c.durable();
+    }
     for r in canceled {
         let id: String = r.try_get(0)?;
         super::completion::on_terminal(c, &id, req.now).await?;
@@ -247,10 +251,11 @@ pub async fn claim(c: &dyn Db, req: &ClaimRequest) -> Result<ClaimOutcome, Store
                 .then(a.created_on.cmp(&b.created_on))
                 .then(a.id.to_string().cmp(&b.id.to_string()))
         });
-        if out.claimed.len() == req.limit {
-            // A full claim: the claimer asks again at once and has no use for a wake-up time.
-            return Ok(out);
-        }
+    }
+    if out.claimed.len() == req.limit {
+        // A full claim: the claimer asks again at once and has no use for a wake-up time; nor
+        // has a claim of nothing (its node has no free worker: it waits for one).
+        return Ok(out);
     }
 
     // When the next row falls due: a free row's retry time, or when another node's

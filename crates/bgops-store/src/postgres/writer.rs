@@ -9,6 +9,11 @@
 //! a batch of a thousand outcomes costs a few round trips, not a thousand. Writes in a savepoint
 //! run one at a time, between them.
 //!
+//! A batch holding only **lazy** writes (reservations and their release: nothing a reader sees,
+//! nothing lost if a crash of the database forgets them) commits without waiting for its WAL
+//! flush (`synchronous_commit = off` for that transaction): a claim then costs no disk wait.
+//! PostgreSQL writes its WAL in order, so the next durable commit makes it durable too.
+//!
 //! Several nodes write at once: their transactions take row locks, so two batches can deadlock
 //! or hit a serialization failure. PostgreSQL then rolls one batch back; its callers get
 //! [`StoreError::Conflict`] and the engine's write loops try again. A lost connection fails the
@@ -43,6 +48,8 @@ struct Job {
     run: RunJob,
     /// In a savepoint of its own: runs alone, not pipelined with other jobs.
     isolated: bool,
+    /// Need not wait for its commit's WAL flush (see [`Writer::run_lazy`]).
+    lazy: bool,
     refuse: Box<dyn FnOnce(StoreError) + Send>,
 }
 
@@ -72,7 +79,18 @@ impl Writer {
         R: Send + 'static,
         F: for<'a> FnOnce(&'a dyn Db) -> BoxFuture<'a, Result<R, StoreError>> + Send + 'static,
     {
-        self.queue(false, f).await
+        self.queue(false, false, f).await
+    }
+
+    /// Runs `f` like [`Writer::run`], for a write whose loss in a crash of the database harms
+    /// nothing (a reservation): a batch of only such writes commits without waiting for the
+    /// WAL flush. A write that turns out to change what a reader sees calls `Db::durable`.
+    pub async fn run_lazy<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: for<'a> FnOnce(&'a dyn Db) -> BoxFuture<'a, Result<R, StoreError>> + Send + 'static,
+    {
+        self.queue(false, true, f).await
     }
 
     /// Runs `f` like [`Writer::run`], in a savepoint of its own: for writes that can fail on a
@@ -82,10 +100,10 @@ impl Writer {
         R: Send + 'static,
         F: for<'a> FnOnce(&'a dyn Db) -> BoxFuture<'a, Result<R, StoreError>> + Send + 'static,
     {
-        self.queue(true, f).await
+        self.queue(true, false, f).await
     }
 
-    async fn queue<R, F>(&self, isolated: bool, f: F) -> Result<R, StoreError>
+    async fn queue<R, F>(&self, isolated: bool, lazy: bool, f: F) -> Result<R, StoreError>
     where
         R: Send + 'static,
         F: for<'a> FnOnce(&'a dyn Db) -> BoxFuture<'a, Result<R, StoreError>> + Send + 'static,
@@ -119,6 +137,7 @@ impl Writer {
                 })
             }),
             isolated,
+            lazy,
             refuse: Box::new(move |why| {
                 if let Some(tx) = take(&refuse_tx) {
                     let _ = tx.send(Err(why));
@@ -200,8 +219,9 @@ fn record(finishers: &mut Vec<Finisher>, broken: &mut Option<StoreError>, ran: R
     }
 }
 
-/// Sends the notifications the batch asked for, then commits (they are delivered with it).
-async fn commit(conn: &CachedClient) -> Result<(), StoreError> {
+/// Sends the notifications the batch asked for, then commits (they are delivered with it);
+/// without waiting for the WAL flush when `lazy`.
+async fn commit(conn: &CachedClient, lazy: bool) -> Result<(), StoreError> {
     let payloads = conn.take_notifications();
     if !payloads.is_empty() {
         conn.execute(
@@ -210,7 +230,14 @@ async fn commit(conn: &CachedClient) -> Result<(), StoreError> {
         )
         .await?;
     }
-    conn.client().batch_execute("COMMIT").await?;
+    let lazy = lazy && !conn.take_durable();
+    conn.client()
+        .batch_execute(if lazy {
+            "SET LOCAL synchronous_commit TO off; COMMIT"
+        } else {
+            "COMMIT"
+        })
+        .await?;
     Ok(())
 }
 
@@ -255,13 +282,15 @@ async fn writer_loop(
             continue;
         }
         let jobs = batch.len();
+        let lazy = batch.iter().all(|job| job.lazy);
+        conn.take_durable();
         let (finishers, broken) = run_batch(conn, batch).await;
         // A statement failed outside a savepoint: PostgreSQL has aborted the transaction, and
         // its COMMIT would roll back without an error; every caller must hear of it.
         let committing = std::time::Instant::now();
         let commit = match broken {
             Some(e) => Err(e),
-            None => commit(conn).await,
+            None => commit(conn, lazy).await,
         };
         observer.transaction("postgres", jobs, committing.elapsed(), commit.is_ok());
         if let Err(e) = &commit {

@@ -30,6 +30,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         9,
         include_str!("../../migrations/sqlite/0009_version_counter.sql"),
     ),
+    (
+        12,
+        include_str!("../../migrations/sqlite/0012_external_identity.sql"),
+    ),
     (13, include_str!("../../migrations/sqlite/0013_trace.sql")),
 ];
 

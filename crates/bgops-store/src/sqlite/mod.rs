@@ -4,6 +4,7 @@
 
 mod checkpoint;
 mod completion;
+mod external_identity;
 mod migrate;
 mod operations;
 mod outbox;
@@ -208,6 +209,28 @@ impl Store for SqliteStore {
         let name = name.to_owned();
         self.writer
             .run(move |conn, _| users::setting(conn, &name, value, default))
+            .await
+    }
+
+    async fn find_external_user(
+        &self,
+        identity: &ExternalIdentity,
+    ) -> Result<Option<ExternalUser>, StoreError> {
+        let identity = identity.clone();
+        self.readers
+            .run(move |conn| external_identity::find(conn, &identity))
+            .await
+    }
+
+    async fn provision_external_user(
+        &self,
+        identity: &ExternalIdentity,
+        new: NewExternalUser,
+        now: Timestamp,
+    ) -> Result<ExternalUser, StoreError> {
+        let identity = identity.clone();
+        self.writer
+            .run(move |conn, ctx| external_identity::provision(conn, ctx, &identity, &new, now))
             .await
     }
 

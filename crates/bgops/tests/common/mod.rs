@@ -3,7 +3,9 @@
 #![allow(dead_code)]
 
 pub mod custom_apis;
+pub mod idp;
 pub mod metadata;
+pub mod pki;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

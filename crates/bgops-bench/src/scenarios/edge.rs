@@ -1,0 +1,280 @@
+//! Issue 14's costs at the edge: the status poll and submissions with bearer JWTs (RS256, keys
+//! from a JWKS file) and with many users, each figure beside the same load with one API key in
+//! the same run; and the service-protection limiter's cost (a second server with limits so
+//! high nothing is refused). Users are written straight into the server's SQLite file (1,000
+//! System Administrators, each with an API key and an Entra object id), since user management
+//! has no API in this build.
+
+use base64::Engine as _;
+use rand::Rng;
+use sha2::{Digest, Sha256};
+
+use super::*;
+
+const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+const AUDIENCE: &str = "https://bgops-bench.example";
+
+/// The credentials of the bench users.
+struct Users {
+    keys: Vec<String>,
+    jwts: Vec<String>,
+}
+
+/// A user row to insert: API key hash, Entra object id, full name.
+type UserRow = (String, String, String);
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Makes `n` users: API keys and RS256 tokens for each; writes the JWKS file.
+fn make_users(n: usize, jwks: &Path, issuer: &str) -> Result<(Users, Vec<UserRow>)> {
+    use rsa::pkcs1::EncodeRsaPrivateKey;
+    use rsa::traits::PublicKeyParts;
+    let private = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048)?;
+    let public = private.to_public_key();
+    std::fs::write(
+        jwks,
+        json!({"keys": [{"kty": "RSA", "use": "sig", "alg": "RS256", "kid": "bench",
+            "n": b64(&public.n().to_bytes_be()), "e": b64(&public.e().to_bytes_be())}]})
+        .to_string(),
+    )?;
+    let encoding = jsonwebtoken::EncodingKey::from_rsa_der(private.to_pkcs1_der()?.as_bytes());
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.kid = Some("bench".to_owned());
+    let exp = (now_ms() / 1000.0) as i64 + 3 * 3600;
+    let mut rng = rand::thread_rng();
+    let (mut keys, mut jwts, mut rows) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..n {
+        let key = format!("bgops_bench{i:05}{:016x}", rng.gen::<u64>());
+        let oid = uuid::Uuid::new_v4().to_string();
+        let claims = json!({"iss": issuer, "aud": AUDIENCE, "tid": TENANT, "oid": oid,
+            "name": format!("Bench User {i}"), "exp": exp, "nbf": exp - 4 * 3600});
+        jwts.push(jsonwebtoken::encode(&header, &claims, &encoding)?);
+        rows.push((
+            hex::encode(Sha256::digest(key.as_bytes())),
+            oid,
+            format!("Bench User {i}"),
+        ));
+        keys.push(key);
+    }
+    Ok((Users { keys, jwts }, rows))
+}
+
+/// Writes the users into the server's SQLite file.
+fn insert_users(db: &Path, rows: &[UserRow]) -> Result<()> {
+    let mut conn = rusqlite::Connection::open(db)?;
+    conn.busy_timeout(Duration::from_secs(30))?;
+    let tx = conn.transaction()?;
+    let now = now_ms() as i64;
+    for (hash, oid, name) in rows {
+        tx.execute(
+            "INSERT INTO systemuser (systemuserid, fullname, apikeyhash, issystemadministrator, \
+             isbootstrapadmin, createdon, modifiedon, versionnumber, azureactivedirectoryobjectid, \
+             bgops_identitytenant) VALUES (?1, ?2, ?3, 1, 0, ?4, ?4, 0, ?5, ?6)",
+            rusqlite::params![
+                uuid::Uuid::new_v4().to_string(),
+                name,
+                hash,
+                now,
+                oid,
+                TENANT
+            ],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+fn target_of(addr: std::net::SocketAddr, tokens: &[String], many: bool) -> Target {
+    let mut t = Target::new(addr, &tokens[0]);
+    if many {
+        t.tokens = Some(Arc::new(tokens.to_vec()));
+    }
+    t
+}
+
+/// The edge figures, added to `report`.
+pub(super) async fn edge(
+    args: &BenchArgs,
+    launch: &BgopsLaunch,
+    workdir: &Path,
+    report: &mut Report,
+) -> Result<()> {
+    let n_users = if args.quick { 50 } else { 1_000 };
+    let issuer = format!("https://login.microsoftonline.com/{TENANT}/v2.0");
+    let jwks = workdir.join("edge-jwks.json");
+    let (users, rows) = make_users(n_users, &jwks, &issuer)?;
+    let db_path = workdir.join("edge.db");
+    let database = format!("sqlite://{}", db_path.display());
+    let jwt_flags: Vec<String> = [
+        "--jwt-issuer",
+        issuer.as_str(),
+        "--jwt-audience",
+        AUDIENCE,
+        "--jwt-jwks-file",
+        jwks.to_str().context("JWKS path")?,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let server = server::start_bgops_with(launch, &database, launch.workers, "edge", &jwt_flags)?;
+    insert_users(&db_path, &rows)?;
+    println!("→ edge: {n_users} users with an API key and an RS256 token each");
+    let admin = Target::new(server.addr, &launch.token);
+    let seed = load::closed_loop(
+        &admin,
+        &Workload::Submit,
+        args.concurrency,
+        Stop::Count(500),
+    )
+    .await;
+    let ids: Arc<Vec<String>> = Arc::new(seed.submitted.iter().map(|s| s.id.clone()).collect());
+    if ids.is_empty() {
+        bail!(
+            "edge: no submission accepted: {}",
+            seed.first_error.unwrap_or_default()
+        );
+    }
+    let pids = [server.pid];
+    let cases = [
+        (
+            "API key, 1 user",
+            target_of(server.addr, &users.keys, false),
+        ),
+        ("JWT, 1 user", target_of(server.addr, &users.jwts, false)),
+        (
+            "API keys, many users",
+            target_of(server.addr, &users.keys, true),
+        ),
+        (
+            "JWTs, many users",
+            target_of(server.addr, &users.jwts, true),
+        ),
+    ];
+    let mut polls = Vec::new();
+    for (name, target) in &cases {
+        // Warm-up: every token of the case seen once (verified and cached).
+        load::closed_loop(
+            target,
+            &Workload::Poll(ids.clone()),
+            args.concurrency,
+            Stop::Count(n_users.max(500) * 2),
+        )
+        .await;
+        let t = poll(target, ids.clone(), args, &pids).await;
+        println!(
+            "edge poll, {name}: {:.0}/s, p50 {:.2} ms, p99 {:.2} ms, {:.3} CPU s/1k",
+            t.rate, t.p50_ms, t.p99_ms, t.cpu_per_1k
+        );
+        polls.push((name.to_string(), t));
+    }
+    let mut submits = Vec::new();
+    let count = (args.n / 4).max(100);
+    for (name, target) in &cases {
+        let meter = CpuMeter::start(&pids);
+        let r = load::closed_loop(
+            target,
+            &Workload::Submit,
+            args.concurrency,
+            Stop::Count(count),
+        )
+        .await;
+        let t = Throughput::of(&r, meter.stop());
+        println!(
+            "edge submit, {name}: {:.0}/s, p50 {:.2} ms, p99 {:.2} ms",
+            t.rate, t.p50_ms, t.p99_ms
+        );
+        submits.push((name.to_string(), t));
+    }
+    server.stop(Duration::from_secs(60))?;
+
+    // The limiter: the same users and load on a server with limits nothing reaches.
+    let mut limited_flags = jwt_flags.clone();
+    limited_flags.extend(
+        [
+            "--rate-limit-requests",
+            "1000000000",
+            "--rate-limit-window",
+            "300s",
+            "--rate-limit-concurrent",
+            "100000",
+        ]
+        .iter()
+        .map(|s| s.to_string()),
+    );
+    let server = server::start_bgops_with(
+        launch,
+        &database,
+        launch.workers,
+        "edge-limited",
+        &limited_flags,
+    )?;
+    let pids = [server.pid];
+    let mut limited = Vec::new();
+    for (name, many) in [("API key, 1 user", false), ("API keys, many users", true)] {
+        let target = target_of(server.addr, &users.keys, many);
+        load::closed_loop(
+            &target,
+            &Workload::Poll(ids.clone()),
+            args.concurrency,
+            Stop::Count(n_users.max(500) * 2),
+        )
+        .await;
+        let t = poll(&target, ids.clone(), args, &pids).await;
+        println!(
+            "edge poll with the limiter, {name}: {:.0}/s, p50 {:.2} ms, p99 {:.2} ms",
+            t.rate, t.p50_ms, t.p99_ms
+        );
+        limited.push((name.to_string(), t));
+    }
+    server.stop(Duration::from_secs(60))?;
+
+    let base_poll = polls[0].1.rate;
+    for (name, t) in polls.iter().skip(1) {
+        let ratio = t.rate / base_poll;
+        report
+            .add(
+                "edge",
+                &format!("status poll, {name}"),
+                Unit::PerSec,
+                t.rate,
+            )
+            .anchor("status poll, API key, 1 user", base_poll)
+            .target("within 10% of API key", ratio >= 0.9);
+    }
+    let base_submit = submits[0].1.rate;
+    for (name, t) in submits.iter().skip(1) {
+        let ratio = t.rate / base_submit;
+        report
+            .add("edge", &format!("submit, {name}"), Unit::PerSec, t.rate)
+            .anchor("submit, API key, 1 user", base_submit)
+            .target("within 10% of API key", ratio >= 0.9);
+    }
+    for (i, (name, t)) in limited.iter().enumerate() {
+        let without = if i == 0 { &polls[0].1 } else { &polls[2].1 };
+        report
+            .add(
+                "edge",
+                &format!("status poll + limiter, {name}"),
+                Unit::PerSec,
+                t.rate,
+            )
+            .anchor("same without the limiter", without.rate);
+        report
+            .add(
+                "edge",
+                &format!("CPU + limiter, {name}"),
+                Unit::CpuPer1k,
+                t.cpu_per_1k,
+            )
+            .anchor("same without the limiter", without.cpu_per_1k);
+    }
+    report.detail(
+        "edge",
+        json!({"users": n_users, "poll": polls.iter().map(|(n, t)| json!({"case": n, "run": t})).collect::<Vec<_>>(),
+               "submit": submits.iter().map(|(n, t)| json!({"case": n, "run": t})).collect::<Vec<_>>(),
+               "limiter": limited.iter().map(|(n, t)| json!({"case": n, "run": t})).collect::<Vec<_>>()}),
+    );
+    Ok(())
+}

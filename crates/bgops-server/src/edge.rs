@@ -1,0 +1,171 @@
+//! What happens to every request before its handler: the public origin and the client's
+//! address ([`forwarded`](crate::forwarded)), authentication of the bearer token (once, for
+//! the handler's [`Caller`](crate::auth::Caller) and the limiter), service protection
+//! ([`limiter`](crate::limiter)), and the `WWW-Authenticate` challenge on a 401. The transport
+//! itself (plain or TLS) is chosen in [`serve`](crate::serve).
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::connect_info::Connected;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::serve::IncomingStream;
+use bgops_core::ApiError;
+use bgops_store::{Store, SystemUser};
+
+use crate::error::api_error_response;
+use crate::forwarded::ProxyPolicy;
+use crate::jwt::{JwtAuthenticator, JwtSettings};
+use crate::limiter::{Limiter, RateLimits};
+use crate::state::AppState;
+use crate::tls::{CertResolver, TlsListener, TlsSettings};
+
+/// The transport and edge settings of `bgops serve`.
+#[derive(Clone, Debug, Default)]
+pub struct EdgeSettings {
+    /// Bearer JWTs from identity providers.
+    pub jwt: JwtSettings,
+    /// `--tls-cert`/`--tls-key`: serve HTTPS.
+    pub tls: Option<TlsSettings>,
+    /// `--trusted-proxy` and `--public-url`.
+    pub proxies: ProxyPolicy,
+    /// `--rate-limit-*`; `None`: no service protection.
+    pub rate_limits: Option<RateLimits>,
+}
+
+/// The edge of one running server, built from [`EdgeSettings`].
+#[derive(Default)]
+pub struct Edge {
+    /// How the public origin is found.
+    pub proxies: ProxyPolicy,
+    /// Service protection, when configured.
+    pub limiter: Option<Limiter>,
+    /// Verifies bearer JWTs, when issuers are configured.
+    pub jwt: Option<Arc<JwtAuthenticator>>,
+    /// The certificate served, with TLS.
+    pub tls: Option<Arc<CertResolver>>,
+}
+
+impl Edge {
+    /// Builds the edge: reads the TLS certificate and JWKS files now, so a bad file stops the
+    /// start with a message naming it.
+    pub fn build(settings: &EdgeSettings, store: Arc<dyn Store>) -> Result<Edge, String> {
+        let jwt = if settings.jwt.enabled() {
+            Some(Arc::new(JwtAuthenticator::new(&settings.jwt, store)?))
+        } else {
+            if settings.jwt.jwks_file.is_some() || !settings.jwt.audiences.is_empty() {
+                return Err("--jwt-audience and --jwt-jwks-file need --jwt-issuer".into());
+            }
+            None
+        };
+        let tls = settings
+            .tls
+            .clone()
+            .map(|t| CertResolver::load(t).map(Arc::new))
+            .transpose()?;
+        Ok(Edge {
+            proxies: settings.proxies.clone(),
+            limiter: settings.rate_limits.map(Limiter::new),
+            jwt,
+            tls,
+        })
+    }
+}
+
+/// The address of the connection's peer (plain or TLS), for [`ProxyPolicy`].
+#[derive(Clone, Copy, Debug)]
+pub struct PeerAddr(pub SocketAddr);
+
+impl Connected<IncomingStream<'_, tokio::net::TcpListener>> for PeerAddr {
+    fn connect_info(stream: IncomingStream<'_, tokio::net::TcpListener>) -> Self {
+        PeerAddr(*stream.remote_addr())
+    }
+}
+
+impl Connected<IncomingStream<'_, TlsListener>> for PeerAddr {
+    fn connect_info(stream: IncomingStream<'_, TlsListener>) -> Self {
+        PeerAddr(*stream.remote_addr())
+    }
+}
+
+/// The root of absolute URLs for this request (`{scheme}://{host}`), as the client sees it.
+#[derive(Clone, Debug)]
+pub struct PublicRoot(pub String);
+
+/// The client's address: the peer, or behind trusted proxies the first untrusted hop.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientAddr(pub Option<IpAddr>);
+
+/// The bearer token's user, authenticated once per request.
+#[derive(Clone, Debug)]
+pub struct Authenticated(pub SystemUser);
+
+/// The bearer token was refused (a 401), for the handler's [`Caller`](crate::auth::Caller).
+#[derive(Clone, Debug)]
+pub struct AuthRefused(pub ApiError);
+
+/// The bearer token of a request, if it carries one.
+pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| {
+            let (scheme, rest) = h.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+        })
+        .filter(|t| !t.is_empty())
+}
+
+/// The middleware: origin, authentication, service protection, challenge.
+pub async fn middleware(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<PeerAddr>>()
+        .map(|c| c.0 .0.ip());
+    let origin = state
+        .edge
+        .proxies
+        .resolve(peer, req.headers(), state.config.scheme);
+    req.extensions_mut().insert(PublicRoot(origin.root));
+    req.extensions_mut().insert(ClientAddr(origin.client));
+
+    let mut admitted = None;
+    if let Some(token) = bearer_token(req.headers()).map(str::to_owned) {
+        match state.auth.authenticate(&token).await {
+            Ok(user) => {
+                if let Some(limiter) = &state.edge.limiter {
+                    match limiter.admit(user.id, Instant::now()) {
+                        Ok(a) => admitted = Some(a),
+                        Err(refused) => {
+                            tracing::info!(target: "bgops::audit", event = "throttled", user = %user.id, client = ?origin.client, code = %refused.error.code, "request refused by service protection");
+                            let mut resp = api_error_response(&refused.error);
+                            if let Ok(v) = HeaderValue::from_str(&refused.retry_after.to_string()) {
+                                resp.headers_mut().insert(header::RETRY_AFTER, v);
+                            }
+                            return resp;
+                        }
+                    }
+                }
+                req.extensions_mut().insert(Authenticated(user));
+            }
+            Err(crate::error::AppError::Api(e)) => {
+                req.extensions_mut().insert(AuthRefused(e));
+            }
+            // A store failure: the handler's own authentication answers it.
+            Err(crate::error::AppError::Internal(_)) => {}
+        }
+    }
+    let mut resp = next.run(req).await;
+    drop(admitted);
+    if resp.status() == StatusCode::UNAUTHORIZED {
+        if let Some(jwt) = &state.edge.jwt {
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, jwt.challenge().clone());
+        }
+    }
+    resp
+}
