@@ -107,8 +107,12 @@ pub struct BenchArgs {
     /// Run only the waiting scenarios (long polls during a burst, the idempotency storm).
     #[arg(long)]
     pub waiting_only: bool,
+    /// A `bgops` built without the observability work (say, from the commit before it): the
+    /// observability-cost scenario measures it beside this build's.
+    #[arg(long)]
+    pub baseline_bgops: Option<PathBuf>,
     /// Skip scenarios: any of submit, poll, pickup, e2e, waiting, edge, anchors, apalis, apalis-fresh,
-    /// scale, memory (comma-separated; `submit` also skips burn-down); with --postgres also pg (every
+    /// scale, memory, observe (comma-separated; `submit` also skips burn-down); with --postgres also pg (every
     /// bgops-on-PostgreSQL scenario), pg-submit (also burn-down and two nodes), pg-poll,
     /// pg-pickup, pg-two-nodes, graphile, graphile-batched, apalis-pg, pg-limit.
     #[arg(long, value_delimiter = ',')]

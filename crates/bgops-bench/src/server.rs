@@ -22,6 +22,8 @@ pub struct BgopsLaunch {
     pub workers: usize,
     /// Where server logs (standard error) are written, one file per start.
     pub log_dir: PathBuf,
+    /// More flags for `bgops serve`.
+    pub extra: Vec<String>,
 }
 
 /// A running child server.
@@ -77,6 +79,7 @@ pub fn start_bgops_with(
         .arg("1h")
         .arg("--shutdown-grace")
         .arg("10s")
+        .args(&launch.extra)
         .args(extra)
         .env("RUST_LOG", "info");
     spawn(

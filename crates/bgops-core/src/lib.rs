@@ -28,6 +28,7 @@ pub mod state;
 pub mod step_rules;
 pub mod system_job;
 pub mod table_json;
+pub mod trace_context;
 
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use custom_api::{CustomApi, RequestParameter, ResponseProperty};
@@ -37,3 +38,4 @@ pub use operation::{BackgroundOperation, NewOperation, OperationError};
 pub use params::{ParamType, ParamValue, Parameters};
 pub use retry::{FailureDecision, Jitter, RetryPolicy};
 pub use state::{OperationState, OperationStatus};
+pub use trace_context::TraceParent;

@@ -7,6 +7,7 @@ use crate::clock::Timestamp;
 use crate::error::ErrorCode;
 use crate::ids::{OperationId, UserId};
 use crate::state::{OperationState, OperationStatus};
+use crate::trace_context::TraceParent;
 
 /// The default `ttlinseconds`: 90 days.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(90 * 24 * 3600);
@@ -54,6 +55,9 @@ pub struct BackgroundOperation {
     pub attempt: i64,
     /// Retries this row may have (fixed at submission from the API or the service default).
     pub max_retries: i32,
+    /// The submitter's W3C trace context (an internal column): attempts and the calls they
+    /// make continue that trace.
+    pub trace_parent: Option<TraceParent>,
 }
 
 impl BackgroundOperation {
@@ -91,6 +95,8 @@ pub struct NewOperation {
     pub callback_url: Option<String>,
     /// The status monitor URL of the row as the caller saw it, sent in the callback payload.
     pub location: Option<String>,
+    /// The W3C trace context of the submitting request's span, continued by every attempt.
+    pub trace_parent: Option<TraceParent>,
 }
 
 /// Why an attempt failed.

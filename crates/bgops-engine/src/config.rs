@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bgops_core::operation::DEFAULT_TTL;
+use bgops_metrics::Metrics;
 
 use crate::outbound::Outbound;
 
@@ -35,6 +36,9 @@ pub struct EngineConfig {
     /// The outbound HTTP client (URL policy and signing secret) that HTTP plug-ins and
     /// callbacks send with; `None` when the embedding program sends nothing over HTTP.
     pub outbound: Option<Arc<Outbound>>,
+    /// Where the engine counts what it does (attempts, outcomes, deliveries); the HTTP layer
+    /// exports the same instance at `/metrics`.
+    pub metrics: Arc<Metrics>,
 }
 
 impl Default for EngineConfig {
@@ -52,6 +56,7 @@ impl Default for EngineConfig {
             shutdown_grace: Duration::from_secs(150),
             claim_ahead: Duration::from_millis(20),
             outbound: None,
+            metrics: Arc::new(Metrics::new()),
         }
     }
 }

@@ -294,9 +294,13 @@ impl Engine {
     /// Stores background submissions (durably) and wakes a worker.
     pub async fn submit(&self, ops: Vec<NewOperation>) -> Result<(), StoreError> {
         let ids: Vec<OperationId> = ops.iter().map(|op| op.id).collect();
+        let names: Vec<String> = ops.iter().map(|o| o.name.clone()).collect();
         self.inner.store.insert_operations(ops).await?;
         self.inner.wake.notify_one();
         self.inner.changed(&ids);
+        for name in names {
+            self.inner.config.metrics.submitted(&name, 1);
+        }
         Ok(())
     }
 
@@ -364,6 +368,7 @@ impl Engine {
             data: self.inner.data_access(user),
             api: Arc::new(api.clone()),
             timeout: self.inner.attempt_timeout(api),
+            trace_parent: crate::trace::outgoing(None),
         };
         match self.inner.execute(api, ctx).await {
             AttemptRun::Returned(outputs) => match api.validate_outputs(&outputs) {

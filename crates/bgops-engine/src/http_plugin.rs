@@ -59,12 +59,15 @@ impl Plugin for HttpPlugin {
             Some(id) => format!("msg_{id}_{}", ctx.attempt),
             None => format!("msg_sync_{}", uuid::Uuid::new_v4().simple()),
         };
-        let send = self.outbound.post_signed(
-            &self.url,
-            &message_id,
-            body.to_string().into_bytes(),
-            ctx.timeout,
-        );
+        let send = async {
+            let mut request =
+                self.outbound
+                    .signed_post(&self.url, &message_id, body.to_string().into_bytes())?;
+            if let Some(tp) = ctx.trace_parent {
+                request = request.header(crate::trace::TRACEPARENT, tp.to_string());
+            }
+            self.outbound.send(request, ctx.timeout).await
+        };
         let answer = tokio::select! {
             answer = send => answer,
             () = ctx.cancel.cancelled() => return Err(PluginError::Canceled),

@@ -18,6 +18,7 @@ mod plugin;
 mod registry;
 pub mod sample;
 mod step_handler;
+pub mod trace;
 
 pub use config::EngineConfig;
 pub use data::DataAccess;

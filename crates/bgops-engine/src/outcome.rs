@@ -142,6 +142,7 @@ mod tests {
             version_number: 1,
             attempt: 1,
             max_retries,
+            trace_parent: None,
         }
     }
 

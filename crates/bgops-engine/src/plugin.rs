@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bgops_core::{CustomApi, ErrorCode, OperationId, Parameters, UserId};
+use bgops_core::{CustomApi, ErrorCode, OperationId, Parameters, TraceParent, UserId};
 use tokio_util::sync::CancellationToken;
 
 use crate::data::DataAccess;
@@ -33,6 +33,9 @@ pub struct PluginContext {
     /// The attempt's time-out; the engine enforces it, and a plug-in waiting on another system
     /// (an HTTP plug-in) gives its own request the same bound.
     pub timeout: Duration,
+    /// The W3C trace context an outbound call of this attempt sends as `traceparent` (the
+    /// attempt's span, or the submitter's context stored with the operation).
+    pub trace_parent: Option<TraceParent>,
 }
 
 /// How a plug-in fails.

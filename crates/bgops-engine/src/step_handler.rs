@@ -154,10 +154,21 @@ async fn post_webhook(
         request = request.header(header, value);
     }
     let timeout = inner.config.attempt_timeout;
+    let sending = std::time::Instant::now();
     let answer = tokio::select! {
         a = outbound.send(request, timeout) => a,
         _ = cancel.cancelled() => return Err(transient("The webhook call was abandoned: the job's lease was lost.")),
     };
+    let delivered = matches!(&answer, Ok(a) if a.status.is_success());
+    inner.config.metrics.delivery(
+        bgops_metrics::DeliveryKind::webhook,
+        if delivered {
+            bgops_metrics::DeliveryOutcome::delivered
+        } else {
+            bgops_metrics::DeliveryOutcome::failed
+        },
+        sending.elapsed(),
+    );
     match answer {
         Ok(a) if a.status.is_success() => Ok(()),
         Ok(a) => {
@@ -226,6 +237,7 @@ async fn call_plugin(
         data: inner.data_access(user),
         api: Arc::new(api.clone()),
         timeout: inner.attempt_timeout(&api),
+        trace_parent: crate::trace::outgoing(None),
     };
     match inner.execute(&api, ctx).await {
         AttemptRun::Returned(_) => Ok(()),

@@ -79,6 +79,7 @@ fn op(name: &str, inputs: &str, priority: i32) -> NewOperation {
         created_on: SystemClock.now(),
         callback_url: None,
         location: None,
+        trace_parent: None,
     }
 }
 

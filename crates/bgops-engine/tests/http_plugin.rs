@@ -185,6 +185,7 @@ async fn context(
         ),
         api: api(),
         timeout,
+        trace_parent: None,
     }
 }
 

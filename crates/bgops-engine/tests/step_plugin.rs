@@ -176,6 +176,7 @@ async fn submit_echo(engine: &Engine) -> NewOperation {
         location: Some(format!(
             "https://bgops.example/api/backgroundoperation/{id}"
         )),
+        trace_parent: None,
     };
     engine.submit(vec![op.clone()]).await.unwrap();
     op

@@ -111,6 +111,7 @@ pub async fn run_with_registry(
         &settings.database_url,
         &bgops_store::OpenOptions {
             password_file: settings.database_password_file.clone(),
+            observer: bgops_store::WriterObserver::new(settings.engine.metrics.clone()),
         },
     )
     .await?;

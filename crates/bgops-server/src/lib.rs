@@ -6,11 +6,15 @@
 
 mod app;
 pub mod auth;
+pub mod dashboard;
 mod definitions;
 mod demo;
 pub mod edge;
 mod error;
 mod extract;
+mod observe;
+
+pub use observe::REQUEST_SPAN_TARGET;
 pub mod forwarded;
 mod idempotency;
 pub mod jwt;

@@ -29,6 +29,11 @@ pub struct ServerConfig {
     pub idempotency_key_ttl: Duration,
     /// Most server-sent event streams open at once (`--max-event-streams`); more get 429.
     pub max_event_streams: usize,
+    /// SHA-256 of `--metrics-token`: `GET /metrics` answers only to it, and does not exist
+    /// without it.
+    pub metrics_token_hash: Option<[u8; 32]>,
+    /// `--dashboard`: whether the dashboard is served, and whether it may change data.
+    pub dashboard: crate::dashboard::DashboardMode,
 }
 
 impl Default for ServerConfig {
@@ -40,6 +45,8 @@ impl Default for ServerConfig {
             scheme: "http",
             idempotency_key_ttl: DEFAULT_IDEMPOTENCY_KEY_TTL,
             max_event_streams: 1000,
+            metrics_token_hash: None,
+            dashboard: crate::dashboard::DashboardMode::default(),
         }
     }
 }
@@ -65,6 +72,8 @@ pub struct AppState {
     /// Fires when the service shuts down: long polls and event streams answer at once instead
     /// of holding the shutdown up.
     pub stopping: tokio_util::sync::CancellationToken,
+    /// When `/metrics` last read the queue summary.
+    pub queue_refresh: Arc<crate::routes::metrics::QueueRefresh>,
     /// Transport and edge: TLS, trusted proxies, service protection, the JWT challenge.
     pub edge: Arc<Edge>,
 }
@@ -88,6 +97,7 @@ impl AppState {
             in_flight: crate::idempotency::InFlight::default(),
             streams: Arc::new(tokio::sync::Semaphore::new(streams)),
             stopping: tokio_util::sync::CancellationToken::new(),
+            queue_refresh: Arc::default(),
             edge: Arc::new(Edge::default()),
         }
     }

@@ -136,6 +136,7 @@ fn new_op(callback: bool) -> NewOperation {
         created_on: t(0),
         callback_url: callback.then(|| URL.to_owned()),
         location: Some(location(id)),
+        trace_parent: None,
     }
 }
 

@@ -181,6 +181,7 @@ fn new_op(created_on: Timestamp, max_retries: i32) -> NewOperation {
         created_on,
         callback_url: None,
         location: None,
+        trace_parent: None,
     }
 }
 

@@ -58,6 +58,8 @@ pub struct CallbackDelivery {
     pub error_message: Option<String>,
     /// The `webhook-id` header: the same on every attempt, so receivers can drop duplicates.
     pub webhook_id: String,
+    /// The operation's W3C trace context, sent on as `traceparent`.
+    pub trace_parent: Option<bgops_core::TraceParent>,
     /// Attempts started so far (the one just claimed included).
     pub attempts: i64,
     /// Where it stands.

@@ -94,6 +94,8 @@ pub struct ExpiredLease {
     pub retry_count: i32,
     /// Retries allowed.
     pub max_retries: i32,
+    /// The custom API's unique name (for metrics and logs).
+    pub name: String,
 }
 
 /// The start of a reserved row's attempt (see [`Store::start_attempt`]).
@@ -714,4 +716,8 @@ pub trait Store: Send + Sync + 'static {
     /// Records a system job attempt's outcome if the fence still matches; returns whether it
     /// applied. A stale writer's outcome changes nothing.
     async fn record_job_outcome(&self, outcome: JobOutcome) -> Result<bool, StoreError>;
+
+    /// The unfinished operations by status and the oldest waiting, from the partial indexes
+    /// of unfinished rows only (metrics and the dashboard refresh it in the background).
+    async fn queue_summary(&self) -> Result<crate::QueueSummary, StoreError>;
 }

@@ -47,6 +47,8 @@ pub struct OpenOptions {
     /// without the trailing line break. It comes before `PGPASSWORD`, after a password in the
     /// URL.
     pub password_file: Option<PathBuf>,
+    /// Told about every write transaction (metrics: batch sizes and commit times).
+    pub observer: crate::WriterObserver,
 }
 
 /// Opens (creating and migrating if needed) the store a URL names.
@@ -58,17 +60,24 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
 pub async fn open_with(url: &str, options: &OpenOptions) -> Result<Arc<dyn Store>, StoreError> {
     match DatabaseUrl::parse(url)? {
         DatabaseUrl::Sqlite(path) => {
-            let store = SqliteStore::open(&path).await.map_err(|e| match e {
-                StoreError::Open { .. } => e,
-                other => StoreError::Open {
-                    url: url.to_owned(),
-                    reason: other.to_string(),
-                },
-            })?;
+            let store = SqliteStore::open_observed(&path, options.observer.clone())
+                .await
+                .map_err(|e| match e {
+                    StoreError::Open { .. } => e,
+                    other => StoreError::Open {
+                        url: url.to_owned(),
+                        reason: other.to_string(),
+                    },
+                })?;
             Ok(Arc::new(store))
         }
         DatabaseUrl::Postgres(url) => Ok(Arc::new(
-            PgStore::open_with(&url, options.password_file.as_deref()).await?,
+            PgStore::open_observed(
+                &url,
+                options.password_file.as_deref(),
+                options.observer.clone(),
+            )
+            .await?,
         )),
     }
 }

@@ -76,6 +76,7 @@ async fn finish_operations(store: &dyn Store, n: usize) {
                 location: Some(format!(
                     "https://bgops.example/api/backgroundoperation/{id}"
                 )),
+                trace_parent: None,
             }
         })
         .collect();

@@ -27,6 +27,7 @@ fn new_op() -> NewOperation {
         created_on: Timestamp(1_700_000_000_000),
         callback_url: None,
         location: None,
+        trace_parent: None,
     }
 }
 

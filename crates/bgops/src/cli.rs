@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use bgops_engine::EngineConfig;
+use bgops_server::dashboard::DashboardMode;
 use bgops_server::{ServerConfig, Settings};
 use clap::{Args, Parser, Subcommand};
+use sha2::Digest;
 use tokio_util::sync::CancellationToken;
 
 /// bgops: durable background operations with the Microsoft Dataverse contract.
@@ -18,6 +20,9 @@ pub struct Cli {
     /// `json` (one object per line, for log shippers).
     #[arg(long, global = true, env = "BGOPS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Where spans go (OpenTelemetry over OTLP/HTTP).
+    #[command(flatten)]
+    pub tracing: Tracing,
     #[command(subcommand)]
     command: Command,
 }
@@ -30,6 +35,37 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line (timestamp, level, target, fields, spans).
     Json,
+}
+
+/// Exporting spans to an OpenTelemetry collector.
+#[derive(Args, Debug, Clone)]
+pub struct Tracing {
+    /// Export spans over OTLP/HTTP to this collector (`http://HOST:4318`; `/v1/traces` is
+    /// added to a URL without a path). Off when absent: spans then only shape log lines.
+    #[arg(long, global = true, env = "BGOPS_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+    /// The OTLP/HTTP encoding.
+    #[arg(long, global = true, env = "BGOPS_OTLP_PROTOCOL", value_enum, default_value_t = OtlpProtocol::HttpProtobuf)]
+    pub otlp_protocol: OtlpProtocol,
+    /// The `service.name` of exported spans.
+    #[arg(
+        long,
+        global = true,
+        env = "BGOPS_OTLP_SERVICE_NAME",
+        default_value = "bgops"
+    )]
+    pub otlp_service_name: String,
+}
+
+/// The OTLP/HTTP encoding of exported spans.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OtlpProtocol {
+    /// `http/protobuf`, the OTLP default.
+    #[value(name = "http/protobuf")]
+    HttpProtobuf,
+    /// `http/json`.
+    #[value(name = "http/json")]
+    HttpJson,
 }
 
 #[derive(Subcommand, Debug)]
@@ -158,9 +194,28 @@ struct ServeArgs {
     /// is used, generated on first start (`bgops webhook-secret` prints it).
     #[arg(long, env = "BGOPS_WEBHOOK_SECRET", hide_env_values = true, value_parser = webhook_secret)]
     webhook_secret: Option<String>,
+    /// Serve `GET /metrics` (Prometheus/OpenMetrics text) to requests with
+    /// `Authorization: Bearer TOKEN`. Without it, `/metrics` does not exist.
+    #[arg(long, env = "BGOPS_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
+    /// The dashboard at `/` and `/ui/`: `on`, `read-only` (no actions: its writes are
+    /// refused) or `off`.
+    #[arg(long, env = "BGOPS_DASHBOARD", value_enum, default_value_t = Dashboard::On)]
+    dashboard: Dashboard,
     /// Bearer JWTs, TLS, trusted proxies, service protection.
     #[command(flatten)]
     edge: crate::edge_args::EdgeArgs,
+}
+
+/// `--dashboard`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Dashboard {
+    /// Served with its actions.
+    On,
+    /// Served without actions.
+    ReadOnly,
+    /// Not served.
+    Off,
 }
 
 impl ServeArgs {
@@ -175,6 +230,13 @@ impl ServeArgs {
             if d.is_zero() {
                 anyhow::bail!("{flag} must be longer than zero");
             }
+        }
+        if self
+            .metrics_token
+            .as_deref()
+            .is_some_and(|t| t.trim().len() < 16)
+        {
+            anyhow::bail!("--metrics-token must be at least 16 characters");
         }
         if self.lease < Duration::from_millis(300) {
             anyhow::bail!("--lease must be at least 300ms (it is renewed every third of it)");
@@ -212,6 +274,15 @@ impl ServeArgs {
                 default_ttl: self.default_ttl,
                 idempotency_key_ttl: self.idempotency_key_ttl,
                 max_event_streams: self.max_event_streams,
+                metrics_token_hash: self
+                    .metrics_token
+                    .as_deref()
+                    .map(|t| sha2::Sha256::digest(t.trim().as_bytes()).into()),
+                dashboard: match self.dashboard {
+                    Dashboard::On => DashboardMode::On,
+                    Dashboard::ReadOnly => DashboardMode::ReadOnly,
+                    Dashboard::Off => DashboardMode::Off,
+                },
                 ..ServerConfig::default()
             },
             demo_data: self.demo_data,
@@ -253,6 +324,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 async fn print_webhook_secret(args: WebhookSecretArgs) -> anyhow::Result<()> {
     let options = bgops_store::OpenOptions {
         password_file: args.database_password_file.clone(),
+        ..Default::default()
     };
     let store = bgops_store::open_with(&args.database, &options)
         .await

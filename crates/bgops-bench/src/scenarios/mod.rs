@@ -36,6 +36,7 @@ mod anchors;
 mod compare;
 mod edge;
 mod empty;
+mod observe;
 mod pg_limit;
 mod pg_report;
 mod postgres;
@@ -205,6 +206,7 @@ pub async fn run_all(args: &BenchArgs, workdir: &Path, report: &mut Report) -> R
             token: args.token.clone(),
             workers,
             log_dir: workdir.to_owned(),
+            extra: Vec::new(),
         }),
     };
 
@@ -290,6 +292,14 @@ pub async fn run_all(args: &BenchArgs, workdir: &Path, report: &mut Report) -> R
         (None, None)
     };
 
+    // The cost of metrics and tracing, in one sitting.
+    let observe = match &launch {
+        Some(launch) if args.runs("observe") => {
+            Some(observe::observe_cost(args, launch, workdir).await?)
+        }
+        _ => None,
+    };
+
     // 3 and 4. A million rows.
     let (scale, memory) = match &launch {
         Some(launch) if args.scale_rows > 0 => {
@@ -338,6 +348,7 @@ pub async fn run_all(args: &BenchArgs, workdir: &Path, report: &mut Report) -> R
     report.detail("apalis_analyzed", json!(apalis_analyzed));
     report.detail("scale", json!(scale));
     report.detail("memory", json!(memory));
+    report.detail("observability_cost", json!(observe));
     if let Some(pg) = &pg {
         fill_pg_report(report, args, workers, pg);
         report.detail("postgres", json!(pg));

@@ -41,6 +41,8 @@ pub enum Start {
 
 /// An attempt that ran, waiting for its outcome to be recorded.
 pub struct Finished {
+    /// The custom API (for metrics).
+    name: String,
     /// The operation.
     id: OperationId,
     /// The attempt's number.
@@ -68,6 +70,12 @@ pub async fn run(
     }
     let attempt = op.attempt + 1;
     let started = inner.clock.now();
+    // The first attempt's wait counts from the submission; a retry's from its due time is not
+    // stored, so only first attempts are measured.
+    let waited = (op.attempt == 0)
+        .then(|| Duration::from_millis(u64::try_from(started.0 - op.created_on.0).unwrap_or(0)));
+    inner.config.metrics.attempt_started(&op.name, waited);
+    let running = Instant::now();
     let work = execute(inner, op, attempt, cancel.clone());
     tokio::pin!(work);
     let (result, start) = match tokio::time::timeout(START_VISIBLE_AFTER, &mut work).await {
@@ -77,8 +85,13 @@ pub async fn run(
             (work.await, Some(start))
         }
     };
+    inner
+        .config
+        .metrics
+        .attempt_ran(&op.name, running.elapsed());
     log_result(&result);
     Some(Finished {
+        name: op.name.clone(),
         id: op.id,
         attempt,
         started,
@@ -113,6 +126,7 @@ async fn execute(
         data: inner.data_access(op.run_as),
         api: api.clone(),
         timeout: inner.attempt_timeout(&api),
+        trace_parent: crate::trace::outgoing(op.trace_parent),
     };
     let run = inner.execute(&api, ctx).await;
     inner.pace.finished(Instant::now());
@@ -205,6 +219,7 @@ pub async fn record(inner: Arc<Inner>, finished: Finished) {
             now: inner.clock.now(),
             result: finished.result,
         },
+        &finished.name,
     )
     .await;
 }
@@ -215,7 +230,7 @@ fn forget(inner: &Inner, id: OperationId) {
 }
 
 /// Writes `outcome` (retrying storage errors) and does what [`record`] says.
-async fn write_outcome(inner: Arc<Inner>, outcome: AttemptOutcome) {
+async fn write_outcome(inner: Arc<Inner>, outcome: AttemptOutcome, name: &str) {
     let retry = matches!(
         outcome.result,
         AttemptResult::Failed {
@@ -248,6 +263,7 @@ async fn write_outcome(inner: Arc<Inner>, outcome: AttemptOutcome) {
     forget(&inner, id);
     if recorded.applied() {
         inner.changed(&[id]);
+        count_outcome(&inner.config.metrics, name, &outcome.result);
     }
     if retry && recorded.applied() {
         // The claimer recomputes when the next retry is due.
@@ -255,6 +271,22 @@ async fn write_outcome(inner: Arc<Inner>, outcome: AttemptOutcome) {
     }
     if recorded.notify() {
         inner.operations_ended();
+    }
+}
+
+/// Counts a recorded attempt outcome: a failed attempt (retried or not) and, when the
+/// operation ended, how.
+pub(crate) fn count_outcome(metrics: &bgops_metrics::Metrics, name: &str, result: &AttemptResult) {
+    use bgops_metrics::Outcome;
+    match result {
+        AttemptResult::Succeeded { .. } => metrics.finished(name, Outcome::succeeded),
+        AttemptResult::Canceled => metrics.finished(name, Outcome::canceled),
+        AttemptResult::Failed { retry_at, .. } => {
+            metrics.attempt_failed(name, retry_at.is_some());
+            if retry_at.is_none() {
+                metrics.finished(name, Outcome::failed);
+            }
+        }
     }
 }
 

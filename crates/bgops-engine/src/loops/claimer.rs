@@ -96,6 +96,10 @@ impl Claimer {
             }
             if !outcome.canceled.is_empty() {
                 inner.changed(&outcome.canceled);
+                inner
+                    .config
+                    .metrics
+                    .canceled_before_start(outcome.canceled.len() as u64);
                 inner.operations_ended();
             }
             let full = limit > 0 && outcome.claimed.len() == limit;

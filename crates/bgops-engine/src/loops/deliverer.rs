@@ -8,6 +8,7 @@
 //! an attempt whose node died is due again when its lease expires, and is sent again (receivers
 //! drop duplicates by `webhook-id`).
 
+use bgops_metrics::{DeliveryKind, DeliveryOutcome as MetricOutcome};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -93,7 +94,12 @@ impl Deliverer {
                                 "callback",
                                 operation = %delivery.operation_id,
                                 attempt = delivery.attempts,
+                                otel.kind = "client",
+                                http.request.method = "POST",
                             );
+                            if let Some(parent) = delivery.trace_parent {
+                                crate::trace::set_parent(&span, parent);
+                            }
                             let send = send_one(inner.clone(), outbound.clone(), delivery, permit);
                             sending.spawn(send.instrument(span));
                         }
@@ -139,25 +145,42 @@ async fn send_one(
     _permit: OwnedSemaphorePermit,
 ) {
     let lease = delivery.lease(&inner.node);
+    let sending = std::time::Instant::now();
     let sent = match outbound.parse_url(&delivery.url) {
         Ok(url) => {
             let body = delivery.payload().to_json_bytes();
-            let post = outbound.post_signed(&url, &delivery.webhook_id, body, DELIVERY_TIMEOUT);
+            let post = async {
+                let mut request = outbound.signed_post(&url, &delivery.webhook_id, body)?;
+                if let Some(tp) = crate::trace::outgoing(delivery.trace_parent) {
+                    request = request.header(crate::trace::TRACEPARENT, tp.to_string());
+                }
+                outbound.send(request, DELIVERY_TIMEOUT).await
+            };
             renewing(&inner, &lease, post).await
         }
         Err(e) => Err(SendError::Refused(e)),
     };
+    let took = sending.elapsed();
     let now = inner.clock.now();
     let result = decide(&inner, &delivery, sent, now);
-    match &result {
-        DeliveryResult::Delivered => tracing::info!("callback delivered"),
+    let counted = match &result {
+        DeliveryResult::Delivered => {
+            tracing::info!("callback delivered");
+            MetricOutcome::delivered
+        }
         DeliveryResult::Retry { at, error } => {
-            tracing::warn!(%error, retry_at = %at, "callback not delivered; will retry")
+            tracing::warn!(%error, retry_at = %at, "callback not delivered; will retry");
+            MetricOutcome::retry
         }
         DeliveryResult::GaveUp { error } => {
-            tracing::warn!(%error, "callback not delivered; given up")
+            tracing::warn!(%error, "callback not delivered; given up");
+            MetricOutcome::failed
         }
-    }
+    };
+    inner
+        .config
+        .metrics
+        .delivery(DeliveryKind::callback, counted, took);
     let outcome = DeliveryOutcome { lease, now, result };
     for n in 1..=WRITE_TRIES {
         match inner.store.record_delivery(outcome.clone()).await {

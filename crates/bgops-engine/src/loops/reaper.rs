@@ -72,10 +72,16 @@ impl Reaper {
                     now,
                     result,
                 };
-                match inner.store.record_outcome(write).await {
+                match inner.store.record_outcome(write.clone()).await {
                     Ok(r) if r.applied() => {
                         recovered += 1;
                         inner.changed(&[lease.id]);
+                        inner.config.metrics.lease_taken_back();
+                        super::attempt::count_outcome(
+                            &inner.config.metrics,
+                            &lease.name,
+                            &write.result,
+                        );
                         tracing::warn!(operation = %lease.id, attempt = lease.attempt, "took back an attempt whose lease expired");
                     }
                     Ok(_) => {}

@@ -24,8 +24,21 @@ pub fn spawn(inner: Arc<Inner>, first: Claimed, permit: OwnedSemaphorePermit) {
             while let Some(claimed) = next {
                 let op = claimed.op;
                 let span = tracing::info_span!(
-                    "attempt", operation = %op.id, name = %op.name, attempt = op.attempt + 1
+                    "attempt",
+                    operation = %op.id,
+                    name = %op.name,
+                    attempt = op.attempt + 1,
+                    // OpenTelemetry messaging conventions: a consumer processing one message.
+                    otel.name = %format_args!("process {}", op.name),
+                    otel.kind = "consumer",
+                    messaging.system = "bgops",
+                    messaging.operation.type = "process",
+                    messaging.destination.name = %op.name,
+                    messaging.message.id = %op.id,
                 );
+                if let Some(parent) = op.trace_parent {
+                    crate::trace::set_parent(&span, parent);
+                }
                 let finished = attempt::run(&inner, &op, claimed.cancel)
                     .instrument(span.clone())
                     .await;

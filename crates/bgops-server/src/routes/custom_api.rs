@@ -6,6 +6,7 @@
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use bgops_core::function_args::function_parameters;
+use bgops_core::TraceParent;
 use bgops_core::{ApiError, CustomApi, ErrorCode, NewOperation, OperationId, Parameters};
 use bgops_store::{IdempotencyKey, InsertOnce, KeyedOperation};
 use serde_json::{json, Map, Value};
@@ -114,6 +115,15 @@ async fn callback_from_headers(
     check_callback(state, &url).await.map(Some)
 }
 
+/// What follows a background submission: the checked callback URL and the trace context its
+/// attempts continue.
+struct FollowUp {
+    /// The callback URL (SPEC §9), already checked.
+    callback: Option<String>,
+    /// The W3C trace context the attempts continue.
+    trace: Option<TraceParent>,
+}
+
 /// A submission under an `Idempotency-Key` (SPEC §15): the key, the request's fingerprint,
 /// and the mark that makes a concurrent retry on this node a 409, held until the answer.
 struct Keyed {
@@ -167,7 +177,7 @@ struct Submitted {
     replayed: bool,
 }
 
-/// Stores a background operation for `api` with `inputs` and the checked `callback` URL, under
+/// Stores a background operation for `api` with `inputs` and its follow-up (callback, trace), under
 /// the request's idempotency key if it has one; returns its id once durable.
 async fn submit(
     state: &AppState,
@@ -175,7 +185,7 @@ async fn submit(
     root: &Root,
     api: &CustomApi,
     inputs: &Parameters,
-    callback: Option<String>,
+    follow_up: FollowUp,
     keyed: Option<&Keyed>,
 ) -> Result<Submitted, AppError> {
     let engine = &state.engine;
@@ -193,8 +203,9 @@ async fn submit(
         ttl_seconds: i64::try_from(state.config.default_ttl.as_secs()).unwrap_or(i64::MAX),
         max_retries: i32::try_from(max_retries).unwrap_or(i32::MAX),
         created_on: now,
-        callback_url: callback,
+        callback_url: follow_up.callback,
         location: Some(location(root, id)),
+        trace_parent: follow_up.trace,
     };
     let Some(keyed) = keyed else {
         engine.submit(vec![op]).await?;
@@ -270,6 +281,10 @@ pub async fn invoke(
     )?;
     let callback = callback_from_headers(state, headers, &prefer).await?;
     let inputs = api.validate_request(&body)?;
+    let follow_up = FollowUp {
+        callback,
+        trace: crate::observe::submission_trace(headers),
+    };
     run(
         state,
         caller,
@@ -277,7 +292,7 @@ pub async fn invoke(
         &prefer,
         &api,
         inputs,
-        callback,
+        follow_up,
         keyed.as_ref(),
     )
     .await
@@ -317,6 +332,10 @@ pub async fn invoke_function(
     let callback = callback_from_headers(state, headers, &prefer).await?;
     let pairs = query.map(query_pairs).unwrap_or_default();
     let inputs = function_parameters(&api, args, &pairs)?;
+    let follow_up = FollowUp {
+        callback,
+        trace: crate::observe::submission_trace(headers),
+    };
     run(
         state,
         caller,
@@ -324,7 +343,7 @@ pub async fn invoke_function(
         &prefer,
         &api,
         inputs,
-        callback,
+        follow_up,
         keyed.as_ref(),
     )
     .await
@@ -341,12 +360,12 @@ async fn run(
     prefer: &Prefer,
     api: &CustomApi,
     inputs: Parameters,
-    callback: Option<String>,
+    follow_up: FollowUp,
     keyed: Option<&Keyed>,
 ) -> Result<Response, AppError> {
     if prefer.respond_async() {
-        let with_callback = callback.is_some();
-        let submitted = submit(state, caller, root, api, &inputs, callback, keyed).await?;
+        let with_callback = follow_up.callback.is_some();
+        let submitted = submit(state, caller, root, api, &inputs, follow_up, keyed).await?;
         let id = submitted.id;
         let loc = location(root, id);
         let (mut resp, applied) = if with_callback {
@@ -477,7 +496,20 @@ pub async fn execute_background_operation(
         }
     };
     let inputs = api.validate_request(&params)?;
-    let submitted = submit(state, caller, root, &api, &inputs, callback, keyed.as_ref()).await?;
+    let follow_up = FollowUp {
+        callback,
+        trace: crate::observe::submission_trace(headers),
+    };
+    let submitted = submit(
+        state,
+        caller,
+        root,
+        &api,
+        &inputs,
+        follow_up,
+        keyed.as_ref(),
+    )
+    .await?;
     let id = submitted.id;
     let loc = location(root, id);
     let mut resp = response::json(

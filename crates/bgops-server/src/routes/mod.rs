@@ -7,6 +7,7 @@ mod custom_api_defs;
 mod entity_definitions;
 mod events;
 mod health;
+pub(crate) mod metrics;
 mod service;
 mod status_monitor;
 mod steps;
@@ -33,6 +34,8 @@ pub fn router(state: AppState) -> Router {
     let limit = state.config.max_body_bytes;
     Router::new()
         .route("/health", get(health::health))
+        .route("/metrics", get(metrics::metrics))
+        .merge(crate::dashboard::routes(state.config.dashboard))
         .route(
             "/api/backgroundoperation/{id}",
             get(status_monitor::get).delete(status_monitor::cancel),
@@ -49,6 +52,14 @@ pub fn router(state: AppState) -> Router {
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::dashboard::guard,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::observe::around_request,
+        ))
         .layer(CatchPanicLayer::custom(
             |_: Box<dyn std::any::Any + Send>| {
                 tracing::error!("a request handler panicked");

@@ -96,6 +96,7 @@ pub async fn expired_leases_lists_only_lapsed_attempts(db: &dyn TestDatabase) {
         status: OperationStatus::InProgress,
         retry_count,
         max_retries: 4,
+        name: a.name.clone(),
     };
     assert_eq!(expired(store, t(5_000), 10).await, vec![lease_a(1, 0)]);
 
@@ -106,6 +107,7 @@ pub async fn expired_leases_lists_only_lapsed_attempts(db: &dyn TestDatabase) {
         status: OperationStatus::Canceling,
         retry_count: 0,
         max_retries: 3,
+        name: b.name.clone(),
     };
     let mut want = vec![lease_a(1, 0), lease_b];
     want.sort_by_key(|l| l.id);

@@ -24,6 +24,7 @@ mod claiming;
 mod external_identity;
 mod idempotency;
 mod leases;
+mod observe;
 mod outcomes;
 mod reservations;
 mod rows;
@@ -122,6 +123,8 @@ cases!(
     concurrent_keyed_inserts_store_one,
     changes_follow_versions,
     concurrent_status_reads_of_one_operation_all_find_it,
+    queue_summary_counts_unfinished_rows,
+    trace_parent_is_kept_with_the_row,
 );
 
 /// Runs every case, each on a fresh database from `fresh`; panics on the first failure, after
@@ -203,6 +206,8 @@ macro_rules! store_conformance_tests {
             concurrent_keyed_inserts_store_one,
             changes_follow_versions,
             concurrent_status_reads_of_one_operation_all_find_it,
+            queue_summary_counts_unfinished_rows,
+            trace_parent_is_kept_with_the_row,
         );
     };
     ($fresh:expr; $($(#[$attr:meta])* $case:ident),+ $(,)?) => {
@@ -232,6 +237,7 @@ pub use claiming::*;
 pub use external_identity::*;
 pub use idempotency::*;
 pub use leases::*;
+pub use observe::*;
 pub use outcomes::*;
 pub use reservations::*;
 pub use rows::*;
@@ -266,6 +272,7 @@ fn new_op(created_on: Timestamp) -> NewOperation {
         created_on,
         callback_url: None,
         location: None,
+        trace_parent: None,
     }
 }
 

@@ -20,6 +20,7 @@ pub async fn backgroundoperation_rows_are_queryable(store: Arc<dyn Store>) {
         created_on: at(i * 1_000),
         callback_url: None,
         location: None,
+        trace_parent: None,
     };
     let ops = vec![
         op(1, "sample_Echo"),

@@ -21,6 +21,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         5,
         include_str!("../../migrations/postgres/0005_external_identity.sql"),
     ),
+    (6, include_str!("../../migrations/postgres/0006_trace.sql")),
 ];
 
 /// The newest schema version this build knows.

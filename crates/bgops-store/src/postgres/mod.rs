@@ -79,6 +79,15 @@ impl PgStore {
         url: &str,
         password_file: Option<&std::path::Path>,
     ) -> Result<Self, StoreError> {
+        Self::open_observed(url, password_file, crate::WriterObserver::default()).await
+    }
+
+    /// As [`PgStore::open_with`], telling `observer` about every write transaction.
+    pub async fn open_observed(
+        url: &str,
+        password_file: Option<&std::path::Path>,
+        observer: crate::WriterObserver,
+    ) -> Result<Self, StoreError> {
         let connector = Connector::parse(url, password_file)?;
         let open_err = |e: StoreError| match e {
             StoreError::Open { .. } => e,
@@ -106,7 +115,11 @@ impl PgStore {
                     "cannot build the connection pool: {e}"
                 )))
             })?;
-        let writer = Arc::new(Writer::start(connector.clone()).await.map_err(open_err)?);
+        let writer = Arc::new(
+            Writer::start(connector.clone(), observer)
+                .await
+                .map_err(open_err)?,
+        );
         let outcomes = outcome_batch::OutcomeBatches::start(writer.clone());
         let inserts = insert_batch::InsertBatches::start(writer.clone());
         let status_reads = status_reads::StatusReads::start(connector.clone());
@@ -466,5 +479,10 @@ impl Store for PgStore {
         self.writer
             .run(move |c| Box::pin(async move { step_jobs::record_outcome(c, &outcome).await }))
             .await
+    }
+
+    async fn queue_summary(&self) -> Result<crate::QueueSummary, StoreError> {
+        let c = self.reader().await?;
+        operations::queue_summary(&*c).await
     }
 }

@@ -10,13 +10,14 @@ use tokio_postgres::Row;
 use super::db::Db;
 use super::listen;
 use crate::store::*;
+use crate::QueueSummary;
 use crate::StoreError;
 
 /// Every column read into a [`BackgroundOperation`], in the order `read_row` expects.
 const COLUMNS: &str = "backgroundoperationid, name, displayname, backgroundoperationstatuscode, \
     inputparameters, outputparameters, starttime, endtime, retrycount, errorcode, errormessage, \
     runas, priority, ttlinseconds, createdon, modifiedon, createdby, versionnumber, attempt, \
-    maxretries";
+    maxretries, traceparent";
 
 fn parse_id<T: std::str::FromStr>(s: String) -> Result<T, StoreError> {
     s.parse()
@@ -60,6 +61,7 @@ fn read_row(r: &Row) -> Result<BackgroundOperation, StoreError> {
         version_number: r.try_get(17)?,
         attempt: r.try_get(18)?,
         max_retries: narrow(r.try_get(19)?, "maxretries")?,
+        trace_parent: crate::trace_column(r.try_get(20)?),
     })
 }
 
@@ -73,14 +75,14 @@ pub async fn insert_rows(
     const SQL: &str = "INSERT INTO backgroundoperation (backgroundoperationid, name, \
          displayname, backgroundoperationstatecode, backgroundoperationstatuscode, \
          inputparameters, runas, priority, ttlinseconds, createdon, modifiedon, createdby, \
-         versionnumber, maxretries, nextattemptat, expiresat, callbackurl, location) \
+         versionnumber, maxretries, nextattemptat, expiresat, callbackurl, location, traceparent) \
          SELECT id, name, displayname, 0, 0, inputs, runas, priority, ttl, createdon, \
          createdon, createdby, nextval('bgops_version_seq'), maxretries, createdon, \
-         createdon + ttl * 1000, callbackurl, location \
+         createdon + ttl * 1000, callbackurl, location, traceparent \
          FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
          $6::bigint[], $7::bigint[], $8::bigint[], $9::text[], $10::bigint[], $11::text[], \
-         $12::text[]) WITH ORDINALITY AS o(id, name, displayname, inputs, runas, priority, ttl, \
-         createdon, createdby, maxretries, callbackurl, location, n) \
+         $12::text[], $13::text[]) WITH ORDINALITY AS o(id, name, displayname, inputs, runas, \
+         priority, ttl, createdon, createdby, maxretries, callbackurl, location, traceparent, n) \
          ORDER BY n \
          ON CONFLICT (backgroundoperationid) DO NOTHING RETURNING backgroundoperationid";
     let col = |f: &dyn Fn(&NewOperation) -> String| ops.iter().map(f).collect::<Vec<_>>();
@@ -97,6 +99,10 @@ pub async fn insert_rows(
     let max_retries = num(&|o| i64::from(o.max_retries));
     let callback: Vec<Option<String>> = ops.iter().map(|o| o.callback_url.clone()).collect();
     let location: Vec<Option<String>> = ops.iter().map(|o| o.location.clone()).collect();
+    let trace: Vec<Option<String>> = ops
+        .iter()
+        .map(|o| o.trace_parent.map(|t| t.to_string()))
+        .collect();
     let inserted = c
         .query(
             SQL,
@@ -113,6 +119,7 @@ pub async fn insert_rows(
                 &max_retries,
                 &callback,
                 &location,
+                &trace,
             ],
         )
         .await?;
@@ -378,7 +385,7 @@ pub async fn expired_leases(
     let rows = c
         .query(
             "SELECT backgroundoperationid, attempt, backgroundoperationstatuscode, retrycount, \
-             maxretries FROM backgroundoperation \
+             maxretries, name FROM backgroundoperation \
              WHERE leaseowner IS NOT NULL AND leaseexpiresat <= $1 \
              AND backgroundoperationstatecode = 2 ORDER BY leaseexpiresat LIMIT $2",
             &[&now.0, &limit],
@@ -392,6 +399,7 @@ pub async fn expired_leases(
                 status: status(r.try_get(2)?)?,
                 retry_count: narrow(r.try_get(3)?, "retrycount")?,
                 max_retries: narrow(r.try_get(4)?, "maxretries")?,
+                name: r.try_get(5)?,
             })
         })
         .collect()
@@ -638,4 +646,37 @@ pub async fn sweep(c: &dyn Db, now: Timestamp, limit: usize) -> Result<usize, St
             .await?;
     }
     Ok(usize::try_from(n).unwrap_or(usize::MAX))
+}
+
+/// The unfinished rows by status and the oldest waiting, each from a partial index of
+/// unfinished rows (the predicates match theirs: `ix_bo_due` free waiting rows, `ix_bo_reserved`
+/// reserved ones, `ix_bo_lease` started attempts, `ix_bo_cancel` canceled before they ran).
+pub async fn queue_summary(c: &dyn Db) -> Result<QueueSummary, StoreError> {
+    let row = c
+        .query_one(
+            "SELECT \
+             (SELECT count(*) FROM backgroundoperation \
+              WHERE backgroundoperationstatecode = 0 AND leaseowner IS NULL), \
+             (SELECT count(*) FROM backgroundoperation \
+              WHERE backgroundoperationstatecode = 0 AND leaseowner IS NOT NULL), \
+             least( \
+              (SELECT min(createdon) FROM backgroundoperation \
+               WHERE backgroundoperationstatecode = 0 AND leaseowner IS NULL), \
+              (SELECT min(createdon) FROM backgroundoperation \
+               WHERE backgroundoperationstatecode = 0 AND leaseowner IS NOT NULL)), \
+             (SELECT count(*) FILTER (WHERE backgroundoperationstatuscode = 20) \
+              FROM backgroundoperation WHERE backgroundoperationstatecode = 2), \
+             (SELECT count(*) FILTER (WHERE backgroundoperationstatuscode = 22) \
+              FROM backgroundoperation WHERE backgroundoperationstatecode = 2)",
+            &[],
+        )
+        .await?;
+    let count =
+        |i: usize| -> Result<u64, StoreError> { Ok(row.try_get::<_, i64>(i)?.max(0) as u64) };
+    Ok(QueueSummary {
+        waiting: count(0)? + count(1)?,
+        oldest_waiting: row.try_get::<_, Option<i64>>(2)?.map(Timestamp),
+        in_progress: count(3)?,
+        canceling: count(4)?,
+    })
 }

@@ -15,7 +15,7 @@ use crate::StoreError;
 /// Every column read into a [`CallbackDelivery`], in the order `read_delivery` expects.
 const COLUMNS: &str = "callbackdeliveryid, backgroundoperationid, url, location, \
     backgroundoperationstatuscode, errorcode, errormessage, webhookid, attempts, status, \
-    nextattemptat, firstattemptat, lasterror, createdon, deliveredon";
+    nextattemptat, firstattemptat, lasterror, createdon, deliveredon, traceparent";
 
 fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("callbackdelivery: {what}"))
@@ -50,6 +50,7 @@ fn read_delivery(r: &Row) -> Result<CallbackDelivery, StoreError> {
         last_error: r.try_get(12)?,
         created_on: Timestamp(r.try_get(13)?),
         delivered_on: ts(14)?,
+        trace_parent: crate::trace_column(r.try_get(15)?),
     })
 }
 
@@ -62,12 +63,12 @@ pub async fn enqueue(c: &dyn Db, id: &str, now: Timestamp) -> Result<bool, Store
         .execute(
             "INSERT INTO callbackdelivery (callbackdeliveryid, backgroundoperationid, url, \
              location, backgroundoperationstatecode, backgroundoperationstatuscode, errorcode, \
-             errormessage, webhookid, nextattemptat, createdon, modifiedon) \
+             errormessage, webhookid, nextattemptat, createdon, modifiedon, traceparent) \
              SELECT $1, backgroundoperationid, callbackurl, COALESCE(location, ''), \
              backgroundoperationstatecode, backgroundoperationstatuscode, \
              CASE WHEN backgroundoperationstatuscode = 31 THEN errorcode END, \
              CASE WHEN backgroundoperationstatuscode = 31 THEN errormessage END, \
-             $2, $3, $3, $3 \
+             $2, $3, $3, $3, traceparent \
              FROM backgroundoperation WHERE backgroundoperationid = $4 \
              AND callbackurl IS NOT NULL AND backgroundoperationstatecode = 3",
             &[

@@ -25,7 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::db::{CachedClient, Db};
 
 use super::connect::Connector;
-use crate::StoreError;
+use crate::{StoreError, WriterObserver};
 
 /// Most jobs committed in one transaction.
 const MAX_BATCH: usize = 1024;
@@ -61,10 +61,11 @@ pub struct Writer {
 
 impl Writer {
     /// Starts the writer task with its own connection from `connector`.
-    pub async fn start(connector: Connector) -> Result<Self, StoreError> {
+    /// `observer` hears of every transaction.
+    pub async fn start(connector: Connector, observer: WriterObserver) -> Result<Self, StoreError> {
         let client = CachedClient::new(connector.connect().await?);
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(writer_loop(connector, client, rx));
+        tokio::spawn(writer_loop(connector, client, rx, observer));
         Ok(Self { jobs: tx })
     }
 
@@ -244,6 +245,7 @@ async fn writer_loop(
     connector: Connector,
     client: CachedClient,
     mut rx: mpsc::UnboundedReceiver<Job>,
+    observer: WriterObserver,
 ) {
     let mut client = Some(client);
     while let Some(first) = rx.recv().await {
@@ -279,15 +281,18 @@ async fn writer_loop(
             }
             continue;
         }
+        let jobs = batch.len();
         let lazy = batch.iter().all(|job| job.lazy);
         conn.take_durable();
         let (finishers, broken) = run_batch(conn, batch).await;
         // A statement failed outside a savepoint: PostgreSQL has aborted the transaction, and
         // its COMMIT would roll back without an error; every caller must hear of it.
+        let committing = std::time::Instant::now();
         let commit = match broken {
             Some(e) => Err(e),
             None => commit(conn, lazy).await,
         };
+        observer.transaction("postgres", jobs, committing.elapsed(), commit.is_ok());
         if let Err(e) = &commit {
             tracing::warn!(error = %e, "write transaction failed to commit");
             let _ = conn.client().batch_execute("ROLLBACK").await;

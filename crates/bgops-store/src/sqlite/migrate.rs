@@ -38,6 +38,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         12,
         include_str!("../../migrations/sqlite/0012_external_identity.sql"),
     ),
+    (13, include_str!("../../migrations/sqlite/0013_trace.sql")),
 ];
 
 /// Applies every migration newer than the database's version.

@@ -65,6 +65,14 @@ fn connect(path: &Path) -> Result<rusqlite::Connection, rusqlite::Error> {
 impl SqliteStore {
     /// Opens or creates the database at `path` and applies pending migrations.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_observed(path, crate::WriterObserver::default()).await
+    }
+
+    /// As [`SqliteStore::open`], telling `observer` about every write transaction.
+    pub async fn open_observed(
+        path: &Path,
+        observer: crate::WriterObserver,
+    ) -> Result<Self, StoreError> {
         let path = path.to_owned();
         let open_err = |e: &dyn std::fmt::Display| StoreError::Open {
             url: format!("sqlite://{}", path.display()),
@@ -87,7 +95,7 @@ impl SqliteStore {
         let restart = checkpoint::RestartRequest::default();
         let checkpointer =
             checkpoint::Checkpointer::start(&path, restart.clone()).map_err(|e| open_err(&e))?;
-        let writer = Writer::start(conn, restart).map_err(|e| open_err(&e))?;
+        let writer = Writer::start(conn, restart, observer).map_err(|e| open_err(&e))?;
         Ok(Self {
             writer,
             readers: Arc::new(ReadPool::new(readers)),
@@ -399,5 +407,9 @@ impl Store for SqliteStore {
         self.writer
             .run(move |conn, ctx| step_jobs::record_outcome(conn, ctx, &outcome))
             .await
+    }
+
+    async fn queue_summary(&self) -> Result<crate::QueueSummary, StoreError> {
+        self.readers.run(operations::queue_summary).await
     }
 }

@@ -7,13 +7,14 @@ use rusqlite::{named_params, params, Connection, OptionalExtension, Row};
 
 use super::writer::WriterCtx;
 use crate::store::*;
+use crate::QueueSummary;
 use crate::StoreError;
 
 /// Every column read into a [`BackgroundOperation`], in the order `read_row` expects.
 const COLUMNS: &str = "backgroundoperationid, name, displayname, backgroundoperationstatuscode, \
     inputparameters, outputparameters, starttime, endtime, retrycount, errorcode, errormessage, \
     runas, priority, ttlinseconds, createdon, modifiedon, createdby, versionnumber, attempt, \
-    maxretries";
+    maxretries, traceparent";
 
 fn parse_id<T: std::str::FromStr>(s: String) -> Result<T, StoreError> {
     s.parse()
@@ -47,6 +48,7 @@ fn read_row(r: &Row<'_>) -> Result<BackgroundOperation, StoreError> {
         version_number: r.get(17)?,
         attempt: r.get(18)?,
         max_retries: r.get(19)?,
+        trace_parent: crate::trace_column(r.get(20)?),
     })
 }
 
@@ -59,9 +61,9 @@ pub fn insert(
         "INSERT INTO backgroundoperation (backgroundoperationid, name, displayname, \
          backgroundoperationstatecode, backgroundoperationstatuscode, inputparameters, runas, \
          priority, ttlinseconds, createdon, modifiedon, createdby, versionnumber, maxretries, \
-         nextattemptat, expiresat, callbackurl, location) \
+         nextattemptat, expiresat, callbackurl, location, traceparent) \
          VALUES (?1, ?2, ?3, 0, 0, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, ?8, ?8 + ?7 * 1000, \
-         ?12, ?13)",
+         ?12, ?13, ?14)",
     )?;
     for op in ops {
         stmt.execute(params![
@@ -78,6 +80,7 @@ pub fn insert(
             op.max_retries,
             op.callback_url,
             op.location,
+            op.trace_parent.map(|t| t.to_string()),
         ])?;
     }
     Ok(())
@@ -256,7 +259,7 @@ pub fn expired_leases(
 ) -> Result<Vec<ExpiredLease>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT backgroundoperationid, attempt, backgroundoperationstatuscode, retrycount, \
-         maxretries FROM backgroundoperation INDEXED BY ix_bo_lease \
+         maxretries, name FROM backgroundoperation INDEXED BY ix_bo_lease \
          WHERE leaseowner IS NOT NULL AND leaseexpiresat <= ?1 \
          AND backgroundoperationstatecode = 2 ORDER BY leaseexpiresat LIMIT ?2",
     )?;
@@ -267,11 +270,12 @@ pub fn expired_leases(
             r.get::<_, i64>(2)?,
             r.get::<_, i32>(3)?,
             r.get::<_, i32>(4)?,
+            r.get::<_, String>(5)?,
         ))
     })?;
     let mut out = Vec::new();
     for row in rows {
-        let (id, attempt, status, retry_count, max_retries) = row?;
+        let (id, attempt, status, retry_count, max_retries, name) = row?;
         out.push(ExpiredLease {
             id: parse_id(id)?,
             attempt,
@@ -279,6 +283,7 @@ pub fn expired_leases(
                 .ok_or_else(|| StoreError::Corrupt(format!("bad status {status}")))?,
             retry_count,
             max_retries,
+            name,
         });
     }
     Ok(out)
@@ -504,4 +509,34 @@ pub fn sweep(conn: &Connection, now: Timestamp, limit: usize) -> Result<usize, S
         n += delete.execute([id])?;
     }
     Ok(n)
+}
+
+/// The unfinished rows by status and the oldest waiting, each count from a partial index of
+/// unfinished rows (`INDEXED BY`, so no plan can fall back to scanning the table).
+pub fn queue_summary(conn: &Connection) -> Result<QueueSummary, StoreError> {
+    let (waiting, oldest): (i64, Option<i64>) = conn
+        .prepare_cached(
+            "SELECT count(*), min(createdon) FROM backgroundoperation INDEXED BY ix_bo_due \
+             WHERE backgroundoperationstatecode = 0",
+        )?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let (in_progress, leased_canceling): (i64, i64) = conn
+        .prepare_cached(
+            "SELECT coalesce(sum(backgroundoperationstatuscode = 20), 0), \
+             coalesce(sum(backgroundoperationstatuscode = 22), 0) \
+             FROM backgroundoperation INDEXED BY ix_bo_lease WHERE leaseowner IS NOT NULL",
+        )?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let unleased_canceling: i64 = conn
+        .prepare_cached(
+            "SELECT count(*) FROM backgroundoperation INDEXED BY ix_bo_cancel \
+             WHERE backgroundoperationstatuscode = 22 AND leaseowner IS NULL",
+        )?
+        .query_row([], |r| r.get(0))?;
+    Ok(QueueSummary {
+        waiting: waiting.max(0) as u64,
+        in_progress: in_progress.max(0) as u64,
+        canceling: (leased_canceling + unleased_canceling).max(0) as u64,
+        oldest_waiting: oldest.map(Timestamp),
+    })
 }

@@ -9,7 +9,7 @@ use crate::StoreError;
 /// Every column read into a [`CallbackDelivery`], in the order `read_delivery` expects.
 const COLUMNS: &str = "callbackdeliveryid, backgroundoperationid, url, location, \
     backgroundoperationstatuscode, errorcode, errormessage, webhookid, attempts, status, \
-    nextattemptat, firstattemptat, lasterror, createdon, deliveredon";
+    nextattemptat, firstattemptat, lasterror, createdon, deliveredon, traceparent";
 
 fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("callbackdelivery: {what}"))
@@ -41,6 +41,7 @@ fn read_delivery(r: &Row<'_>) -> Result<CallbackDelivery, StoreError> {
         last_error: r.get(12)?,
         created_on: Timestamp(r.get(13)?),
         delivered_on: ts(14)?,
+        trace_parent: crate::trace_column(r.get(15)?),
     })
 }
 
@@ -53,12 +54,12 @@ pub fn enqueue(conn: &Connection, id: &str, now: Timestamp) -> Result<bool, Stor
     let written = conn.prepare_cached(
         "INSERT INTO callbackdelivery (callbackdeliveryid, backgroundoperationid, url, location, \
          backgroundoperationstatecode, backgroundoperationstatuscode, errorcode, errormessage, \
-         webhookid, nextattemptat, createdon, modifiedon) \
+         webhookid, nextattemptat, createdon, modifiedon, traceparent) \
          SELECT :delivery, backgroundoperationid, callbackurl, COALESCE(location, ''), \
          backgroundoperationstatecode, backgroundoperationstatuscode, \
          CASE WHEN backgroundoperationstatuscode = 31 THEN errorcode END, \
          CASE WHEN backgroundoperationstatuscode = 31 THEN errormessage END, \
-         :webhook, :now, :now, :now \
+         :webhook, :now, :now, :now, traceparent \
          FROM backgroundoperation WHERE backgroundoperationid = :id \
          AND callbackurl IS NOT NULL AND backgroundoperationstatecode = 3",
     )?

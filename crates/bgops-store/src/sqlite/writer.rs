@@ -15,7 +15,7 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use super::checkpoint::RestartRequest;
-use crate::StoreError;
+use crate::{StoreError, WriterObserver};
 
 /// Most jobs committed in one transaction.
 const MAX_BATCH: usize = 1024;
@@ -82,11 +82,16 @@ pub struct Writer {
 impl Writer {
     /// Starts the writer thread on `conn`, whose database must hold the `bgops_version` counter.
     /// Between transactions it serves the checkpointer's `restart` requests.
-    pub fn start(conn: Connection, restart: RestartRequest) -> Result<Self, StoreError> {
+    /// `observer` hears of every transaction.
+    pub fn start(
+        conn: Connection,
+        restart: RestartRequest,
+        observer: WriterObserver,
+    ) -> Result<Self, StoreError> {
         let (tx, rx) = mpsc::channel::<Box<dyn Job>>();
         thread::Builder::new()
             .name("bgops-sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx, restart))
+            .spawn(move || writer_loop(conn, rx, restart, observer))
             .map_err(|e| StoreError::Backend(format!("cannot start the writer thread: {e}")))?;
         Ok(Self { jobs: tx })
     }
@@ -123,7 +128,12 @@ fn in_savepoint<R>(
     }
 }
 
-fn writer_loop(conn: Connection, rx: mpsc::Receiver<Box<dyn Job>>, restart: RestartRequest) {
+fn writer_loop(
+    conn: Connection,
+    rx: mpsc::Receiver<Box<dyn Job>>,
+    restart: RestartRequest,
+    observer: WriterObserver,
+) {
     while let Ok(first) = rx.recv() {
         restart.serve(&conn, super::BUSY_TIMEOUT);
         let mut batch = vec![first];
@@ -145,11 +155,14 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Box<dyn Job>>, restart: Rest
             }
         };
         let stored_version = ctx.last_version;
+        let jobs = batch.len();
         let finishers: Vec<Finisher> = batch
             .into_iter()
             .map(|job| job.run(&conn, &mut ctx))
             .collect();
+        let committing = std::time::Instant::now();
         let commit = commit(&conn, &ctx, stored_version);
+        observer.transaction("sqlite", jobs, committing.elapsed(), commit.is_ok());
         if let Err(e) = &commit {
             tracing::error!(error = %e, "write transaction failed to commit");
             // The counter rolls back with the rows: the versions this batch took were never seen.
@@ -211,7 +224,7 @@ mod tests {
                  parent INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED);",
         )
         .unwrap();
-        Writer::start(conn, RestartRequest::default()).unwrap()
+        Writer::start(conn, RestartRequest::default(), WriterObserver::default()).unwrap()
     }
 
     /// Inserts a row of `t` with the next version (and `parent`, which the commit checks);

@@ -1,0 +1,424 @@
+//! The metrics bgops exports at `/metrics` (OpenMetrics text, which Prometheus reads): every
+//! name, label and bucket is declared here, once. A [`Metrics`] is created by whoever starts
+//! the service and handed to the store (as its write observer), the engine and the HTTP layer;
+//! there is no global registry.
+//!
+//! Counters are per process (sum them over nodes); the queue gauges describe the whole
+//! database (every node shows the same values).
+#![warn(missing_docs)]
+
+mod labels;
+
+use std::time::Duration;
+
+use bgops_store::{QueueSummary, WriteObserver};
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::{Registry, Unit};
+
+use labels::*;
+pub use labels::{BoundedNames, DeliveryKind, DeliveryOutcome, Outcome, OTHER};
+
+/// The most custom API names with series of their own; later ones are counted as
+/// [`OTHER`]. Custom APIs are created over the Web API, so their number is the users' choice.
+pub const MAX_API_LABELS: usize = 200;
+
+/// The most route labels; past it, routes are counted as [`OTHER`].
+pub const MAX_ROUTE_LABELS: usize = 400;
+
+/// The content type of [`Metrics::encode`]'s text.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+/// Every metric of one bgops process.
+#[derive(Debug)]
+pub struct Metrics {
+    /// What `/metrics` encodes.
+    registry: Registry,
+    /// Caps the `api` label.
+    apis: BoundedNames,
+    /// Caps the `route` label.
+    routes: BoundedNames,
+    submitted: Family<ApiLabels, Counter>,
+    started: Family<ApiLabels, Counter>,
+    finished: Family<FinishedLabels, Counter>,
+    attempts_failed: Family<FailedLabels, Counter>,
+    leases_taken_back: Counter,
+    canceled_before_start: Counter,
+    wait: HistogramFamily<ApiLabels>,
+    run: HistogramFamily<ApiLabels>,
+    deliveries: Family<DeliveryLabels, Counter>,
+    delivery_time: HistogramFamily<KindLabels>,
+    queue: Family<QueueLabels, Gauge>,
+    oldest_waiting: Gauge<f64, std::sync::atomic::AtomicU64>,
+    http_requests: Family<HttpLabels, Counter>,
+    http_time: HistogramFamily<RouteLabels>,
+    write_batch: HistogramFamily<BackendLabels>,
+    write_commit: HistogramFamily<BackendLabels>,
+    write_failed: Family<BackendLabels, Counter>,
+}
+
+fn seconds_buckets() -> Histogram {
+    // 1 ms to about 4.4 minutes, ×4 per bucket.
+    Histogram::new(exponential_buckets(0.001, 4.0, 10))
+}
+
+fn http_buckets() -> Histogram {
+    // 0.25 ms to about 16 s, ×4 per bucket.
+    Histogram::new(exponential_buckets(0.00025, 4.0, 9))
+}
+
+fn commit_buckets() -> Histogram {
+    // 50 µs to about 3.3 s, ×4 per bucket.
+    Histogram::new(exponential_buckets(0.00005, 4.0, 9))
+}
+
+fn batch_buckets() -> Histogram {
+    // 1 to 1,024 jobs (the writers' largest batch), ×2 per bucket.
+    Histogram::new(exponential_buckets(1.0, 2.0, 11))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Every metric at zero, registered under the `bgops_` prefix.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("bgops");
+        let submitted = Family::default();
+        registry.register(
+            "operations_submitted",
+            "Background operations stored (202 answered), by custom API",
+            submitted.clone(),
+        );
+        let started = Family::default();
+        registry.register(
+            "attempts_started",
+            "Attempts started on this node (first attempts and retries), by custom API",
+            started.clone(),
+        );
+        let finished = Family::default();
+        registry.register(
+            "operations_finished",
+            "Operations that reached a terminal state through this node, by custom API and outcome",
+            finished.clone(),
+        );
+        let attempts_failed = Family::default();
+        registry.register(
+            "attempts_failed",
+            "Failed attempts (lost ones included), by custom API and whether a retry was scheduled",
+            attempts_failed.clone(),
+        );
+        let leases_taken_back = Counter::default();
+        registry.register(
+            "leases_taken_back",
+            "Attempts whose lease expired (their node died or stalled), taken back by this node",
+            leases_taken_back.clone(),
+        );
+        let canceled_before_start = Counter::default();
+        registry.register(
+            "operations_canceled_before_start",
+            "Operations canceled before any attempt started, ended Canceled by this node (not in operations_finished)",
+            canceled_before_start.clone(),
+        );
+        let wait: HistogramFamily<ApiLabels> = Family::new_with_constructor(seconds_buckets);
+        registry.register_with_unit(
+            "operation_wait",
+            "From submission to the first attempt's start, by custom API",
+            Unit::Seconds,
+            wait.clone(),
+        );
+        let run: HistogramFamily<ApiLabels> = Family::new_with_constructor(seconds_buckets);
+        registry.register_with_unit(
+            "attempt_duration",
+            "How long attempts ran, by custom API",
+            Unit::Seconds,
+            run.clone(),
+        );
+        let deliveries = Family::default();
+        registry.register(
+            "deliveries",
+            "Callback and webhook POSTs, by kind and outcome",
+            deliveries.clone(),
+        );
+        let delivery_time: HistogramFamily<KindLabels> =
+            Family::new_with_constructor(seconds_buckets);
+        registry.register_with_unit(
+            "delivery_duration",
+            "How long callback and webhook POSTs took, by kind",
+            Unit::Seconds,
+            delivery_time.clone(),
+        );
+        let queue = Family::default();
+        registry.register(
+            "queue_depth",
+            "Unfinished operations in the database, by state and status (refreshed at most every few seconds)",
+            queue.clone(),
+        );
+        let oldest_waiting = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register_with_unit(
+            "queue_oldest_waiting_age",
+            "Age of the oldest operation waiting to run (0 when none waits)",
+            Unit::Seconds,
+            oldest_waiting.clone(),
+        );
+        let http_requests = Family::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by method, route template and status",
+            http_requests.clone(),
+        );
+        let http_time: HistogramFamily<RouteLabels> = Family::new_with_constructor(http_buckets);
+        registry.register_with_unit(
+            "http_request_duration",
+            "Time to answer HTTP requests (to the response's head), by method and route template",
+            Unit::Seconds,
+            http_time.clone(),
+        );
+        let write_batch: HistogramFamily<BackendLabels> =
+            Family::new_with_constructor(batch_buckets);
+        registry.register(
+            "store_write_batch_jobs",
+            "Callers' writes per write transaction (group commit), by backend",
+            write_batch.clone(),
+        );
+        let write_commit: HistogramFamily<BackendLabels> =
+            Family::new_with_constructor(commit_buckets);
+        registry.register_with_unit(
+            "store_commit_duration",
+            "Time of a write transaction's COMMIT (its flush to disk), by backend",
+            Unit::Seconds,
+            write_commit.clone(),
+        );
+        let write_failed = Family::default();
+        registry.register(
+            "store_transactions_failed",
+            "Write transactions that failed to commit, by backend",
+            write_failed.clone(),
+        );
+        Self {
+            registry,
+            apis: BoundedNames::new(MAX_API_LABELS),
+            routes: BoundedNames::new(MAX_ROUTE_LABELS),
+            submitted,
+            started,
+            finished,
+            attempts_failed,
+            leases_taken_back,
+            canceled_before_start,
+            wait,
+            run,
+            deliveries,
+            delivery_time,
+            queue,
+            oldest_waiting,
+            http_requests,
+            http_time,
+            write_batch,
+            write_commit,
+            write_failed,
+        }
+    }
+
+    /// Every metric in the OpenMetrics text format.
+    pub fn encode(&self) -> String {
+        let mut out = String::with_capacity(16 * 1024);
+        // Writing to a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+
+    fn api(&self, api: &str) -> ApiLabels {
+        ApiLabels {
+            api: self.apis.label(api),
+        }
+    }
+
+    /// `n` operations of `api` were stored.
+    pub fn submitted(&self, api: &str, n: u64) {
+        self.submitted.get_or_create(&self.api(api)).inc_by(n);
+    }
+
+    /// An attempt of `api` started; `waited` is the time from submission when it is the first.
+    pub fn attempt_started(&self, api: &str, waited: Option<Duration>) {
+        let labels = self.api(api);
+        self.started.get_or_create(&labels).inc();
+        if let Some(w) = waited {
+            self.wait.get_or_create(&labels).observe(w.as_secs_f64());
+        }
+    }
+
+    /// An attempt of `api` ran for `ran`.
+    pub fn attempt_ran(&self, api: &str, ran: Duration) {
+        self.run
+            .get_or_create(&self.api(api))
+            .observe(ran.as_secs_f64());
+    }
+
+    /// An attempt of `api` failed (or was lost); `retried` when a retry was scheduled.
+    pub fn attempt_failed(&self, api: &str, retried: bool) {
+        self.attempts_failed
+            .get_or_create(&FailedLabels {
+                api: self.apis.label(api),
+                retried,
+            })
+            .inc();
+    }
+
+    /// An operation of `api` reached a terminal state.
+    pub fn finished(&self, api: &str, outcome: Outcome) {
+        self.finished
+            .get_or_create(&FinishedLabels {
+                api: self.apis.label(api),
+                outcome,
+            })
+            .inc();
+    }
+
+    /// An attempt whose lease expired was taken back.
+    pub fn lease_taken_back(&self) {
+        self.leases_taken_back.inc();
+    }
+
+    /// `n` operations canceled before they started were ended Canceled.
+    pub fn canceled_before_start(&self, n: u64) {
+        self.canceled_before_start.inc_by(n);
+    }
+
+    /// A callback or webhook POST ended after `took`.
+    pub fn delivery(&self, kind: DeliveryKind, outcome: DeliveryOutcome, took: Duration) {
+        self.deliveries
+            .get_or_create(&DeliveryLabels { kind, outcome })
+            .inc();
+        self.delivery_time
+            .get_or_create(&KindLabels { kind })
+            .observe(took.as_secs_f64());
+    }
+
+    /// The queue as last read from the database; `oldest_age` of its oldest waiting row.
+    pub fn queue(&self, summary: &QueueSummary, oldest_age: Duration) {
+        for (status, count) in summary.by_status() {
+            let labels = QueueLabels {
+                state: snake(status.state().label()),
+                status: snake(status.label()),
+            };
+            self.queue
+                .get_or_create(&labels)
+                .set(i64::try_from(count).unwrap_or(i64::MAX));
+        }
+        self.oldest_waiting.set(oldest_age.as_secs_f64());
+    }
+
+    /// An HTTP request was answered. `route` is a template (see [`Metrics::route_label`]).
+    pub fn http_request(&self, method: &str, route: &str, status: u16, took: Duration) {
+        let method = method_label(method);
+        let route = self.routes.label(route);
+        self.http_time
+            .get_or_create(&RouteLabels {
+                method,
+                route: route.clone(),
+            })
+            .observe(took.as_secs_f64());
+        self.http_requests
+            .get_or_create(&HttpLabels {
+                method,
+                route,
+                status,
+            })
+            .inc();
+    }
+}
+
+impl WriteObserver for Metrics {
+    fn transaction(&self, backend: &'static str, jobs: usize, commit: Duration, committed: bool) {
+        let labels = BackendLabels { backend };
+        self.write_batch.get_or_create(&labels).observe(jobs as f64);
+        if committed {
+            self.write_commit
+                .get_or_create(&labels)
+                .observe(commit.as_secs_f64());
+        } else {
+            self.write_failed.get_or_create(&labels).inc();
+        }
+    }
+}
+
+/// A Dataverse label as a label value: `In Progress` → `in_progress`.
+fn snake(label: &'static str) -> &'static str {
+    match label {
+        "Ready" => "ready",
+        "Locked" => "locked",
+        "Completed" => "completed",
+        "Waiting For Resources" => "waiting_for_resources",
+        "In Progress" => "in_progress",
+        "Canceling" => "canceling",
+        "Succeeded" => "succeeded",
+        "Failed" => "failed",
+        "Canceled" => "canceled",
+        _ => OTHER,
+    }
+}
+
+/// The standard methods by name, anything else as `other` (methods are client-chosen text).
+fn method_label(method: &str) -> &'static str {
+    match method {
+        "GET" => "GET",
+        "POST" => "POST",
+        "PATCH" => "PATCH",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "HEAD" => "HEAD",
+        "OPTIONS" => "OPTIONS",
+        _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_and_histograms_are_encoded_with_their_suffixes() {
+        let m = Metrics::new();
+        m.submitted("bgops_Echo", 2);
+        m.attempt_started("bgops_Echo", Some(Duration::from_millis(3)));
+        m.finished("bgops_Echo", Outcome::succeeded);
+        m.http_request("GET", "/health", 200, Duration::from_micros(300));
+        m.transaction("sqlite", 7, Duration::from_micros(900), true);
+        let text = m.encode();
+        assert!(text.contains(r#"bgops_operations_submitted_total{api="bgops_Echo"} 2"#));
+        assert!(text.contains(
+            r#"bgops_operations_finished_total{api="bgops_Echo",outcome="succeeded"} 1"#
+        ));
+        assert!(text.contains(r#"bgops_operation_wait_seconds_count{api="bgops_Echo"} 1"#));
+        assert!(text
+            .contains(r#"bgops_http_requests_total{method="GET",route="/health",status="200"} 1"#));
+        assert!(text.contains(r#"bgops_store_write_batch_jobs_sum{backend="sqlite"} 7.0"#));
+        assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn queue_gauges_name_state_and_status() {
+        let m = Metrics::new();
+        let summary = QueueSummary {
+            waiting: 5,
+            in_progress: 2,
+            canceling: 0,
+            oldest_waiting: None,
+        };
+        m.queue(&summary, Duration::from_secs(3));
+        let text = m.encode();
+        assert!(
+            text.contains(r#"bgops_queue_depth{state="ready",status="waiting_for_resources"} 5"#)
+        );
+        assert!(text.contains(r#"bgops_queue_depth{state="locked",status="in_progress"} 2"#));
+        assert!(text.contains("bgops_queue_oldest_waiting_age_seconds 3.0"));
+    }
+}

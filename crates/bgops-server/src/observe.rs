@@ -1,0 +1,128 @@
+//! What every request leaves behind for operators: a tracing span that continues the
+//! client's W3C trace (`traceparent`), and the HTTP metrics (by method, route template and
+//! status). Route labels never hold a raw path: the Web API's catch-all `{segment}` is named
+//! only when it is a known table or custom API, and the number of names is capped.
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::HeaderMap;
+use axum::middleware::Next;
+use axum::response::Response;
+use bgops_core::TraceParent;
+use bgops_engine::trace;
+use tracing::Instrument;
+
+use crate::routes::WEB_API;
+use crate::state::AppState;
+
+/// The client's `traceparent`, if it sent a valid one. An invalid one is ignored (the W3C
+/// recommendation: start a new trace rather than refuse the request).
+pub fn client_trace(headers: &HeaderMap) -> Option<TraceParent> {
+    headers
+        .get(trace::TRACEPARENT)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| TraceParent::parse(v).ok())
+}
+
+/// The trace context a background submission stores: the request's own span when spans are
+/// exported (so the attempt is its child), else the client's `traceparent` as it came.
+pub fn submission_trace(headers: &HeaderMap) -> Option<TraceParent> {
+    trace::outgoing(client_trace(headers))
+}
+
+/// The tracing target of request spans, which the span exporter records at DEBUG.
+pub const REQUEST_SPAN_TARGET: &str = module_path!();
+
+/// Wraps every request in a span (a child of the client's trace, when it sent one) and counts
+/// it in the HTTP metrics.
+pub async fn around_request(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let route = RouteParts::of(&req);
+    // DEBUG: with the default log level the span costs nothing unless spans are exported (the
+    // exporter's own filter takes this target at DEBUG).
+    let span = tracing::debug_span!(
+        "request",
+        otel.name = %format_args!("{method} {}", route.template.as_deref().unwrap_or("unmatched")),
+        otel.kind = "server",
+        http.request.method = %method,
+        http.route = tracing::field::Empty,
+        http.response.status_code = tracing::field::Empty,
+    );
+    if let Some(parent) = client_trace(req.headers()) {
+        trace::set_parent(&span, parent);
+    }
+    let response = next.run(req).instrument(span.clone()).await;
+    // Named after the handler ran: a custom API defined moments ago is known by now.
+    let named_segment = route.segment.is_some();
+    let route = route.label(&state);
+    let status = response.status().as_u16();
+    if named_segment {
+        trace::rename(&span, format!("{method} {route}"));
+    }
+    span.record("http.route", route.as_str());
+    span.record("http.response.status_code", status);
+    state
+        .engine
+        .config()
+        .metrics
+        .http_request(method.as_str(), &route, status, started.elapsed());
+    response
+}
+
+/// What the route label is made of, taken from the request before it is handled.
+struct RouteParts {
+    /// The matched route template; `None` when no route matched.
+    template: Option<String>,
+    /// Under the Web API's `{segment}` routes: the segment's name (before any `(key)`) and
+    /// whether it had a key.
+    segment: Option<(String, bool)>,
+}
+
+impl RouteParts {
+    fn of(req: &Request) -> Self {
+        let template = req
+            .extensions()
+            .get::<MatchedPath>()
+            .map(|m| m.as_str().to_owned());
+        let segment = template
+            .as_deref()
+            .filter(|t| t.starts_with(&format!("{WEB_API}/{{segment}}")))
+            .and_then(|_| {
+                let seg = req
+                    .uri()
+                    .path()
+                    .strip_prefix(WEB_API)?
+                    .strip_prefix('/')?
+                    .split('/')
+                    .next()?;
+                let name = seg.split('(').next().unwrap_or("");
+                Some((name.to_owned(), seg.contains('(')))
+            });
+        Self { template, segment }
+    }
+
+    /// The route template; under the Web API, the `{segment}` is named when it is a table's
+    /// entity set, a custom API or one of the fixed names, else left as a placeholder.
+    fn label(self, state: &AppState) -> String {
+        let Some(template) = self.template else {
+            return "unmatched".to_owned();
+        };
+        let Some((name, keyed)) = self.segment else {
+            return template;
+        };
+        let known = state.catalogue.by_entity_set(&name).is_some()
+            || matches!(
+                name.as_str(),
+                "EntityDefinitions" | "WhoAmI" | "ExecuteBackgroundOperation"
+            )
+            || state.engine.registry().api(&name).is_some();
+        let shown = if known { name.as_str() } else { "{segment}" };
+        let rest = template
+            .strip_prefix(&format!("{WEB_API}/{{segment}}"))
+            .unwrap_or("");
+        let key = if keyed { "(…)" } else { "" };
+        format!("{WEB_API}/{shown}{key}{rest}")
+    }
+}

@@ -1,0 +1,265 @@
+"use strict";
+// The dashboard in a real browser: Debian's Chromium, headless, driven by playwright-core,
+// against the real bgops binary on a throw-away SQLite file. Signs in, reads the overview,
+// filters the list (the filter lives in the URL), opens an operation, cancels it and watches it
+// change without a reload; checks the Content-Security-Policy holds (no violation, no script
+// error) and that --dashboard read-only hides and refuses the action. A failing test leaves a
+// screenshot in tests/dashboard/artifacts/.
+
+const { test, before, after } = require("node:test");
+const assert = require("node:assert/strict");
+const { spawn } = require("node:child_process");
+const fs = require("node:fs");
+const os = require("node:os");
+const path = require("node:path");
+const readline = require("node:readline");
+const { chromium } = require("playwright-core");
+
+const REPO_ROOT = path.resolve(__dirname, "..", "..", "..");
+const BINARY = process.env.BGOPS_BIN || path.join(REPO_ROOT, "target", "debug", "bgops");
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+const ARTIFACTS = path.join(__dirname, "..", "artifacts");
+const TOKEN = "dashboard-suite-admin-token";
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Starts `bgops serve` with `extra` flags; resolves to { base, stop() } once it listens. */
+async function startServer(extra = []) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bgops-dashboard-"));
+  const args = [
+    "serve", "--listen", "127.0.0.1:0",
+    "--database", `sqlite://${path.join(dir, "bgops.db")}`,
+    "--admin-token", TOKEN, "--demo-data", "false", ...extra,
+  ];
+  const env = { ...process.env };
+  for (const name of Object.keys(env)) if (name.startsWith("BGOPS_")) delete env[name];
+  const child = spawn(BINARY, args, { cwd: dir, env, stdio: ["ignore", "pipe", "pipe"] });
+  let stderr = "";
+  child.stderr.setEncoding("utf8");
+  child.stderr.on("data", (c) => { stderr = (stderr + c).slice(-50000); });
+  const base = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`bgops did not start:\n${stderr}`)), 20000);
+    readline.createInterface({ input: child.stdout }).on("line", (line) => {
+      const m = /^bgops listening on (http:\/\/127\.0\.0\.1:\d+)\s*$/.exec(line);
+      if (m) { clearTimeout(timer); resolve(m[1]); }
+    });
+  });
+  return {
+    base,
+    stop: () => { child.kill("SIGKILL"); fs.rmSync(dir, { recursive: true, force: true }); },
+  };
+}
+
+/** A Web API call with the admin key. */
+async function call(base, method, urlPath, body, headers = {}) {
+  const resp = await fetch(base + urlPath, {
+    method,
+    headers: { Authorization: `Bearer ${TOKEN}`, "Content-Type": "application/json", ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await resp.text();
+  return { status: resp.status, headers: resp.headers, body: text ? JSON.parse(text) : null };
+}
+
+async function submit(base, api, params) {
+  const r = await call(base, "POST", `/api/data/v9.2/${api}`, params, { Prefer: "respond-async" });
+  assert.equal(r.status, 202);
+  return r.headers.get("x-ms-dyn-backgroundoperationid");
+}
+
+async function waitStatus(base, id, status) {
+  for (let i = 0; i < 400; i++) {
+    const r = await call(base, "GET", `/api/backgroundoperation/${id}`);
+    if (r.body.backgroundOperationStatusCode === status) return;
+    await sleep(25);
+  }
+  throw new Error(`operation ${id} never reached status ${status}`);
+}
+
+let browser;
+before(async () => {
+  fs.rmSync(ARTIFACTS, { recursive: true, force: true });
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+});
+after(async () => { await browser?.close(); });
+
+/** A fresh page that records console errors, page errors and CSP violations. */
+async function newPage() {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  page.problems = [];
+  // Script errors and CSP violations; an HTTP error answer the app handles (a refused key) is
+  // logged by Chromium as "Failed to load resource" and is no problem.
+  page.on("console", (m) => {
+    if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) page.problems.push(m.text());
+  });
+  page.on("pageerror", (e) => page.problems.push(String(e)));
+  return page;
+}
+
+/** Runs `body(page)`; on failure keeps a screenshot named after the test. */
+async function withPage(name, body) {
+  const page = await newPage();
+  try {
+    await body(page);
+  } catch (err) {
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true }).catch(() => {});
+    throw err;
+  } finally {
+    await page.context().close();
+  }
+}
+
+async function signIn(page, base) {
+  await page.goto(`${base}/`);
+  await page.getByLabel("API key").fill(TOKEN);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("heading", { name: "Overview" }).waitFor();
+}
+
+test("sign in, overview, filter, open an operation, cancel it and watch it change", async () => {
+  const server = await startServer();
+  const { base } = server;
+  try {
+    const echoes = [];
+    for (let i = 0; i < 3; i++) echoes.push(await submit(base, "bgops_Echo", { Text: `e${i}` }));
+    for (const id of echoes) await waitStatus(base, id, 30);
+    const long = await submit(base, "bgops_Delay", { DelayMs: 600000 });
+    await waitStatus(base, long, 20);
+
+    await withPage("cancel-flow", async (page) => {
+      // A wrong key is refused, the right one accepted.
+      await page.goto(`${base}/`);
+      assert.match(page.url(), /\/ui\/$/);
+      await page.getByLabel("API key").fill("not-the-key");
+      await page.getByRole("button", { name: "Sign in" }).click();
+      await page.getByRole("alert").filter({ hasText: "not accepted" }).waitFor();
+      await page.getByLabel("API key").fill(TOKEN);
+      await page.getByRole("button", { name: "Sign in" }).click();
+      await page.getByRole("heading", { name: "Overview" }).waitFor();
+      assert.equal(await page.evaluate(() => sessionStorage.getItem("bgops.token")), TOKEN);
+
+      // The overview counts come from the shared summary.
+      assert.equal((await page.getByTestId("count-20").locator(".n").textContent()).trim(), "1");
+      assert.equal((await page.getByTestId("count-0").locator(".n").textContent()).trim(), "0");
+
+      // Its card opens the list filtered by status; the filter is in the URL.
+      await page.getByTestId("count-20").click();
+      await page.getByRole("heading", { name: "Operations" }).waitFor();
+      assert.match(page.url(), /\/ui\/operations\?status=20$/);
+      const rows = page.locator("tbody tr");
+      await rows.filter({ hasText: "bgops_Delay" }).waitFor();
+      assert.equal(await rows.count(), 1);
+
+      // The same filter typed in the form, shared by URL: Succeeded echoes only.
+      await page.getByLabel("Status").selectOption("30");
+      await page.getByLabel("Custom API").fill("bgops_Echo");
+      await page.getByRole("button", { name: "Filter" }).click();
+      await page.waitForURL(/status=30&name=bgops_Echo/);
+      await page.locator("tbody tr").filter({ hasText: "bgops_Echo" }).nth(2).waitFor();
+      assert.equal(await page.locator("tbody tr").count(), 3);
+      await page.reload();
+      await page.locator("tbody tr").filter({ hasText: "bgops_Echo" }).nth(2).waitFor();
+      assert.equal(await page.getByLabel("Status").inputValue(), "30");
+
+      // Open the long operation and cancel it; the page follows without a reload.
+      await page.goto(`${base}/ui/operations/${long}`);
+      await page.getByTestId("status").filter({ hasText: "In Progress" }).waitFor();
+      page.once("dialog", (d) => d.accept());
+      await page.getByRole("button", { name: "Cancel" }).click();
+      await page.getByTestId("status").filter({ hasText: "Canceled" }).waitFor({ timeout: 15000 });
+      assert.equal(await page.getByRole("button", { name: "Cancel" }).isVisible(), false);
+      assert.deepEqual(page.problems, [], "no script error and no CSP violation");
+    });
+    const r = await call(base, "GET", `/api/backgroundoperation/${long}`);
+    assert.equal(r.body.backgroundOperationStatusCode, 32);
+  } finally {
+    server.stop();
+  }
+});
+
+test("an operation canceled elsewhere changes on its open page", async () => {
+  const server = await startServer();
+  const { base } = server;
+  try {
+    const long = await submit(base, "bgops_Delay", { DelayMs: 600000 });
+    await waitStatus(base, long, 20);
+    await withPage("live", async (page) => {
+      await signIn(page, base);
+      await page.goto(`${base}/ui/operations/${long}`);
+      await page.getByTestId("status").filter({ hasText: "In Progress" }).waitFor();
+      const r = await call(base, "DELETE", `/api/backgroundoperation/${long}`);
+      assert.equal(r.status, 200);
+      await page.getByTestId("status").filter({ hasText: "Canceled" }).waitFor({ timeout: 15000 });
+    });
+  } finally {
+    server.stop();
+  }
+});
+
+test("read-only: no cancel button, and the page's writes are refused", async () => {
+  const server = await startServer(["--dashboard", "read-only"]);
+  const { base } = server;
+  try {
+    const long = await submit(base, "bgops_Delay", { DelayMs: 600000 });
+    await waitStatus(base, long, 20);
+    await withPage("read-only", async (page) => {
+      await signIn(page, base);
+      await page.goto(`${base}/ui/operations/${long}`);
+      await page.getByTestId("status").filter({ hasText: "In Progress" }).waitFor();
+      assert.equal(await page.getByRole("button", { name: "Cancel" }).isVisible(), false);
+      const status = await page.evaluate(async (id) => {
+        const resp = await fetch(`/api/backgroundoperation/${id}`, {
+          method: "DELETE",
+          headers: { Authorization: `Bearer ${sessionStorage.getItem("bgops.token")}` },
+        });
+        return resp.status;
+      }, long);
+      assert.equal(status, 403);
+    });
+    // A program (no Sec-Fetch-Site) may still cancel: read-only is the dashboard's.
+    const r = await call(base, "GET", `/api/backgroundoperation/${long}`);
+    assert.equal(r.body.backgroundOperationStatusCode, 20);
+  } finally {
+    server.stop();
+  }
+});
+
+test("pages carry a strict CSP, and every form control has a label", async () => {
+  const server = await startServer();
+  const { base } = server;
+  try {
+    const resp = await fetch(`${base}/ui/operations`);
+    const csp = resp.headers.get("content-security-policy");
+    assert.match(csp, /default-src 'none'/);
+    assert.match(csp, /script-src 'self'/);
+    assert.match(csp, /frame-ancestors 'none'/);
+    await withPage("labels", async (page) => {
+      await page.goto(`${base}/`);
+      await page.getByLabel("API key").waitFor();
+      await signIn(page, base);
+      await page.goto(`${base}/ui/operations`);
+      await page.getByRole("heading", { name: "Operations" }).waitFor();
+      const unlabeled = await page.evaluate(() =>
+        [...document.querySelectorAll("input, select")]
+          .filter((el) => !el.labels || el.labels.length === 0)
+          .map((el) => el.outerHTML));
+      assert.deepEqual(unlabeled, []);
+      // Keyboard: on a fresh load the first Tab reaches the skip link.
+      await page.reload();
+      await page.getByRole("heading", { name: "Operations" }).waitFor();
+      await page.keyboard.press("Tab");
+      assert.equal(await page.evaluate(() => document.activeElement.textContent), "Skip to content");
+      assert.deepEqual(page.problems, []);
+    });
+    // Cross-site writes are refused.
+    const r = await call(base, "POST", "/api/data/v9.2/bgops_Echo", {}, {
+      Prefer: "respond-async", "Sec-Fetch-Site": "cross-site",
+    });
+    assert.equal(r.status, 403);
+    assert.equal(r.body.error.code, "0x80048405");
+  } finally {
+    server.stop();
+  }
+});
