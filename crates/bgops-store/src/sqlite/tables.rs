@@ -124,7 +124,13 @@ mod tests {
                 );
             }
             let internal: &[&str] = match table.logical_name {
-                "systemuser" => &["apikeyhash", "issystemadministrator", "isbootstrapadmin"],
+                "systemuser" => &[
+                    "apikeyhash",
+                    "issystemadministrator",
+                    "isbootstrapadmin",
+                    // The Entra tenant of a user signed in by token (0012).
+                    "bgops_identitytenant",
+                ],
                 "backgroundoperation" => &[
                     "attempt",
                     "maxretries",
@@ -136,6 +142,8 @@ mod tests {
                     "location",
                     // The status monitor's rendering of the outputs (0008).
                     "outputjson",
+                    // The W3C trace context its attempts continue (0013).
+                    "traceparent",
                 ],
                 // Write-only: see `catalogue::serviceendpoint_with_authvalue`.
                 "serviceendpoint" => &["authvalue"],
