@@ -31,49 +31,35 @@ impl Sweeper {
 
     async fn sweep_once(&self) {
         let batch = self.inner.config.ttl_sweep_batch.max(1);
-        let mut total = 0;
-        loop {
-            if self.stop.is_cancelled() {
-                break;
-            }
-            match self
-                .inner
-                .store
-                .sweep_expired(self.inner.clock.now(), batch)
-                .await
-            {
-                Ok(n) => {
-                    total += n;
-                    if n < batch {
-                        break;
-                    }
-                    tokio::task::yield_now().await;
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "TTL sweep failed");
-                    break;
-                }
-            }
+        let store = &self.inner.store;
+        let deleted = self
+            .drain(batch, "TTL sweep failed", |now| {
+                store.sweep_expired(now, batch)
+            })
+            .await;
+        if deleted > 0 {
+            tracing::info!(deleted, "deleted operations past their time to live");
         }
-        if total > 0 {
-            tracing::info!(
-                deleted = total,
-                "deleted operations past their time to live"
-            );
+        let keys = self
+            .drain(batch, "sweeping idempotency keys failed", |now| {
+                store.sweep_idempotency_keys(now, batch)
+            })
+            .await;
+        if keys > 0 {
+            tracing::debug!(deleted = keys, "deleted expired idempotency keys");
         }
-        self.sweep_keys(batch).await;
     }
 
-    /// Deletes expired idempotency keys, `batch` at a time.
-    async fn sweep_keys(&self, batch: usize) {
+    /// Calls `sweep` (which deletes at most `batch` rows due at the time it is given) until it
+    /// deletes fewer than `batch`, fails, or the sweeper is stopped; how many it deleted.
+    async fn drain<'a, F, Fut>(&self, batch: usize, failed: &str, sweep: F) -> usize
+    where
+        F: Fn(bgops_core::Timestamp) -> Fut,
+        Fut: std::future::Future<Output = Result<usize, bgops_store::StoreError>> + 'a,
+    {
         let mut total = 0;
         while !self.stop.is_cancelled() {
-            match self
-                .inner
-                .store
-                .sweep_idempotency_keys(self.inner.clock.now(), batch)
-                .await
-            {
+            match sweep(self.inner.clock.now()).await {
                 Ok(n) => {
                     total += n;
                     if n < batch {
@@ -82,13 +68,11 @@ impl Sweeper {
                     tokio::task::yield_now().await;
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, "sweeping idempotency keys failed");
+                    tracing::error!(error = %e, "{failed}");
                     break;
                 }
             }
         }
-        if total > 0 {
-            tracing::debug!(deleted = total, "deleted expired idempotency keys");
-        }
+        total
     }
 }
