@@ -19,6 +19,8 @@ impl ErrorCode {
     pub const PRIVILEGE_DENIED: Self = Self(0x8004_0220);
     /// `AccessDenied`.
     pub const ACCESS_DENIED: Self = Self(0x8004_8405);
+    /// CannotActOnBehalfOfAnotherUser: impersonation without `prvActOnBehalfOfAnotherUser`.
+    pub const CANNOT_ACT_ON_BEHALF: Self = Self(0x8004_a110);
     /// `IsvAborted`: a plug-in reported an error.
     pub const PLUGIN_ERROR: Self = Self(0x8004_0265);
     /// `SandboxWorkerPluginTimeout`: an attempt exceeded its time-out.

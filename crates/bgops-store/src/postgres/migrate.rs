@@ -13,6 +13,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         2,
         include_str!("../../migrations/postgres/0002_text_fold.sql"),
     ),
+    (
+        4,
+        include_str!("../../migrations/postgres/0004_security.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.

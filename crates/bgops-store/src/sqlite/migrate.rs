@@ -30,6 +30,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         9,
         include_str!("../../migrations/sqlite/0009_version_counter.sql"),
     ),
+    (
+        11,
+        include_str!("../../migrations/sqlite/0011_security.sql"),
+    ),
 ];
 
 /// Applies every migration newer than the database's version.
