@@ -438,7 +438,7 @@ pub enum StoreEvent {
 
 /// The storage interface.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: crate::security::SecurityStore + Send + Sync + 'static {
     /// Events from every node writing to this database (this one included), when the backend
     /// can tell them (PostgreSQL's `LISTEN/NOTIFY`). `None`: only polling finds other
     /// processes' changes (SQLite).
@@ -510,11 +510,12 @@ pub trait Store: Send + Sync + 'static {
     /// neither Locked nor reserved; returns how many.
     async fn sweep_expired(&self, now: Timestamp, limit: usize) -> Result<usize, StoreError>;
 
-    /// The user whose API key hashes to `key_hash`.
+    /// The enabled user whose unrevoked API key hashes to `key_hash`, whatever its expiry
+    /// (authentication uses [`crate::SecurityStore::authenticate_key`], which checks it).
     async fn find_user_by_key_hash(&self, key_hash: &str)
         -> Result<Option<SystemUser>, StoreError>;
 
-    /// The user with this id.
+    /// The user with this id, enabled or not.
     async fn find_user(&self, id: UserId) -> Result<Option<SystemUser>, StoreError>;
 
     /// Creates or updates the bootstrap System Administrator; returns whether a key was written.

@@ -12,6 +12,7 @@ mod db;
 mod listen;
 mod migrate;
 mod operations;
+mod security;
 mod outbox;
 mod step_jobs;
 mod tables;

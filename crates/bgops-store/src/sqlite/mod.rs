@@ -8,6 +8,7 @@ mod migrate;
 mod operations;
 mod outbox;
 mod pool;
+mod security;
 mod step_jobs;
 mod tables;
 mod users;
