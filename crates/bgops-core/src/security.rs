@@ -179,6 +179,48 @@ pub fn owner_column(table: &str) -> &'static str {
     }
 }
 
+/// Tables that describe the service rather than hold business data: custom API definitions,
+/// plug-in types, messages, webhooks and steps, and the security tables. Changing them needs the
+/// System Administrator role whatever other roles grant.
+pub const METADATA_TABLES: &[&str] = &[
+    "customapi",
+    "customapirequestparameter",
+    "customapiresponseproperty",
+    "plugintype",
+    "sdkmessage",
+    "serviceendpoint",
+    "sdkmessageprocessingstep",
+    "systemuser",
+    "role",
+    "privilege",
+    "roleprivileges",
+    "systemuserroles",
+];
+
+/// Whether changing `table` (a logical name) needs the System Administrator role.
+pub fn is_metadata_table(table: &str) -> bool {
+    METADATA_TABLES.contains(&table)
+}
+
+/// What the built-in roles hold, as `(role, privilege name, depth)`: System Administrator every
+/// privilege of `privileges` at Global (and, beyond the table, any privilege at all), Basic User
+/// read and write on `backgroundoperation` at Basic, Delegate impersonation.
+pub fn builtin_grants(privileges: &[String]) -> Vec<(uuid::Uuid, String, Depth)> {
+    let mut out: Vec<(uuid::Uuid, String, Depth)> = privileges
+        .iter()
+        .map(|p| (SYSTEM_ADMINISTRATOR_ROLE, p.clone(), Depth::Global))
+        .collect();
+    for verb in [Verb::Read, Verb::Write] {
+        out.push((
+            BASIC_USER_ROLE,
+            Privilege::table(verb, "backgroundoperation").to_string(),
+            Depth::Basic,
+        ));
+    }
+    out.push((DELEGATE_ROLE, ACT_ON_BEHALF.to_owned(), Depth::Global));
+    out
+}
+
 /// The fixed id of the built-in System Administrator role.
 pub const SYSTEM_ADMINISTRATOR_ROLE: uuid::Uuid =
     uuid::uuid!("b353149e-4a9b-45fd-9b5b-091fc5e23947");
