@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 mod app;
+pub mod audit;
 pub mod auth;
 mod definitions;
 mod demo;
@@ -37,7 +38,7 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let app = router(state);
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await

@@ -52,7 +52,10 @@ pub struct AppState {
 impl AppState {
     /// State over an engine with these settings.
     pub fn new(engine: Engine, config: ServerConfig) -> Self {
-        let auth = Arc::new(Authenticator::new(engine.store().clone()));
+        let auth = Arc::new(Authenticator::new(
+            engine.store().clone(),
+            engine.clock().clone(),
+        ));
         let catalogue = engine.catalogue().clone();
         let mut key = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut key);
