@@ -240,6 +240,18 @@ impl ApiError {
         )
     }
 
+    /// A caller without a privilege that is not about one table (a custom API's
+    /// `executeprivilegename`, `prvActOnBehalfOfAnotherUser`).
+    pub fn privilege_missing(user: impl fmt::Display, privilege: &str) -> Self {
+        Self::new(
+            403,
+            ErrorCode::PRIVILEGE_DENIED,
+            format!(
+                "Principal user (Id={user}, type=8) is missing {privilege} privilege. Consider adding missing privilege to one of the principal (user/team) roles for the request to succeed."
+            ),
+        )
+    }
+
     /// A body over the configured limit.
     pub fn too_large(limit: usize) -> Self {
         Self::new(

@@ -289,11 +289,15 @@ impl Principal {
         match self.grants.depth(privilege) {
             Some(Depth::Global) => Ok(Scope::All),
             Some(Depth::Basic) => Ok(Scope::Own(self.id)),
-            None => Err(ApiError::privilege_denied(
-                self.id,
-                &privilege.to_string(),
-                privilege.entity().unwrap_or("none"),
-            )),
+            None => Err(self.denied(privilege)),
+        }
+    }
+
+    /// Dataverse's 403 for `privilege`, naming it and the user.
+    fn denied(&self, privilege: &Privilege) -> ApiError {
+        match privilege.entity() {
+            Some(entity) => ApiError::privilege_denied(self.id, &privilege.to_string(), entity),
+            None => ApiError::privilege_missing(self.id, &privilege.to_string()),
         }
     }
 
@@ -303,11 +307,7 @@ impl Principal {
         if self.is_system_administrator() {
             Ok(())
         } else {
-            Err(ApiError::privilege_denied(
-                self.id,
-                &privilege.to_string(),
-                privilege.entity().unwrap_or("none"),
-            ))
+            Err(self.denied(privilege))
         }
     }
 }

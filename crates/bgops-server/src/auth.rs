@@ -242,6 +242,8 @@ pub struct Caller {
     /// The key's user (differs from `principal` under impersonation): `createdby` of the
     /// operations it submits, and who the audit log names.
     pub authenticated: UserId,
+    /// The request's audit context (peer address), for the changes it makes.
+    pub audit: Option<Arc<AuditContext>>,
 }
 
 impl Caller {
@@ -253,6 +255,11 @@ impl Caller {
     /// Whether the request acts on another user's behalf.
     pub fn impersonating(&self) -> bool {
         self.principal.id != self.authenticated
+    }
+
+    /// Logs a change of the directory this request made (see [`crate::audit::change`]).
+    pub fn audit_change(&self, what: &'static str, subject: &str, detail: &str) {
+        crate::audit::change(self.audit.as_deref(), &self.principal, what, subject, detail);
     }
 }
 
@@ -313,6 +320,7 @@ impl FromRequestParts<AppState> for Caller {
             return Ok(Caller {
                 authenticated: principal.id,
                 principal,
+                audit,
             });
         }
         if principal
@@ -340,6 +348,7 @@ impl FromRequestParts<AppState> for Caller {
         Ok(Caller {
             authenticated: principal.id,
             principal: acting,
+            audit,
         })
     }
 }

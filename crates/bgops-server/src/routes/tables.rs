@@ -494,6 +494,9 @@ pub async fn create(
         }
     };
     debug_assert_eq!(row_id(&table, &stored), Some(id));
+    if table.logical_name == "systemuser" {
+        caller.audit_change("user_created", &id.to_string(), "");
+    }
     written(state, &access, root, headers, &table, stored, StatusCode::CREATED).await
 }
 
@@ -559,6 +562,17 @@ pub async fn update(
         }
         UpdateOutcome::VersionMismatch => return Err(ApiError::version_mismatch().into()),
     };
+    if table.logical_name == "systemuser" {
+        // A disabled user's keys stop working on this node at once (other nodes: within the
+        // authentication cache's time to live).
+        state.auth.forget_all();
+        let fields: Vec<&str> = body.keys().map(String::as_str).collect();
+        caller.audit_change(
+            if exists { "user_changed" } else { "user_created" },
+            &id.to_string(),
+            &fields.join(","),
+        );
+    }
     written(state, &access, root, headers, &table, stored, StatusCode::OK).await
 }
 
@@ -572,6 +586,12 @@ pub async fn delete(
 ) -> Result<Response, AppError> {
     let id = parse_key(&table, key)?;
     writable(&table)?;
+    if table.logical_name == "systemuser" {
+        return Err(ApiError::method_not_allowed(
+            "Users cannot be deleted; disable one with PATCH {\"isdisabled\": true}.",
+        )
+        .into());
+    }
     let if_version = match update_mode(headers)?.0 {
         UpdateMode::IfVersion(v) => Some(v),
         _ => None,
