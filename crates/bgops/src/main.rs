@@ -1,5 +1,6 @@
 //! `bgops`: parse the command line, set up logging, run the service.
 
+mod admin_cmd;
 mod cli;
 
 use std::io::IsTerminal;
