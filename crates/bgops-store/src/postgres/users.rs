@@ -75,6 +75,26 @@ pub async fn bootstrap_admin(
                 &[&id, &ADMIN_KEY_NAME],
             )
             .await?;
+            // `--admin-token` is the way back in: the administrator is enabled and holds the
+            // role again.
+            c.execute(
+                "UPDATE systemuser SET isdisabled = 0 WHERE systemuserid = $1 AND isdisabled <> 0",
+                &[&id],
+            )
+            .await?;
+            c.execute(
+                "INSERT INTO systemuserroles (systemuserroleid, systemuserid, roleid, createdon, \
+                 modifiedon, versionnumber) \
+                 VALUES ($1, $2, $3, $4, $4, nextval('bgops_version_seq')) \
+                 ON CONFLICT (systemuserid, roleid) DO NOTHING",
+                &[
+                    &uuid::Uuid::new_v4().to_string(),
+                    &id,
+                    &SYSTEM_ADMINISTRATOR_ROLE.to_string(),
+                    &now.0,
+                ],
+            )
+            .await?;
             (id, hash)
         }
         (None, AdminKey::Set(hash) | AdminKey::IfAbsent(hash)) => {

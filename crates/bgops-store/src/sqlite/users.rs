@@ -74,6 +74,24 @@ pub fn bootstrap_admin(
                 "DELETE FROM bgops_apikey WHERE systemuserid = ?1 AND name = ?2",
                 params![id, ADMIN_KEY_NAME],
             )?;
+            // `--admin-token` is the way back in: the administrator is enabled and holds the
+            // role again.
+            conn.execute(
+                "UPDATE systemuser SET isdisabled = 0 WHERE systemuserid = ?1 AND isdisabled <> 0",
+                params![id],
+            )?;
+            conn.execute(
+                "INSERT INTO systemuserroles (systemuserroleid, systemuserid, roleid, createdon, \
+                 modifiedon, versionnumber) VALUES (?1, ?2, ?3, ?4, ?4, ?5) \
+                 ON CONFLICT (systemuserid, roleid) DO NOTHING",
+                params![
+                    uuid::Uuid::new_v4().to_string(),
+                    id,
+                    SYSTEM_ADMINISTRATOR_ROLE.to_string(),
+                    now.0,
+                    ctx.next_version()
+                ],
+            )?;
             (id, hash)
         }
         (None, AdminKey::Set(hash) | AdminKey::IfAbsent(hash)) => {
