@@ -10,16 +10,15 @@
 
 use std::sync::Arc;
 
+use bgops_core::catalogue::Catalogue;
 use bgops_core::metadata::{Cell, ColumnType, Row, Table};
 use bgops_core::odata::ast::CmpOp;
 use bgops_core::odata::plan::{Filter, QueryPlan};
-use bgops_core::security::{
-    is_metadata_table, owner_column, Principal, Privilege, Scope, Verb,
-};
+use bgops_core::security::{is_metadata_table, owner_column, Principal, Privilege, Scope, Verb};
 use bgops_core::{ApiError, Clock, CustomApi, OperationId, UserId};
 use bgops_store::{
-    CancelOutcome, DeleteOutcome, InsertOutcome, OperationStatusView, PageRequest, RowPage,
-    Store, StoreError, UpdateMode, UpdateOutcome, WriteContext,
+    CancelOutcome, DeleteOutcome, InsertOutcome, OperationStatusView, PageRequest, RowPage, Store,
+    StoreError, UpdateMode, UpdateOutcome, WriteContext,
 };
 
 /// Why a call through [`Access`] did not happen.
@@ -41,6 +40,8 @@ const OPERATIONS: &str = "backgroundoperation";
 pub struct Access {
     /// Where rows live.
     store: Arc<dyn Store>,
+    /// The tables (lookup targets, labels).
+    catalogue: Arc<Catalogue>,
     /// Time of writes.
     clock: Arc<dyn Clock>,
     /// Who acts: privileges are theirs, and rows they create are theirs.
@@ -89,12 +90,23 @@ fn owner_of(table: &Table, row: &Row) -> Option<UserId> {
 
 impl Access {
     /// Access for `principal`.
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, principal: Principal) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        catalogue: Arc<Catalogue>,
+        clock: Arc<dyn Clock>,
+        principal: Principal,
+    ) -> Self {
         Self {
             store,
+            catalogue,
             clock,
             principal,
         }
+    }
+
+    /// The tables.
+    pub fn catalogue(&self) -> &Arc<Catalogue> {
+        &self.catalogue
     }
 
     /// Who acts.
@@ -264,7 +276,11 @@ impl Access {
 
     /// Whether `scope` reaches operation `id` (always, when Global: the store then answers
     /// for an absent row).
-    async fn operation_reachable(&self, id: OperationId, scope: Scope) -> Result<bool, AccessError> {
+    async fn operation_reachable(
+        &self,
+        id: OperationId,
+        scope: Scope,
+    ) -> Result<bool, AccessError> {
         match scope {
             Scope::All => Ok(true),
             Scope::Own(user) => Ok(self

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use bgops_core::catalogue::Catalogue;
 use bgops_core::metadata::{Cell, Row, Table};
 use bgops_core::odata::plan::QueryPlan;
-use bgops_core::{Clock, UserId};
 use bgops_core::security::{Grants, Principal};
+use bgops_core::{Clock, UserId};
 use bgops_store::{DeleteOutcome, InsertOutcome, PageRequest, RowPage, Store};
 use tokio::sync::OnceCell;
 
@@ -93,6 +93,7 @@ impl DataAccess {
                 };
                 Ok(Access::new(
                     self.store.clone(),
+                    self.catalogue.clone(),
                     self.clock.clone(),
                     principal,
                 ))

@@ -273,6 +273,7 @@ impl Engine {
     pub fn access(&self, principal: bgops_core::security::Principal) -> crate::Access {
         crate::Access::new(
             self.inner.store.clone(),
+            self.inner.catalogue.clone(),
             self.inner.clock.clone(),
             principal,
         )

@@ -31,7 +31,10 @@ pub struct AuditContext {
 impl AuditContext {
     /// Records who authenticated.
     pub fn authenticated(&self, principal: &Principal) {
-        *self.user.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+        *self
+            .user
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
             Some((principal.id.to_string(), principal.full_name.clone()));
     }
 

@@ -153,10 +153,7 @@ impl Authenticator {
         let login = match hit {
             Some(login) => login,
             None => {
-                let Some(found) = self
-                    .store
-                    .authenticate_key(&hash_token(token), now)
-                    .await?
+                let Some(found) = self.store.authenticate_key(&hash_token(token), now).await?
                 else {
                     return Ok(None);
                 };
@@ -259,7 +256,13 @@ impl Caller {
 
     /// Logs a change of the directory this request made (see [`crate::audit::change`]).
     pub fn audit_change(&self, what: &'static str, subject: &str, detail: &str) {
-        crate::audit::change(self.audit.as_deref(), &self.principal, what, subject, detail);
+        crate::audit::change(
+            self.audit.as_deref(),
+            &self.principal,
+            what,
+            subject,
+            detail,
+        );
     }
 }
 

@@ -46,7 +46,8 @@ fn with_key(s: &Server, method: Method, path: &str, key: Option<&str>) -> Reques
 }
 
 async fn user(s: &Server, name: &str, roles: &[&str], oid: Option<&str>) -> User {
-    let mut body = json!({ "fullname": name, "internalemailaddress": format!("{name}@example.com") });
+    let mut body =
+        json!({ "fullname": name, "internalemailaddress": format!("{name}@example.com") });
     if let Some(oid) = oid {
         body["azureactivedirectoryobjectid"] = json!(oid);
     }
@@ -70,7 +71,10 @@ async fn user(s: &Server, name: &str, roles: &[&str], oid: Option<&str>) -> User
     .await;
     assert_eq!(resp.status(), StatusCode::CREATED, "key for {name}");
     let body: Value = resp.json().await.unwrap();
-    let key = body["key"].as_str().expect("the key, shown once").to_owned();
+    let key = body["key"]
+        .as_str()
+        .expect("the key, shown once")
+        .to_owned();
     assert!(key.starts_with("bgops_"));
     User { id, key }
 }
@@ -101,7 +105,14 @@ async fn create_api(s: &Server, name: &str, plugin: &str, param: (&str, i64), ou
 async fn env() -> Env {
     let s = Server::start(&[]);
     create_api(&s, "test_Echo", ECHO_PLUGIN, ("Text", 10), "Text").await;
-    create_api(&s, "test_Delay", "Bgops.Diagnostics.Delay", ("DelayMs", 7), "DelayedMs").await;
+    create_api(
+        &s,
+        "test_Delay",
+        "Bgops.Diagnostics.Delay",
+        ("DelayMs", 7),
+        "DelayedMs",
+    )
+    .await;
     let alice_oid = uuid::Uuid::new_v4().to_string();
     let alice = user(&s, "alice", &[BASIC_USER], Some(&alice_oid)).await;
     let bob = user(&s, "bob", &[BASIC_USER], None).await;
@@ -168,7 +179,10 @@ async fn submit_as(
 }
 
 async fn get_json(s: &Server, key: &str, path: &str) -> Value {
-    let resp = with_key(s, Method::GET, path, Some(key)).send().await.unwrap();
+    let resp = with_key(s, Method::GET, path, Some(key))
+        .send()
+        .await
+        .unwrap();
     let status = resp.status();
     let text = resp.text().await.unwrap();
     assert_eq!(status, StatusCode::OK, "GET {path}: {text}");
@@ -252,7 +266,14 @@ async fn every_route_answers_each_kind_of_caller_exactly() {
             .send()
             .await
             .unwrap();
-        expect(resp, 404, "0x80040217", &not_found(id), "bob DELETE monitor").await;
+        expect(
+            resp,
+            404,
+            "0x80040217",
+            &not_found(id),
+            "bob DELETE monitor",
+        )
+        .await;
     }
     let resp = with_key(s, Method::GET, &monitor(&a1), Some(&e.nora.key))
         .send()
@@ -262,7 +283,11 @@ async fn every_route_answers_each_kind_of_caller_exactly() {
         resp,
         403,
         "0x80040220",
-        &denied(&e.nora.id, "prvReadbackgroundoperation", "backgroundoperation"),
+        &denied(
+            &e.nora.id,
+            "prvReadbackgroundoperation",
+            "backgroundoperation",
+        ),
         "nora GET monitor",
     )
     .await;
@@ -274,7 +299,11 @@ async fn every_route_answers_each_kind_of_caller_exactly() {
         resp,
         403,
         "0x80040220",
-        &denied(&e.nora.id, "prvWritebackgroundoperation", "backgroundoperation"),
+        &denied(
+            &e.nora.id,
+            "prvWritebackgroundoperation",
+            "backgroundoperation",
+        ),
         "nora DELETE monitor",
     )
     .await;
@@ -301,32 +330,51 @@ async fn every_route_answers_each_kind_of_caller_exactly() {
     // Submissions: Basic Users may; a user without a role may not run in the background
     // (read first), but may call synchronously an API without an execute privilege; nobody but
     // an administrator runs the diagnostic APIs (their execute privilege).
-    let resp = with_key(s, Method::POST, &format!("{API}/test_Echo"), Some(&e.nora.key))
-        .header("Prefer", "respond-async")
-        .json(&echo)
-        .send()
-        .await
-        .unwrap();
+    let resp = with_key(
+        s,
+        Method::POST,
+        &format!("{API}/test_Echo"),
+        Some(&e.nora.key),
+    )
+    .header("Prefer", "respond-async")
+    .json(&echo)
+    .send()
+    .await
+    .unwrap();
     expect(
         resp,
         403,
         "0x80040220",
-        &denied(&e.nora.id, "prvReadbackgroundoperation", "backgroundoperation"),
+        &denied(
+            &e.nora.id,
+            "prvReadbackgroundoperation",
+            "backgroundoperation",
+        ),
         "nora submits",
     )
     .await;
-    let resp = with_key(s, Method::POST, &format!("{API}/test_Echo"), Some(&e.nora.key))
-        .json(&echo)
-        .send()
-        .await
-        .unwrap();
+    let resp = with_key(
+        s,
+        Method::POST,
+        &format!("{API}/test_Echo"),
+        Some(&e.nora.key),
+    )
+    .json(&echo)
+    .send()
+    .await
+    .unwrap();
     assert_eq!(resp.status(), StatusCode::OK, "nora calls synchronously");
-    let resp = with_key(s, Method::POST, &format!("{API}/bgops_Echo"), Some(&e.alice.key))
-        .header("Prefer", "respond-async")
-        .json(&echo)
-        .send()
-        .await
-        .unwrap();
+    let resp = with_key(
+        s,
+        Method::POST,
+        &format!("{API}/bgops_Echo"),
+        Some(&e.alice.key),
+    )
+    .header("Prefer", "respond-async")
+    .json(&echo)
+    .send()
+    .await
+    .unwrap();
     expect(
         resp,
         403,
@@ -355,10 +403,15 @@ async fn every_route_answers_each_kind_of_caller_exactly() {
     .await;
 
     // Other tables need their own privileges; metadata tables the System Administrator role.
-    let resp = with_key(s, Method::GET, &format!("{API}/accounts"), Some(&e.alice.key))
-        .send()
-        .await
-        .unwrap();
+    let resp = with_key(
+        s,
+        Method::GET,
+        &format!("{API}/accounts"),
+        Some(&e.alice.key),
+    )
+    .send()
+    .await
+    .unwrap();
     expect(
         resp,
         403,
@@ -367,11 +420,16 @@ async fn every_route_answers_each_kind_of_caller_exactly() {
         "alice reads accounts",
     )
     .await;
-    let resp = with_key(s, Method::POST, &format!("{API}/customapis"), Some(&e.alice.key))
-        .json(&json!({"uniquename": "x_Evil", "name": "x_Evil"}))
-        .send()
-        .await
-        .unwrap();
+    let resp = with_key(
+        s,
+        Method::POST,
+        &format!("{API}/customapis"),
+        Some(&e.alice.key),
+    )
+    .json(&json!({"uniquename": "x_Evil", "name": "x_Evil"}))
+    .send()
+    .await
+    .unwrap();
     expect(
         resp,
         403,
@@ -383,7 +441,10 @@ async fn every_route_answers_each_kind_of_caller_exactly() {
     let resp = with_key(
         s,
         Method::POST,
-        &format!("{API}/systemusers({})/systemuserroles_association/$ref", e.alice.id),
+        &format!(
+            "{API}/systemusers({})/systemuserroles_association/$ref",
+            e.alice.id
+        ),
         Some(&e.alice.key),
     )
     .json(&json!({"@odata.id": format!("{API}/roles({DELEGATE})")}))
@@ -406,7 +467,16 @@ async fn rows_of_one_user_never_reach_another() {
     let s = &e.s;
     let mut alice_rows = Vec::new();
     for i in 0..3 {
-        alice_rows.push(submit_as(s, &e.alice.key, "test_Echo", json!({"Text": format!("a{i}")}), &[]).await);
+        alice_rows.push(
+            submit_as(
+                s,
+                &e.alice.key,
+                "test_Echo",
+                json!({"Text": format!("a{i}")}),
+                &[],
+            )
+            .await,
+        );
     }
     let bob_row = submit_as(s, &e.bob.key, "test_Echo", json!({"Text": "b"}), &[]).await;
     alice_rows.sort();
@@ -419,7 +489,11 @@ async fn rows_of_one_user_never_reach_another() {
     assert_eq!(ids(&page), vec![bob_row.clone()]);
     assert_eq!(page["@odata.count"], 1);
     // The administrator (Global) sees all four.
-    let resp = s.req(Method::GET, &format!("{set}?$count=true")).send().await.unwrap();
+    let resp = s
+        .req(Method::GET, &format!("{set}?$count=true"))
+        .send()
+        .await
+        .unwrap();
     let all: Value = resp.json().await.unwrap();
     assert_eq!(all["@odata.count"], 4);
 
@@ -429,10 +503,18 @@ async fn rows_of_one_user_never_reach_another() {
         .await
         .unwrap();
     assert_eq!(resp.text().await.unwrap(), "1");
-    let filter = format!("{set}?$filter=backgroundoperationid%20eq%20{}", alice_rows[0]);
+    let filter = format!(
+        "{set}?$filter=backgroundoperationid%20eq%20{}",
+        alice_rows[0]
+    );
     let page = get_json(s, &e.bob.key, &filter).await;
     assert!(ids(&page).is_empty(), "bob's $filter finds none of alice's");
-    let page = get_json(s, &e.bob.key, &format!("{set}?$filter=name%20eq%20'test_Echo'&$count=true")).await;
+    let page = get_json(
+        s,
+        &e.bob.key,
+        &format!("{set}?$filter=name%20eq%20'test_Echo'&$count=true"),
+    )
+    .await;
     assert_eq!(page["@odata.count"], 1);
 
     // Pages: alice walks hers one at a time and sees only hers.
@@ -451,7 +533,10 @@ async fn rows_of_one_user_never_reach_another() {
         let page: Value = resp.json().await.unwrap();
         seen.extend(ids(&page));
         next = page["@odata.nextLink"].as_str().map(str::to_owned);
-        assert!(seen.len() <= 3, "alice's pages end after her rows: {seen:?}");
+        assert!(
+            seen.len() <= 3,
+            "alice's pages end after her rows: {seen:?}"
+        );
     }
     seen.sort();
     assert_eq!(seen, alice_rows);
@@ -467,21 +552,41 @@ async fn rows_of_one_user_never_reach_another() {
         .unwrap();
     let page: Value = resp.json().await.unwrap();
     let link = page["@odata.nextLink"].as_str().unwrap().to_owned();
-    let resp = s.client.get(&link).bearer_auth(&e.bob.key).send().await.unwrap();
-    assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "another view's skiptoken");
-
-    // The status monitor: each sees their own.
-    for id in &alice_rows {
-        let resp = with_key(s, Method::GET, &format!("/api/backgroundoperation/{id}"), Some(&e.bob.key))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), StatusCode::NOT_FOUND);
-    }
-    let resp = with_key(s, Method::GET, &format!("/api/backgroundoperation/{bob_row}"), Some(&e.bob.key))
+    let resp = s
+        .client
+        .get(&link)
+        .bearer_auth(&e.bob.key)
         .send()
         .await
         .unwrap();
+    assert_eq!(
+        resp.status(),
+        StatusCode::BAD_REQUEST,
+        "another view's skiptoken"
+    );
+
+    // The status monitor: each sees their own.
+    for id in &alice_rows {
+        let resp = with_key(
+            s,
+            Method::GET,
+            &format!("/api/backgroundoperation/{id}"),
+            Some(&e.bob.key),
+        )
+        .send()
+        .await
+        .unwrap();
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    }
+    let resp = with_key(
+        s,
+        Method::GET,
+        &format!("/api/backgroundoperation/{bob_row}"),
+        Some(&e.bob.key),
+    )
+    .send()
+    .await
+    .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
 }
 
@@ -489,9 +594,19 @@ async fn rows_of_one_user_never_reach_another() {
 async fn cancelling_needs_the_row_in_reach() {
     let e = env().await;
     let s = &e.s;
-    let long = submit_as(s, &e.alice.key, "test_Delay", json!({"DelayMs": 60_000}), &[]).await;
+    let long = submit_as(
+        s,
+        &e.alice.key,
+        "test_Delay",
+        json!({"DelayMs": 60_000}),
+        &[],
+    )
+    .await;
     let path = format!("/api/backgroundoperation/{long}");
-    let resp = with_key(s, Method::DELETE, &path, Some(&e.bob.key)).send().await.unwrap();
+    let resp = with_key(s, Method::DELETE, &path, Some(&e.bob.key))
+        .send()
+        .await
+        .unwrap();
     expect(
         resp,
         404,
@@ -501,8 +616,14 @@ async fn cancelling_needs_the_row_in_reach() {
     )
     .await;
     let status = get_json(s, &e.alice.key, &path).await;
-    assert_ne!(status["backgroundOperationStatusCode"], 22, "bob's cancel changed nothing");
-    let resp = with_key(s, Method::DELETE, &path, Some(&e.alice.key)).send().await.unwrap();
+    assert_ne!(
+        status["backgroundOperationStatusCode"], 22,
+        "bob's cancel changed nothing"
+    );
+    let resp = with_key(s, Method::DELETE, &path, Some(&e.alice.key))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::OK, "alice cancels her own");
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["backgroundOperationStatusCode"], 22);
@@ -526,23 +647,46 @@ async fn impersonation_needs_delegate() {
     let row = s.row(&id).await;
     assert_eq!(row["runas"], e.alice.id.as_str());
     assert_eq!(row["_createdby_value"], e.dave.id.as_str());
-    let resp = with_key(s, Method::GET, &format!("/api/backgroundoperation/{id}"), Some(&e.alice.key))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK, "alice sees the row run as her");
-    let resp = with_key(s, Method::GET, &format!("/api/backgroundoperation/{id}"), Some(&e.dave.key))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::NOT_FOUND, "dave, as himself, does not");
+    let resp = with_key(
+        s,
+        Method::GET,
+        &format!("/api/backgroundoperation/{id}"),
+        Some(&e.alice.key),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(
+        resp.status(),
+        StatusCode::OK,
+        "alice sees the row run as her"
+    );
+    let resp = with_key(
+        s,
+        Method::GET,
+        &format!("/api/backgroundoperation/{id}"),
+        Some(&e.dave.key),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(
+        resp.status(),
+        StatusCode::NOT_FOUND,
+        "dave, as himself, does not"
+    );
 
     // By Entra object id.
-    let who = with_key(s, Method::GET, &format!("{API}/WhoAmI()"), Some(&e.dave.key))
-        .header("CallerObjectId", &e.alice_oid)
-        .send()
-        .await
-        .unwrap();
+    let who = with_key(
+        s,
+        Method::GET,
+        &format!("{API}/WhoAmI()"),
+        Some(&e.dave.key),
+    )
+    .header("CallerObjectId", &e.alice_oid)
+    .send()
+    .await
+    .unwrap();
     assert_eq!(who.status(), StatusCode::OK);
     let who: Value = who.json().await.unwrap();
     assert_eq!(who["UserId"], e.alice.id.as_str());
@@ -552,13 +696,18 @@ async fn impersonation_needs_delegate() {
         ("MSCRMCallerID", e.bob.id.as_str()),
         ("CallerObjectId", e.alice_oid.as_str()),
     ] {
-        let resp = with_key(s, Method::POST, &format!("{API}/test_Echo"), Some(&e.alice.key))
-            .header("Prefer", "respond-async")
-            .header(header, value)
-            .json(&json!({"Text": "x"}))
-            .send()
-            .await
-            .unwrap();
+        let resp = with_key(
+            s,
+            Method::POST,
+            &format!("{API}/test_Echo"),
+            Some(&e.alice.key),
+        )
+        .header("Prefer", "respond-async")
+        .header(header, value)
+        .json(&json!({"Text": "x"}))
+        .send()
+        .await
+        .unwrap();
         expect(
             resp,
             403,
@@ -573,15 +722,24 @@ async fn impersonation_needs_delegate() {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.text().await.unwrap(), "1", "only dave's submission is stored");
+    assert_eq!(
+        resp.text().await.unwrap(),
+        "1",
+        "only dave's submission is stored"
+    );
 
     // An unknown or malformed user.
     let ghost = uuid::Uuid::new_v4().to_string();
-    let resp = with_key(s, Method::GET, &format!("{API}/WhoAmI()"), Some(&e.dave.key))
-        .header("MSCRMCallerID", &ghost)
-        .send()
-        .await
-        .unwrap();
+    let resp = with_key(
+        s,
+        Method::GET,
+        &format!("{API}/WhoAmI()"),
+        Some(&e.dave.key),
+    )
+    .header("MSCRMCallerID", &ghost)
+    .send()
+    .await
+    .unwrap();
     expect(
         resp,
         404,
@@ -590,11 +748,16 @@ async fn impersonation_needs_delegate() {
         "unknown user",
     )
     .await;
-    let resp = with_key(s, Method::GET, &format!("{API}/WhoAmI()"), Some(&e.dave.key))
-        .header("MSCRMCallerID", "not-a-guid")
-        .send()
-        .await
-        .unwrap();
+    let resp = with_key(
+        s,
+        Method::GET,
+        &format!("{API}/WhoAmI()"),
+        Some(&e.dave.key),
+    )
+    .header("MSCRMCallerID", "not-a-guid")
+    .send()
+    .await
+    .unwrap();
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
 }
 
@@ -603,7 +766,10 @@ async fn disabled_users_and_revoked_keys_stop_at_once() {
     let e = env().await;
     let s = &e.s;
     let who = format!("{API}/WhoAmI()");
-    let ok = with_key(s, Method::GET, &who, Some(&e.bob.key)).send().await.unwrap();
+    let ok = with_key(s, Method::GET, &who, Some(&e.bob.key))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ok.status(), StatusCode::OK);
     let resp = s
         .req(Method::PATCH, &format!("{API}/systemusers({})", e.bob.id))
@@ -613,7 +779,10 @@ async fn disabled_users_and_revoked_keys_stop_at_once() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
-    let resp = with_key(s, Method::GET, &who, Some(&e.bob.key)).send().await.unwrap();
+    let resp = with_key(s, Method::GET, &who, Some(&e.bob.key))
+        .send()
+        .await
+        .unwrap();
     expect(resp, 401, "0x80044306", UNAUTHENTICATED, "disabled bob").await;
 
     // A second key for alice, then revoked; the first keeps working.
@@ -628,7 +797,10 @@ async fn disabled_users_and_revoked_keys_stop_at_once() {
     let second = created["key"].as_str().unwrap().to_owned();
     let key_id = created["bgops_apikeyid"].as_str().unwrap().to_owned();
     assert_eq!(created["expireson"], "2099-01-01T00:00:00Z");
-    let ok = with_key(s, Method::GET, &who, Some(&second)).send().await.unwrap();
+    let ok = with_key(s, Method::GET, &who, Some(&second))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ok.status(), StatusCode::OK);
     let resp = s
         .req(
@@ -639,14 +811,23 @@ async fn disabled_users_and_revoked_keys_stop_at_once() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
-    let resp = with_key(s, Method::GET, &who, Some(&second)).send().await.unwrap();
+    let resp = with_key(s, Method::GET, &who, Some(&second))
+        .send()
+        .await
+        .unwrap();
     expect(resp, 401, "0x80044306", UNAUTHENTICATED, "revoked key").await;
-    let ok = with_key(s, Method::GET, &who, Some(&e.alice.key)).send().await.unwrap();
+    let ok = with_key(s, Method::GET, &who, Some(&e.alice.key))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ok.status(), StatusCode::OK);
 
     // The listing shows names and times, never a secret.
     let list: Value = s
-        .req(Method::GET, &format!("{API}/systemusers({})/bgops_apikeys", e.alice.id))
+        .req(
+            Method::GET,
+            &format!("{API}/systemusers({})/bgops_apikeys", e.alice.id),
+        )
         .send()
         .await
         .unwrap()
@@ -657,7 +838,9 @@ async fn disabled_users_and_revoked_keys_stop_at_once() {
     assert_eq!(keys.len(), 2);
     assert!(keys.iter().all(|k| k.get("key").is_none()));
     assert!(!list.to_string().contains(&second));
-    assert!(keys.iter().any(|k| k["name"] == "laptop" && k["revokedon"].is_string()));
+    assert!(keys
+        .iter()
+        .any(|k| k["name"] == "laptop" && k["revokedon"].is_string()));
 
     // Taking Basic User from alice takes her privileges at once.
     let resp = s
@@ -672,24 +855,69 @@ async fn disabled_users_and_revoked_keys_stop_at_once() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
-    let resp = with_key(s, Method::GET, &format!("{API}/backgroundoperations"), Some(&e.alice.key))
-        .send()
-        .await
-        .unwrap();
+    let resp = with_key(
+        s,
+        Method::GET,
+        &format!("{API}/backgroundoperations"),
+        Some(&e.alice.key),
+    )
+    .send()
+    .await
+    .unwrap();
     expect(
         resp,
         403,
         "0x80040220",
-        &denied(&e.alice.id, "prvReadbackgroundoperation", "backgroundoperation"),
+        &denied(
+            &e.alice.id,
+            "prvReadbackgroundoperation",
+            "backgroundoperation",
+        ),
         "alice without a role",
     )
     .await;
 
     // Every one of these changes is in the audit log, and no key is.
     let log = std::fs::read_to_string(&s.log).unwrap();
-    for event in ["key_created", "key_revoked", "role_disassociated", "user_changed", "authentication_failed"] {
+    for event in [
+        "key_created",
+        "key_revoked",
+        "role_disassociated",
+        "user_changed",
+        "authentication_failed",
+    ] {
         assert!(log.contains(event), "audit log has {event}");
     }
     assert!(log.contains("bgops::audit"));
-    assert!(!log.contains(&second) && !log.contains(&e.alice.key), "no key in the log");
+    assert!(
+        !log.contains(&second) && !log.contains(&e.alice.key),
+        "no key in the log"
+    );
+}
+
+#[tokio::test]
+async fn plug_ins_run_with_the_privileges_of_runas() {
+    let e = env().await;
+    let s = &e.s;
+    // The sample export reads accounts through the plug-in's data access: Alice (Basic User)
+    // may submit it, but the plug-in, running as Alice, may not read accounts.
+    let fetch = json!({"FetchXml": "<fetch><entity name='account'><attribute name='name'/></entity></fetch>"});
+    let api = "sample_ExportDataUsingFetchXmlToAnnotation";
+    let id = submit_as(s, &e.alice.key, api, fetch.clone(), &[]).await;
+    let done = s.wait_terminal(&id, Duration::from_secs(20)).await;
+    assert_eq!(done["backgroundOperationStatusCode"], 31, "{done}");
+    assert_eq!(
+        done["backgroundOperationErrorCode"], -2147220960_i64,
+        "{done}"
+    );
+    assert_eq!(
+        done["backgroundOperationErrorMessage"],
+        denied(&e.alice.id, "prvReadaccount", "account").as_str()
+    );
+    let row = s.row(&id).await;
+    assert_eq!(row["retrycount"], 0, "a missing privilege is not retried");
+    // The administrator's run of the same request succeeds.
+    let id = s.submit(api, fetch).await;
+    let done = s.wait_terminal(&id, Duration::from_secs(20)).await;
+    assert_eq!(done["backgroundOperationStatusCode"], 30, "{done}");
 }

@@ -57,15 +57,49 @@ async fn users_and_keys_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("bgops.db");
 
-    let alice = ok(&db, &["user", "add", "--name", "Alice", "--email", "alice@example.com"]);
-    assert!(alice.parse::<uuid::Uuid>().is_ok(), "prints the id: {alice}");
+    let alice = ok(
+        &db,
+        &[
+            "user",
+            "add",
+            "--name",
+            "Alice",
+            "--email",
+            "alice@example.com",
+        ],
+    );
+    assert!(
+        alice.parse::<uuid::Uuid>().is_ok(),
+        "prints the id: {alice}"
+    );
     let key = ok(&db, &["key", "create", "--user", &alice, "--name", "ci"]);
     assert!(key.starts_with("bgops_") && key.len() > 40, "{key}");
     let second = ok(
         &db,
-        &["key", "create", "--user", &alice, "--name", "laptop", "--expires-in", "1h"],
+        &[
+            "key",
+            "create",
+            "--user",
+            &alice,
+            "--name",
+            "laptop",
+            "--expires-in",
+            "1h",
+        ],
     );
-    let bob = ok(&db, &["user", "add", "--name", "Bob", "--role", "Basic User", "--role", "delegate"]);
+    let bob = ok(
+        &db,
+        &[
+            "user",
+            "add",
+            "--name",
+            "Bob",
+            "--role",
+            "Basic User",
+            "--role",
+            "delegate",
+        ],
+    );
     let bob_key = ok(&db, &["key", "create", "--user", &bob, "--name", "bob"]);
 
     let users = ok(&db, &["user", "list"]);
@@ -77,13 +111,20 @@ async fn users_and_keys_from_the_command_line() {
             .to_owned()
     };
     assert!(line(&alice).contains("Alice") && line(&alice).contains("Basic User"));
-    assert!(line(&bob).contains("Basic User, Delegate"), "{}", line(&bob));
+    assert!(
+        line(&bob).contains("Basic User, Delegate"),
+        "{}",
+        line(&bob)
+    );
     assert!(line(&bob).contains("enabled"));
 
     let keys = ok(&db, &["key", "list", "--user", &alice]);
     assert_eq!(keys.lines().count(), 3, "a header and two keys:\n{keys}");
     assert!(keys.contains(" ci ") && keys.contains(" laptop "));
-    assert!(!keys.contains(&key) && !keys.contains(&second), "no secret listed");
+    assert!(
+        !keys.contains(&key) && !keys.contains(&second),
+        "no secret listed"
+    );
     let laptop_id = keys
         .lines()
         .find(|l| l.contains(" laptop "))
@@ -96,8 +137,13 @@ async fn users_and_keys_from_the_command_line() {
 
     // Mistakes.
     let ghost = uuid::Uuid::new_v4().to_string();
-    assert!(fails(&db, &["user", "add", "--name", "X", "--role", "Nobody"]).contains("no role named 'Nobody'"));
-    assert!(fails(&db, &["key", "create", "--user", &ghost, "--name", "x"]).contains("no user with id"));
+    assert!(
+        fails(&db, &["user", "add", "--name", "X", "--role", "Nobody"])
+            .contains("no role named 'Nobody'")
+    );
+    assert!(
+        fails(&db, &["key", "create", "--user", &ghost, "--name", "x"]).contains("no user with id")
+    );
     assert!(fails(&db, &["key", "revoke", &laptop_id]).contains("no unrevoked key"));
     assert!(fails(&db, &["user", "disable", &ghost]).contains("no user with id"));
     assert!(fails(&db, &["user", "add", "--name", "  "]).contains("--name"));
@@ -107,8 +153,16 @@ async fn users_and_keys_from_the_command_line() {
     let (status, who) = who_am_i(&s, &key).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(who["UserId"], alice.as_str());
-    assert_eq!(who_am_i(&s, &second).await.0, StatusCode::UNAUTHORIZED, "revoked");
-    assert_eq!(who_am_i(&s, &bob_key).await.0, StatusCode::UNAUTHORIZED, "disabled");
+    assert_eq!(
+        who_am_i(&s, &second).await.0,
+        StatusCode::UNAUTHORIZED,
+        "revoked"
+    );
+    assert_eq!(
+        who_am_i(&s, &bob_key).await.0,
+        StatusCode::UNAUTHORIZED,
+        "disabled"
+    );
     // Alice is a Basic User: she may submit.
     let resp = s
         .client

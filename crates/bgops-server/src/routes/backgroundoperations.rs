@@ -83,7 +83,6 @@ pub async fn patch(
                     .await?
                     .ok_or_else(|| ApiError::row_not_found(TABLE, id))?;
                 return super::tables::entity_response(
-                    state,
                     &access,
                     root,
                     &table,

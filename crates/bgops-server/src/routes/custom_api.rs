@@ -213,7 +213,10 @@ async fn run(
         return Ok(resp);
     }
 
-    let outputs = state.engine.execute_sync(api, inputs, caller.principal.id).await?;
+    let outputs = state
+        .engine
+        .execute_sync(api, inputs, caller.principal.id)
+        .await?;
     if api.response_properties.is_empty() {
         return Ok(response::empty(StatusCode::NO_CONTENT));
     }

@@ -17,11 +17,11 @@ use serde_json::{Map, Value};
 
 use super::tables::{parse_key, update_mode, written};
 use crate::auth::Caller;
-use bgops_core::security::Verb;
 use crate::error::AppError;
 use crate::extract::Root;
 use crate::response;
 use crate::state::AppState;
+use bgops_core::security::Verb;
 
 impl From<DefinitionError> for AppError {
     fn from(e: DefinitionError) -> Self {
@@ -53,7 +53,15 @@ pub async fn create(
         .definitions()
         .create(kind, &body, caller.principal.id)
         .await?;
-    written(state, &caller.access(state), root, headers, &table, row, StatusCode::CREATED).await
+    written(
+        &caller.access(state),
+        root,
+        headers,
+        &table,
+        row,
+        StatusCode::CREATED,
+    )
+    .await
 }
 
 /// `PATCH /api/data/v9.2/{set}({id})` of a definition row: mutable columns only, never an
@@ -88,7 +96,15 @@ pub async fn update(
         .definitions()
         .update(kind, id, &body, if_version, caller.principal.id)
         .await?;
-    written(state, &caller.access(state), root, headers, &table, row, StatusCode::OK).await
+    written(
+        &caller.access(state),
+        root,
+        headers,
+        &table,
+        row,
+        StatusCode::OK,
+    )
+    .await
 }
 
 /// `DELETE /api/data/v9.2/{set}({id})` of a definition row; a custom API goes with its request

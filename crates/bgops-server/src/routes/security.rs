@@ -45,9 +45,9 @@ pub fn handles(set: &str, rest: &str) -> bool {
 
 fn guid(raw: &str, what: &str) -> Result<Uuid, ApiError> {
     let raw = raw.rsplit('=').next().unwrap_or(raw);
-    raw.parse::<UserId>().map(|u| u.0).map_err(|_| {
-        ApiError::bad_syntax(format!("'{raw}' is not a valid {what} id (a GUID)."))
-    })
+    raw.parse::<UserId>()
+        .map(|u| u.0)
+        .map_err(|_| ApiError::bad_syntax(format!("'{raw}' is not a valid {what} id (a GUID).")))
 }
 
 /// `name(GUID)` → the GUID, when `segment` has that form.
@@ -281,9 +281,7 @@ async fn create_key(
         Some(Value::String(s)) => match Timestamp::parse_rfc3339(s) {
             Some(t) if t.0 > now.0 => Some(t),
             Some(_) => {
-                return Err(
-                    ApiError::invalid_argument("'expireson' must be in the future.").into(),
-                )
+                return Err(ApiError::invalid_argument("'expireson' must be in the future.").into())
             }
             None => {
                 return Err(ApiError::invalid_argument(format!(

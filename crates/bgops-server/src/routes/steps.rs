@@ -24,11 +24,11 @@ use serde_json::{Map, Value};
 
 use super::tables::{parse_key, update_mode, write_context, written};
 use crate::auth::Caller;
-use bgops_core::security::Verb;
 use crate::error::AppError;
 use crate::extract::Root;
 use crate::response;
 use crate::state::AppState;
+use bgops_core::security::Verb;
 
 /// The two tables whose writes are served here.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -206,7 +206,15 @@ pub async fn create(
             .into())
         }
     };
-    written(state, &caller.access(state), root, headers, &table, stored, StatusCode::CREATED).await
+    written(
+        &caller.access(state),
+        root,
+        headers,
+        &table,
+        stored,
+        StatusCode::CREATED,
+    )
+    .await
 }
 
 /// `PATCH /api/data/v9.2/{set}({id})`: the row with the body's changes must still follow the
@@ -272,7 +280,15 @@ pub async fn update(
         }
         UpdateOutcome::VersionMismatch => return Err(ApiError::version_mismatch().into()),
     };
-    written(state, &caller.access(state), root, headers, &table, stored, StatusCode::OK).await
+    written(
+        &caller.access(state),
+        root,
+        headers,
+        &table,
+        stored,
+        StatusCode::OK,
+    )
+    .await
 }
 
 /// The steps whose handler is `endpoint`.

@@ -16,13 +16,13 @@ use bgops_store::{
 use serde_json::{Map, Value};
 
 use crate::auth::Caller;
-use bgops_core::security::Verb;
-use bgops_engine::{Access, AccessError};
 use crate::error::AppError;
 use crate::extract::{percent_encode, query_pairs, Root};
 use crate::prefer::Prefer;
 use crate::response;
 use crate::state::AppState;
+use bgops_core::security::Verb;
+use bgops_engine::{Access, AccessError};
 
 /// The largest page a client may ask for, and the page size without `odata.maxpagesize`.
 pub const MAX_PAGE_SIZE: usize = 5_000;
@@ -45,7 +45,6 @@ pub fn parse_key(table: &Table, raw: &str) -> Result<uuid::Uuid, ApiError> {
 /// Resolves the labels of the lookups in `rows` (primary names of the rows they point to),
 /// for FormattedValue and lookuplogicalname annotations.
 async fn lookup_labels(
-    state: &AppState,
     access: &Access,
     table: &Table,
     rows: &[Row],
@@ -64,7 +63,7 @@ async fn lookup_labels(
                 continue;
             }
             for target in targets {
-                let Some(t) = state.catalogue.by_logical_name(target) else {
+                let Some(t) = access.catalogue().by_logical_name(target) else {
                     continue;
                 };
                 // A row the caller may not read has no label for them.
@@ -93,7 +92,6 @@ async fn lookup_labels(
 
 /// Renders rows with the annotations `prefer` asks for.
 async fn render_rows(
-    state: &AppState,
     access: &Access,
     table: &Table,
     rows: &[Row],
@@ -102,7 +100,7 @@ async fn render_rows(
     let wants = table_json::wants_annotation(annotations, table_json::FORMATTED_VALUE)
         || table_json::wants_annotation(annotations, table_json::LOOKUP_LOGICAL_NAME);
     let labels = if wants {
-        lookup_labels(state, access, table, rows).await?
+        lookup_labels(access, table, rows).await?
     } else {
         HashMap::new()
     };
@@ -228,7 +226,7 @@ pub async fn get_collection(
         body.insert("@odata.count".into(), Value::from(n.min(MAX_COUNT)));
     }
     let keep_version = table.logical_name == "backgroundoperation";
-    let rows = render_rows(state, &access, &table, &page.rows, annotations.as_deref()).await?;
+    let rows = render_rows(&access, &table, &page.rows, annotations.as_deref()).await?;
     let rows = rows
         .into_iter()
         .map(|mut r| {
@@ -293,7 +291,6 @@ pub async fn get_count(
 }
 
 pub(crate) async fn entity_response(
-    state: &AppState,
     access: &Access,
     root: &Root,
     table: &Table,
@@ -310,8 +307,7 @@ pub(crate) async fn entity_response(
         (&"versionnumber", Cell::Int(v)) => Some(*v),
         _ => None,
     });
-    let mut rendered =
-        render_rows(state, access, table, std::slice::from_ref(&row), annotations).await?;
+    let mut rendered = render_rows(access, table, std::slice::from_ref(&row), annotations).await?;
     let mut body = Map::new();
     body.insert(
         "@odata.context".into(),
@@ -362,7 +358,6 @@ pub async fn get_row(
         _ => None,
     };
     let mut resp = entity_response(
-        state,
         &access,
         root,
         &table,
@@ -439,7 +434,6 @@ async fn check_references(
 /// The answer to a write of `row`: 204 with `OData-EntityId`, or the row with `status` under
 /// `Prefer: return=representation`.
 pub(crate) async fn written(
-    state: &AppState,
     access: &Access,
     root: &Root,
     headers: &HeaderMap,
@@ -449,7 +443,7 @@ pub(crate) async fn written(
 ) -> Result<Response, AppError> {
     let id = row_id(table, &row).unwrap_or_default();
     let mut resp = if Prefer::from_headers(headers).return_representation() {
-        let mut r = entity_response(state, access, root, table, row, status, None, None).await?;
+        let mut r = entity_response(access, root, table, row, status, None, None).await?;
         preference_applied(&mut r, &["return=representation".to_owned()]);
         r
     } else {
@@ -497,7 +491,7 @@ pub async fn create(
     if table.logical_name == "systemuser" {
         caller.audit_change("user_created", &id.to_string(), "");
     }
-    written(state, &access, root, headers, &table, stored, StatusCode::CREATED).await
+    written(&access, root, headers, &table, stored, StatusCode::CREATED).await
 }
 
 /// `If-Match` / `If-None-Match` on a write.
@@ -568,12 +562,16 @@ pub async fn update(
         state.auth.forget_all();
         let fields: Vec<&str> = body.keys().map(String::as_str).collect();
         caller.audit_change(
-            if exists { "user_changed" } else { "user_created" },
+            if exists {
+                "user_changed"
+            } else {
+                "user_created"
+            },
             &id.to_string(),
             &fields.join(","),
         );
     }
-    written(state, &access, root, headers, &table, stored, StatusCode::OK).await
+    written(&access, root, headers, &table, stored, StatusCode::OK).await
 }
 
 /// `DELETE /api/data/v9.2/{set}({id})`.

@@ -8,9 +8,7 @@ use bgops_core::UserId;
 use uuid::Uuid;
 
 use super::{t, TestDatabase};
-use crate::{
-    AdminKey, CreateUserOutcome, NewApiKey, NewUser, RoleGrant, RoleLink, Store,
-};
+use crate::{AdminKey, CreateUserOutcome, NewApiKey, NewUser, RoleGrant, RoleLink, Store};
 
 fn model() -> (Vec<String>, Vec<RoleGrant>) {
     let privileges = vec![
@@ -125,7 +123,10 @@ pub async fn api_keys_expire_and_revoke(db: &dyn TestDatabase) {
         "revoking twice"
     );
     assert_eq!(
-        store.authenticate_key("hash-laptop", t(3_000)).await.unwrap(),
+        store
+            .authenticate_key("hash-laptop", t(3_000))
+            .await
+            .unwrap(),
         None
     );
     assert_eq!(
@@ -248,17 +249,11 @@ pub async fn roles_grant_privileges_at_depth(db: &dyn TestDatabase) {
         RoleLink::NoRole
     );
     assert_eq!(
-        store
-            .disassociate_role(carol, DELEGATE_ROLE)
-            .await
-            .unwrap(),
+        store.disassociate_role(carol, DELEGATE_ROLE).await.unwrap(),
         RoleLink::Changed
     );
     assert_eq!(
-        store
-            .disassociate_role(carol, DELEGATE_ROLE)
-            .await
-            .unwrap(),
+        store.disassociate_role(carol, DELEGATE_ROLE).await.unwrap(),
         RoleLink::Unchanged
     );
     assert_eq!(

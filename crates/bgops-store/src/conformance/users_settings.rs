@@ -94,7 +94,11 @@ pub async fn bootstrap_admin_set_replaces_key(db: &dyn TestDatabase) {
         .unwrap();
     assert_eq!(find("hash-2").await, None);
     assert!(set("hash-4").await);
-    assert_eq!(find("hash-4").await, Some(admin), "enabled, administrator again");
+    assert_eq!(
+        find("hash-4").await,
+        Some(admin),
+        "enabled, administrator again"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -14,7 +14,8 @@ const ADMIN_NAME: &str = "System Administrator";
 pub(super) const ADMIN_KEY_NAME: &str = "admin-token";
 
 /// `SELECT` list of a [`SystemUser`] over `systemuser u`.
-pub(super) const USER_COLUMNS: &str = "u.systemuserid, u.fullname, EXISTS (SELECT 1 FROM systemuserroles r \
+pub(super) const USER_COLUMNS: &str =
+    "u.systemuserid, u.fullname, EXISTS (SELECT 1 FROM systemuserroles r \
      WHERE r.systemuserid = u.systemuserid AND r.roleid = 'b353149e-4a9b-45fd-9b5b-091fc5e23947')";
 
 pub fn by_key_hash(conn: &Connection, hash: &str) -> Result<Option<SystemUser>, StoreError> {

@@ -105,13 +105,20 @@ impl UserArgs {
                     }
                     CreateUserOutcome::UnknownRole(r) => bail!("no role with id {r}"),
                 }
-                audit("user_created", &id.to_string(), &format!("roles={}", names.join(",")));
+                audit(
+                    "user_created",
+                    &id.to_string(),
+                    &format!("roles={}", names.join(",")),
+                );
                 println!("{id}");
                 Ok(())
             }
             UserCommand::List { db } => {
                 let (store, _) = db.open().await?;
-                println!("{:<36}  {:<8}  {:<24}  {:<30}  ROLES", "ID", "STATE", "NAME", "EMAIL");
+                println!(
+                    "{:<36}  {:<8}  {:<24}  {:<30}  ROLES",
+                    "ID", "STATE", "NAME", "EMAIL"
+                );
                 for u in store.list_users().await? {
                     println!(
                         "{:<36}  {:<8}  {:<24}  {:<30}  {}",
