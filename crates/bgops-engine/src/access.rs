@@ -259,10 +259,9 @@ impl Access {
         let scope = self
             .principal
             .authorize(&Privilege::table(Verb::Read, OPERATIONS))?;
-        if !self.operation_reachable(id, scope).await? {
-            return Ok(None);
-        }
-        Ok(self.store.get_operation_status(id).await?)
+        // One read either way: the view carries `runas`.
+        let view = self.store.get_operation_status(id).await?;
+        Ok(view.filter(|v| scope.reaches(Some(v.run_as))))
     }
 
     /// Checks that the caller may cancel operation `id` (Write on `backgroundoperation`, the

@@ -226,6 +226,8 @@ pub struct OperationStatusView {
     pub error_code: Option<i32>,
     /// The error message, when Failed.
     pub error_message: Option<String>,
+    /// Who the operation runs as (`runas`): a caller with Basic read depth sees only theirs.
+    pub run_as: UserId,
 }
 
 /// What a cancel request did.

@@ -166,6 +166,7 @@ mod tests {
             error_code: None,
             error_message: None,
             outputs_json: rendered.then(|| outputs.to_json_text()),
+            run_as: bgops_core::UserId::new_random(),
         }
     }
 

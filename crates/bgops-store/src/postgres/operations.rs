@@ -151,7 +151,7 @@ pub async fn get_status(
              CASE WHEN backgroundoperationstatuscode = 30 THEN outputparameters END, \
              CASE WHEN backgroundoperationstatuscode = 31 THEN errorcode END, \
              CASE WHEN backgroundoperationstatuscode = 31 THEN errormessage END, \
-             CASE WHEN backgroundoperationstatuscode = 30 THEN outputjson END \
+             CASE WHEN backgroundoperationstatuscode = 30 THEN outputjson END, runas \
              FROM backgroundoperation WHERE backgroundoperationid = $1",
             &[&id.to_string()],
         )
@@ -169,6 +169,12 @@ pub async fn get_status(
             .transpose()?,
         error_message: r.try_get(4)?,
         outputs_json: r.try_get(5)?,
+        run_as: {
+            let runas: String = r.try_get(6)?;
+            runas
+                .parse()
+                .map_err(|_| StoreError::Corrupt(format!("bad runas '{runas}'")))?
+        },
     }))
 }
 
