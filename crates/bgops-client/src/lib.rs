@@ -1,250 +1,142 @@
-//! The client side of bgops. For now it holds what a program receiving completion callbacks
-//! needs (SPEC §9): [`verify_callback`] checks a callback's Standard Webhooks signature and
-//! timestamp and reads its [`CallbackPayload`]. A typed client for the Web API is planned here.
+//! A typed async client for bgops servers, and the receiving side of
+//! their completion callbacks.
 //!
-//! ```no_run
-//! # fn handle(headers: &http::HeaderMap, body: &[u8]) -> Result<(), bgops_client::VerifyError> {
-//! use std::time::{Duration, SystemTime};
+//! [`Client`] speaks the server's Web API (the Microsoft Dataverse background operations
+//! contract, plus bgops's additions): run a custom API now ([`Client::execute`]) or in the
+//! background ([`Client::submit`], with an optional idempotency key; functions with
+//! [`Client::execute_function`] and [`Client::submit_function`]), read its state
+//! ([`Client::status`]), wait for it to end ([`Client::wait`]: a long poll where the server
+//! offers one, else polling that honours `Retry-After`, within a deadline), cancel it
+//! ([`Client::cancel`]), list operations page by page with filters ([`Client::list`]), and read
+//! the custom APIs with their typed parameters ([`Client::custom_apis`]). Errors are typed
+//! ([`Error`]): a refusal carries the server's Dataverse code, message and HTTP status.
 //!
-//! let secret = "whsec_…"; // what `bgops webhook-secret` prints
-//! let payload = bgops_client::verify_callback(
-//!     secret,
-//!     headers,
-//!     body,
-//!     SystemTime::now(),
-//!     bgops_client::DEFAULT_TOLERANCE,
-//! )?;
-//! // Drop duplicates by the `webhook-id` header: a callback is delivered at least once.
-//! println!("{} ended with status {}", payload.background_operation_id,
-//!          payload.background_operation_status_code);
-//! # Ok(()) }
 //! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), bgops_client::Error> {
+//! # let (url, token) = doctest_server();
+//! use std::time::Duration;
+//! use bgops_client::{Client, OperationStatus};
+//! use serde_json::json;
+//!
+//! let client = Client::new(&url, &token)?;
+//!
+//! // Synchronously: the response properties.
+//! let out = client.execute("bgops_Echo", &json!({"Text": "hello"})).await?;
+//! assert_eq!(out["Text"], "hello");
+//!
+//! // In the background: submit, then wait at most a minute.
+//! let op = client.submit("bgops_Echo", &json!({"Number": 42})).await?;
+//! let done = client.wait(op.id, Duration::from_secs(60)).await?;
+//! assert_eq!(done.status, OperationStatus::Succeeded);
+//! assert_eq!(done.outputs["Number"], 42);
+//!
+//! // A refusal says why, with the Dataverse code.
+//! let err = client.submit("bgops_Echo", &json!({"Colour": "red"})).await.unwrap_err();
+//! assert_eq!(err.code(), Some("0x8009732e"));
+//! # Ok(()) }
+//! # fn doctest_server() -> (String, String) {
+//! #     let var = |n: &str| std::env::var(n).unwrap_or_else(|_| panic!(
+//! #         "{n} is not set: these examples run against a real server that scripts/test starts"));
+//! #     (var("BGOPS_DOCTEST_URL"), var("BGOPS_DOCTEST_TOKEN"))
+//! # }
+//! ```
+//!
+//! Waiting and cancelling:
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), bgops_client::Error> {
+//! # let (url, token) = doctest_server();
+//! use std::time::Duration;
+//! use bgops_client::{Client, Error, OperationStatus};
+//! use serde_json::json;
+//!
+//! let client = Client::new(&url, &token)?;
+//! let op = client.submit("bgops_Delay", &json!({"DelayMs": 60_000})).await?;
+//!
+//! // Not finished within a second: the error carries the last state seen.
+//! match client.wait(op.id, Duration::from_secs(1)).await {
+//!     Err(Error::Timeout { last, .. }) => assert!(!last.is_terminal()),
+//!     other => panic!("expected a time-out, got {other:?}"),
+//! }
+//!
+//! client.cancel(op.id).await?;
+//! let done = client.wait(op.id, Duration::from_secs(60)).await?;
+//! assert_eq!(done.status, OperationStatus::Canceled);
+//!
+//! // A finished operation cannot be canceled.
+//! let err = client.cancel(op.id).await.unwrap_err();
+//! assert_eq!(err.code(), Some("0x80048408"));
+//! # Ok(()) }
+//! # fn doctest_server() -> (String, String) {
+//! #     let var = |n: &str| std::env::var(n).unwrap_or_else(|_| panic!(
+//! #         "{n} is not set: these examples run against a real server that scripts/test starts"));
+//! #     (var("BGOPS_DOCTEST_URL"), var("BGOPS_DOCTEST_TOKEN"))
+//! # }
+//! ```
+//!
+//! Listing, and typing parameters given as text from a custom API's definition:
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let (url, token) = doctest_server();
+//! use bgops_client::{Client, ListQuery, OperationStatus};
+//!
+//! let client = Client::new(&url, &token)?;
+//! let echo = client.custom_api("bgops_Echo").await?.expect("always registered");
+//! let body = echo.body_from_args(&["Text=hi", "Number=7", "Flag=true"])?;
+//! let op = client.submit("bgops_Echo", &body).await?;
+//! client.wait(op.id, std::time::Duration::from_secs(60)).await?;
+//!
+//! // Wrong types are caught before anything is sent, naming the parameter and its type.
+//! let err = echo.body_from_args(&["Number=seven"]).unwrap_err();
+//! assert!(err.to_string().starts_with("parameter Number of bgops_Echo is of type Integer"));
+//!
+//! // Newest first, 10 per page; follow the pages with next_page.
+//! let query = ListQuery::new().api("bgops_Echo").status(OperationStatus::Succeeded).page_size(10);
+//! let mut page = Some(client.list(&query).await?);
+//! let mut seen = 0;
+//! while let Some(p) = page {
+//!     seen += p.operations.len();
+//!     assert!(p.operations.iter().all(|o| o.name == "bgops_Echo"));
+//!     page = client.next_page(&p).await?;
+//! }
+//! assert!(seen >= 1);
+//! # Ok(()) }
+//! # fn doctest_server() -> (String, String) {
+//! #     let var = |n: &str| std::env::var(n).unwrap_or_else(|_| panic!(
+//! #         "{n} is not set: these examples run against a real server that scripts/test starts"));
+//! #     (var("BGOPS_DOCTEST_URL"), var("BGOPS_DOCTEST_TOKEN"))
+//! # }
+//! ```
+//!
+//! The examples run as doc tests against a real server: `scripts/test` starts one and sets
+//! `BGOPS_DOCTEST_URL` and `BGOPS_DOCTEST_TOKEN`.
 #![warn(missing_docs)]
 
-use std::time::{Duration, SystemTime};
+mod callback;
+mod client;
+mod custom_api;
+mod definitions;
+mod error;
+mod http;
+mod list;
+mod operation;
+mod retry;
+mod wait;
 
-use bgops_core::callback::timestamp_of;
-pub use bgops_core::callback::CallbackPayload;
-use bgops_core::signing::{SignatureError, WebhookSecret};
-
-/// How far a callback's `webhook-timestamp` may be from the receiver's clock: 5 minutes, as the
-/// Standard Webhooks libraries default to. A replayed old message is refused after it.
-pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
-
-/// The header carrying the message id, the same on every delivery attempt of a callback.
-pub const WEBHOOK_ID: &str = "webhook-id";
-/// The header carrying the send time, in seconds since the Unix epoch.
-pub const WEBHOOK_TIMESTAMP: &str = "webhook-timestamp";
-/// The header carrying `v1,{base64 HMAC-SHA256}` signatures, separated by spaces.
-pub const WEBHOOK_SIGNATURE: &str = "webhook-signature";
-
-/// Why a callback is not accepted.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum VerifyError {
-    /// The secret is not `whsec_` followed by Base64 of 24 to 64 bytes.
-    #[error("the webhook secret is not usable: {0}")]
-    BadSecret(SignatureError),
-    /// A `webhook-*` header is absent or not text.
-    #[error("the {0} header is missing")]
-    MissingHeader(&'static str),
-    /// `webhook-timestamp` is not a number of seconds.
-    #[error("the webhook-timestamp header is not a number of seconds")]
-    BadTimestamp,
-    /// The timestamp is further from now than the tolerance (a replay, or a skewed clock).
-    #[error("the webhook timestamp is outside the tolerance")]
-    Stale,
-    /// No signature matches the message: it was not sent by a holder of the secret, or was
-    /// changed on the way.
-    #[error("no signature matches the message")]
-    Mismatch,
-    /// The signature is good but the body is not a callback payload.
-    #[error("the body is not a callback payload: {0}")]
-    BadPayload(String),
-}
-
-/// Header lookup, so [`verify_callback`] works with the header map of any HTTP library.
-pub trait HeaderLookup {
-    /// The value of header `name` (lower-case) as text, if present.
-    fn header(&self, name: &str) -> Option<&str>;
-}
-
-impl HeaderLookup for http::HeaderMap {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.get(name).and_then(|v| v.to_str().ok())
-    }
-}
-
-impl<K: AsRef<str>, V: AsRef<str>> HeaderLookup for [(K, V)] {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.iter()
-            .find(|(k, _)| k.as_ref().eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_ref())
-    }
-}
-
-/// Checks that `body` with these `headers` was signed with `secret` (the `whsec_…` text) per
-/// Standard Webhooks, at a time within `tolerance` of `now`. Signatures are compared in
-/// constant time.
-pub fn verify_signature<H: HeaderLookup + ?Sized>(
-    secret: &str,
-    headers: &H,
-    body: &[u8],
-    now: SystemTime,
-    tolerance: Duration,
-) -> Result<(), VerifyError> {
-    let secret = WebhookSecret::parse(secret).map_err(VerifyError::BadSecret)?;
-    let header = |name: &'static str| {
-        headers
-            .header(name)
-            .map(str::trim)
-            .ok_or(VerifyError::MissingHeader(name))
-    };
-    let id = header(WEBHOOK_ID)?;
-    let timestamp: i64 = header(WEBHOOK_TIMESTAMP)?
-        .parse()
-        .map_err(|_| VerifyError::BadTimestamp)?;
-    let signatures = header(WEBHOOK_SIGNATURE)?;
-    let now_secs = timestamp_of(now).millis().div_euclid(1000);
-    let tolerance_secs = i64::try_from(tolerance.as_secs()).unwrap_or(i64::MAX);
-    secret
-        .verify(id, timestamp, body, signatures, now_secs, tolerance_secs)
-        .map_err(|e| match e {
-            SignatureError::Stale => VerifyError::Stale,
-            SignatureError::BadSecret => VerifyError::BadSecret(e),
-            SignatureError::BadHeader(h) => VerifyError::MissingHeader(h),
-            SignatureError::Mismatch => VerifyError::Mismatch,
-        })
-}
-
-/// Verifies a completion callback as [`verify_signature`] does, then reads its payload. Only a
-/// verified body is parsed.
-pub fn verify_callback<H: HeaderLookup + ?Sized>(
-    secret: &str,
-    headers: &H,
-    body: &[u8],
-    now: SystemTime,
-    tolerance: Duration,
-) -> Result<CallbackPayload, VerifyError> {
-    verify_signature(secret, headers, body, now, tolerance)?;
-    serde_json::from_slice(body).map_err(|e| VerifyError::BadPayload(e.to_string()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::UNIX_EPOCH;
-
-    use bgops_core::OperationStatus;
-    use http::{HeaderMap, HeaderValue};
-
-    /// The test vector published with the Standard Webhooks specification.
-    const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-    const ID: &str = "msg_p5jXN8AQM9LWM0D4loKWxJek";
-    const TS: u64 = 1_614_265_330;
-    const BODY: &str = r#"{"test": 2432232314}"#;
-    const SIGNATURE: &str = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
-
-    fn at(secs: u64) -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(secs)
-    }
-
-    fn headers(id: &str, ts: u64, sig: &str) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert(WEBHOOK_ID, HeaderValue::from_str(id).unwrap());
-        h.insert(WEBHOOK_TIMESTAMP, HeaderValue::from(ts));
-        h.insert(WEBHOOK_SIGNATURE, HeaderValue::from_str(sig).unwrap());
-        h
-    }
-
-    #[test]
-    fn accepts_the_published_test_vector() {
-        let h = headers(ID, TS, SIGNATURE);
-        assert_eq!(
-            verify_signature(SECRET, &h, BODY.as_bytes(), at(TS), DEFAULT_TOLERANCE),
-            Ok(())
-        );
-        // Signed right, but not a callback payload.
-        assert!(matches!(
-            verify_callback(SECRET, &h, BODY.as_bytes(), at(TS), DEFAULT_TOLERANCE),
-            Err(VerifyError::BadPayload(_))
-        ));
-        // The same through the slice form, with other header casing.
-        let pairs = [
-            ("Webhook-Id", ID.to_owned()),
-            ("Webhook-Timestamp", TS.to_string()),
-            ("Webhook-Signature", format!("v1,bogus= {SIGNATURE}")),
-        ];
-        assert_eq!(
-            verify_signature(
-                SECRET,
-                &pairs[..],
-                BODY.as_bytes(),
-                at(TS + 10),
-                DEFAULT_TOLERANCE
-            ),
-            Ok(())
-        );
-    }
-
-    #[test]
-    fn refuses_tampering_replays_and_missing_headers() {
-        let h = headers(ID, TS, SIGNATURE);
-        let check = |h: &HeaderMap, body: &str, now: u64| {
-            verify_signature(SECRET, h, body.as_bytes(), at(now), DEFAULT_TOLERANCE)
-        };
-        assert_eq!(
-            check(&h, r#"{"test": 2432232315}"#, TS),
-            Err(VerifyError::Mismatch)
-        );
-        assert_eq!(
-            check(&headers("msg_other", TS, SIGNATURE), BODY, TS),
-            Err(VerifyError::Mismatch)
-        );
-        assert_eq!(check(&h, BODY, TS + 301), Err(VerifyError::Stale));
-        assert_eq!(check(&h, BODY, TS - 301), Err(VerifyError::Stale));
-        let mut no_sig = h.clone();
-        no_sig.remove(WEBHOOK_SIGNATURE);
-        assert_eq!(
-            check(&no_sig, BODY, TS),
-            Err(VerifyError::MissingHeader(WEBHOOK_SIGNATURE))
-        );
-        let mut bad_ts = h.clone();
-        bad_ts.insert(WEBHOOK_TIMESTAMP, HeaderValue::from_static("yesterday"));
-        assert_eq!(check(&bad_ts, BODY, TS), Err(VerifyError::BadTimestamp));
-        assert!(matches!(
-            verify_signature(
-                "not-a-secret",
-                &h,
-                BODY.as_bytes(),
-                at(TS),
-                DEFAULT_TOLERANCE
-            ),
-            Err(VerifyError::BadSecret(_))
-        ));
-    }
-
-    #[test]
-    fn reads_a_payload_signed_like_bgops_signs_it() {
-        let secret = WebhookSecret::parse(SECRET).unwrap();
-        let id = "3aadf856-1939-49d5-a1e0-870d76edefb2".parse().unwrap();
-        let payload = CallbackPayload::new(
-            format!("https://bgops.example/api/backgroundoperation/{id}"),
-            id,
-            OperationStatus::Failed,
-            Some((-2147220891, "It broke.".into())),
-        );
-        let body = payload.to_json_bytes();
-        let now = 1_700_000_000;
-        let sig = secret.sign("msg_1", now as i64, &body);
-        let got = verify_callback(
-            SECRET,
-            &headers("msg_1", now, &sig),
-            &body,
-            at(now + 2),
-            DEFAULT_TOLERANCE,
-        )
-        .unwrap();
-        assert_eq!(got, payload);
-        assert_eq!(got.background_operation_error_code, Some(-2147220891));
-    }
-}
+pub use bgops_core::{OperationId, OperationState, OperationStatus, ParamType, Timestamp};
+pub use bgops_core::{RequestParameter, ResponseProperty};
+pub use callback::{
+    verify_callback, verify_signature, CallbackPayload, HeaderLookup, VerifyError,
+    DEFAULT_TOLERANCE, WEBHOOK_ID, WEBHOOK_SIGNATURE, WEBHOOK_TIMESTAMP,
+};
+pub use client::{Client, SubmitOptions, CONNECT_TIMEOUT, REQUEST_TIMEOUT};
+pub use custom_api::{untyped_body_from_args, value_from_text, ArgumentError, CustomApiInfo};
+pub use error::{Error, ServerError};
+pub use list::{ListQuery, OperationSummary, Page, MAX_PAGE_SIZE};
+pub use operation::{Failure, Status, Submitted};
+pub use retry::SUBMIT_RETRIES;
+pub use wait::{DEFAULT_POLL_INTERVAL, MAX_LONG_POLL};

@@ -39,6 +39,17 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+impl StoreError {
+    /// Whether a statement failed in the database (which aborts a PostgreSQL transaction:
+    /// nothing else in it may commit), as opposed to a call the store refused by itself.
+    pub fn failed_in_database(&self) -> bool {
+        matches!(
+            self,
+            Self::Backend(_) | Self::Unavailable(_) | Self::Conflict(_)
+        )
+    }
+}
+
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         StoreError::Backend(e.to_string())

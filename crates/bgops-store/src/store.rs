@@ -52,7 +52,8 @@ pub struct ClaimOutcome {
     pub canceled: Vec<OperationId>,
     /// The earliest time a waiting row becomes due, if any: a retry, or a row another node
     /// reserved when its reservation lapses (the caller's own reservations are not counted).
-    /// The claimer can sleep until then.
+    /// The claimer can sleep until then. A store may leave it `None` when the claim took all
+    /// `limit` rows it asked for (the claimer then asks again at once).
     pub next_due: Option<Timestamp>,
 }
 

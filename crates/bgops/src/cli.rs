@@ -1,4 +1,5 @@
-//! The command line: `bgops serve` and its flags (SPEC §1), each also `BGOPS_<NAME>`.
+//! The command line: `bgops serve` and its flags (SPEC §1), each also `BGOPS_<NAME>`; the client
+//! commands live in `client_cmd`.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -42,6 +43,8 @@ enum Command {
     User(crate::admin_cmd::UserArgs),
     /// Manage API keys (`create`, `list`, `revoke`) in a database.
     Key(crate::admin_cmd::KeyArgs),
+    #[command(flatten)]
+    Client(crate::client_cmd::ClientCommand),
 }
 
 #[derive(Args, Debug)]
@@ -65,13 +68,17 @@ fn webhook_secret(s: &str) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
-fn duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s)
         .map_err(|e| format!("'{s}' is not a duration like 200ms, 30s or 90d ({e})"))
 }
 
 #[derive(Args, Debug)]
 struct ServeArgs {
+    /// A TOML file holding any of these flags, by name with _ for - (`attempt_timeout =
+    /// "120s"`); flags and BGOPS_* variables override it. See docs/bgops.example.toml.
+    #[arg(long, env = "BGOPS_CONFIG", value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
     /// Address to listen on (port 0 picks a free port; the bound address is printed).
     #[arg(long, env = "BGOPS_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
@@ -210,14 +217,16 @@ impl ServeArgs {
 }
 
 impl Cli {
-    /// Runs the chosen command.
-    pub async fn run(self) -> anyhow::Result<()> {
+    /// Runs the chosen command; the exit code says its outcome.
+    pub async fn run(self) -> anyhow::Result<std::process::ExitCode> {
         match self.command {
-            Command::Serve(args) => serve(*args).await,
-            Command::WebhookSecret(args) => print_webhook_secret(args).await,
-            Command::User(args) => args.run().await,
-            Command::Key(args) => args.run().await,
+            Command::Serve(args) => serve(*args).await?,
+            Command::WebhookSecret(args) => print_webhook_secret(args).await?,
+            Command::User(args) => args.run().await?,
+            Command::Key(args) => args.run().await?,
+            Command::Client(cmd) => return Ok(cmd.run().await),
         }
+        Ok(std::process::ExitCode::SUCCESS)
     }
 }
 

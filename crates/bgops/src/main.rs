@@ -1,11 +1,11 @@
-//! `bgops`: parse the command line, set up logging, run the service.
+//! `bgops`: parse the command line, set up logging, run the service or a client command.
 
 mod admin_cmd;
 mod cli;
+mod client_cmd;
+mod config_file;
 
 use std::io::IsTerminal;
-
-use clap::Parser;
 
 /// mimalloc instead of the system allocator: a request allocates and frees dozens of small
 /// buffers (headers, JSON values, row strings), and glibc's allocator was about 8% of a status
@@ -14,7 +14,13 @@ use clap::Parser;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = match config_file::parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
     init_logging(cli.log_format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -24,7 +30,7 @@ fn main() -> std::process::ExitCode {
         }
     };
     match runtime.block_on(cli.run()) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::from(2)

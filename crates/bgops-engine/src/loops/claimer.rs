@@ -77,7 +77,10 @@ impl Claimer {
                 lease_until: now.plus(inner.config.lease),
                 limit,
             };
-            let outcome = match inner.store.claim(req).await {
+            let asked = Instant::now();
+            let outcome = inner.store.claim(req).await;
+            inner.pace.claim_took(asked.elapsed());
+            let outcome = match outcome {
                 Ok(o) => o,
                 Err(e) => {
                     tracing::error!(error = %e, "claim failed");

@@ -7,7 +7,14 @@
 //! default): at that rate they start within about one horizon. Many fast operations are
 //! claimed in bulk; while workers are busy with slow ones (or none finished lately) only one
 //! row per free worker is claimed.
+//!
+//! A claim itself takes time: a commit, which on a database server over the network (or a busy
+//! machine) can take longer than the horizon. Claiming only one horizon's worth would then
+//! starve the workers between claims, and fewer rows claimed mean fewer finished, which means
+//! fewer claimed: the pace would settle far below what the node can run. So the node claims
+//! ahead what its workers finish in two claim round trips when that is longer than the horizon.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -19,6 +26,8 @@ pub struct Pace {
     /// How soon a row claimed ahead is expected to start; zero claims nothing ahead.
     horizon: Duration,
     windows: Mutex<Windows>,
+    /// How long recent claims took, in microseconds (a moving average).
+    round_trip_us: AtomicU64,
 }
 
 #[derive(Default)]
@@ -51,7 +60,17 @@ impl Pace {
         Self {
             horizon,
             windows: Mutex::default(),
+            round_trip_us: AtomicU64::new(0),
         }
+    }
+
+    /// Counts how long a claim took (from asking to the answer).
+    pub fn claim_took(&self, took: Duration) {
+        let new = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        let old = self.round_trip_us.load(Ordering::Relaxed);
+        // Weighted 1:3 towards the past, so one slow commit does not swing the pace.
+        let avg = if old == 0 { new } else { (old * 3 + new) / 4 };
+        self.round_trip_us.store(avg, Ordering::Relaxed);
     }
 
     /// Counts one finished attempt, at `now`.
@@ -75,7 +94,12 @@ impl Pace {
             return 0;
         };
         w.advance(now, self.horizon);
-        w.previous.max(w.current).min(MAX_AHEAD)
+        let per_horizon = w.previous.max(w.current);
+        // What finishes in two claim round trips, when that is longer than the horizon.
+        let two_trips = 2 * u128::from(self.round_trip_us.load(Ordering::Relaxed));
+        let horizon = self.horizon.as_micros().max(1);
+        let scaled = (per_horizon as u128 * two_trips.max(horizon)) / horizon;
+        usize::try_from(scaled).unwrap_or(usize::MAX).min(MAX_AHEAD)
     }
 
     /// Forgets what finished, so nothing is claimed ahead until attempts finish again.
@@ -118,6 +142,29 @@ mod tests {
         // Nothing finished for two horizons: nothing ahead.
         let t2 = t1 + 2 * HORIZON;
         assert_eq!(pace.ahead(t2), 0);
+    }
+
+    #[test]
+    fn slow_claims_claim_further_ahead() {
+        let pace = Pace::new(HORIZON);
+        let t0 = Instant::now();
+        for _ in 0..10 {
+            pace.finished(t0);
+        }
+        // Claims faster than the horizon: one horizon's worth.
+        pace.claim_took(Duration::from_millis(2));
+        assert_eq!(pace.ahead(t0), 10);
+        // Claims of 40 ms: two of them are 80 ms, four horizons.
+        let slow = Pace::new(HORIZON);
+        for _ in 0..10 {
+            slow.finished(t0);
+        }
+        slow.claim_took(Duration::from_millis(40));
+        assert_eq!(slow.ahead(t0), 40);
+        for _ in 0..100 {
+            slow.claim_took(Duration::from_secs(1));
+        }
+        assert_eq!(slow.ahead(t0), MAX_AHEAD);
     }
 
     #[test]

@@ -48,19 +48,27 @@ CREATE TABLE backgroundoperation (
     outputjson                    TEXT
 );
 
--- Claim order: due rows by priority, then age. Partial, so terminal rows cost nothing.
+-- Claim order: free Ready rows by priority, then age. Partial, so terminal rows cost nothing,
+-- and a reserved row (claimed ahead by a node) leaves it: a claim never walks past the rows
+-- it and its peers reserved, and its own reservation writes add no entry to the pages it is
+-- scanning (which would keep PostgreSQL from marking the entries of finished rows dead, so
+-- every claim would walk them all again).
 CREATE INDEX ix_bo_due ON backgroundoperation
     (priority DESC, createdon, backgroundoperationid)
-    WHERE backgroundoperationstatecode = 0;
--- The next retry time, for the claimer's sleep.
+    WHERE backgroundoperationstatecode = 0 AND leaseowner IS NULL;
+-- The next retry time of a free Ready row, for the claimer's sleep.
 CREATE INDEX ix_bo_next ON backgroundoperation (nextattemptat)
-    WHERE backgroundoperationstatecode = 0;
+    WHERE backgroundoperationstatecode = 0 AND leaseowner IS NULL;
+-- Reservations by when they lapse: a lapsed one is handed back to the free rows by the next
+-- claim of any node.
+CREATE INDEX ix_bo_reserved ON backgroundoperation (nextattemptat)
+    WHERE backgroundoperationstatecode = 0 AND leaseowner IS NOT NULL;
 -- Rows canceled before any attempt ran, finalized by the claimer.
 CREATE INDEX ix_bo_cancel ON backgroundoperation (backgroundoperationid)
     WHERE backgroundoperationstatuscode = 22 AND leaseowner IS NULL;
--- Leases, for recovery of attempts whose node died.
+-- Leases of started attempts, for recovery of attempts whose node died.
 CREATE INDEX ix_bo_lease ON backgroundoperation (leaseexpiresat)
-    WHERE leaseowner IS NOT NULL;
+    WHERE backgroundoperationstatecode = 2;
 -- Time to live.
 CREATE INDEX ix_bo_expires ON backgroundoperation (expiresat);
 

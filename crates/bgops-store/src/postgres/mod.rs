@@ -14,6 +14,7 @@ mod migrate;
 mod operations;
 mod outbox;
 mod security;
+mod status_reads;
 mod step_jobs;
 mod tables;
 mod users;
@@ -50,6 +51,8 @@ pub struct PgStore {
     readers: deadpool_postgres::Pool,
     /// Notifications from every node, as events.
     listener: listen::Listener,
+    /// The status monitor's reads, coalesced.
+    status_reads: status_reads::StatusReads,
 }
 
 impl PgStore {
@@ -92,11 +95,13 @@ impl PgStore {
                 )))
             })?;
         let writer = Writer::start(connector.clone()).await.map_err(open_err)?;
+        let status_reads = status_reads::StatusReads::start(connector.clone());
         let listener = listen::start(connector);
         Ok(Self {
             writer,
             readers,
             listener,
+            status_reads,
         })
     }
 
@@ -135,10 +140,7 @@ impl Store for PgStore {
         &self,
         id: OperationId,
     ) -> Result<Option<OperationStatusView>, StoreError> {
-        {
-            let c = self.reader().await?;
-            operations::get_status(&*c, id).await
-        }
+        self.status_reads.get(id).await
     }
 
     async fn claim(&self, req: ClaimRequest) -> Result<ClaimOutcome, StoreError> {

@@ -141,41 +141,29 @@ pub async fn get(c: &dyn Db, id: OperationId) -> Result<Option<BackgroundOperati
         .transpose()
 }
 
-pub async fn get_status(
-    c: &dyn Db,
-    id: OperationId,
-) -> Result<Option<OperationStatusView>, StoreError> {
-    let Some(r) = c
-        .query_opt(
-            "SELECT name, backgroundoperationstatuscode, \
-             CASE WHEN backgroundoperationstatuscode = 30 THEN outputparameters END, \
-             CASE WHEN backgroundoperationstatuscode = 31 THEN errorcode END, \
-             CASE WHEN backgroundoperationstatuscode = 31 THEN errormessage END, \
-             CASE WHEN backgroundoperationstatuscode = 30 THEN outputjson END, runas \
-             FROM backgroundoperation WHERE backgroundoperationid = $1",
-            &[&id.to_string()],
-        )
-        .await?
-    else {
-        return Ok(None);
-    };
-    Ok(Some(OperationStatusView {
-        name: r.try_get(0)?,
-        status: status(r.try_get(1)?)?,
-        output_parameters: r.try_get(2)?,
-        error_code: r
-            .try_get::<_, Option<i64>>(3)?
-            .map(|c| narrow(c, "errorcode"))
-            .transpose()?,
-        error_message: r.try_get(4)?,
-        outputs_json: r.try_get(5)?,
-        run_as: {
-            let runas: String = r.try_get(6)?;
-            runas
-                .parse()
-                .map_err(|_| StoreError::Corrupt(format!("bad runas '{runas}'")))?
+/// A row of a status read (`status_reads`: id, name, status code, outputs, error code, error
+/// message, outputs as shown, runas) as the id and the view.
+pub fn read_status(r: &Row) -> Result<(String, OperationStatusView), StoreError> {
+    Ok((
+        r.try_get(0)?,
+        OperationStatusView {
+            name: r.try_get(1)?,
+            status: status(r.try_get(2)?)?,
+            output_parameters: r.try_get(3)?,
+            error_code: r
+                .try_get::<_, Option<i64>>(4)?
+                .map(|c| narrow(c, "errorcode"))
+                .transpose()?,
+            error_message: r.try_get(5)?,
+            outputs_json: r.try_get(6)?,
+            run_as: {
+                let runas: String = r.try_get(7)?;
+                runas
+                    .parse()
+                    .map_err(|_| StoreError::Corrupt(format!("bad runas '{runas}'")))?
+            },
         },
-    }))
+    ))
 }
 
 pub async fn claim(c: &dyn Db, req: &ClaimRequest) -> Result<ClaimOutcome, StoreError> {
@@ -208,13 +196,24 @@ pub async fn claim(c: &dyn Db, req: &ClaimRequest) -> Result<ClaimOutcome, Store
     }
 
     if req.limit > 0 {
+        // Reservations whose node did not start them in time (it died, or lost the database)
+        // go back to the free rows, as if never made: due at once, in their place by priority
+        // and age. The claim below runs after it on the same connection (pipelined).
+        let lapsed_params: [Param<'_>; 1] = [&now];
+        let lapsed = c.execute(
+            "UPDATE backgroundoperation SET leaseowner = NULL \
+             WHERE backgroundoperationstatecode = 0 AND leaseowner IS NOT NULL \
+             AND nextattemptat <= $1",
+            &lapsed_params,
+        );
         // A reservation: the row stays Ready as every reader sees it (no column they read
         // changes, not even `versionnumber`); it is not due for anyone else until it lapses.
         static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
             let returning = super::db::qualified(COLUMNS, "b");
             format!(
                 "WITH due AS (SELECT backgroundoperationid FROM backgroundoperation \
-                 WHERE backgroundoperationstatecode = 0 AND nextattemptat <= $1 \
+                 WHERE backgroundoperationstatecode = 0 AND leaseowner IS NULL \
+                 AND nextattemptat <= $1 \
                  ORDER BY priority DESC, createdon, backgroundoperationid \
                  LIMIT $2 FOR UPDATE SKIP LOCKED) \
                  UPDATE backgroundoperation b SET leaseowner = $3, leaseexpiresat = NULL, \
@@ -224,10 +223,10 @@ pub async fn claim(c: &dyn Db, req: &ClaimRequest) -> Result<ClaimOutcome, Store
             )
         });
         let limit = i64::try_from(req.limit).unwrap_or(i64::MAX);
-        let rows = c
-            .query(&SQL, &[&now, &limit, &req.owner, &req.lease_until.0])
-            .await?;
-        out.claimed = rows.iter().map(read_row).collect::<Result<_, _>>()?;
+        let params: [Param<'_>; 4] = [&now, &limit, &req.owner, &req.lease_until.0];
+        let (lapsed, rows) = tokio::join!(lapsed, c.query(&SQL, &params));
+        lapsed?;
+        out.claimed = rows?.iter().map(read_row).collect::<Result<_, _>>()?;
         // RETURNING has no order: the contract's is priority first, then age.
         out.claimed.sort_by(|a, b| {
             b.priority
@@ -235,13 +234,23 @@ pub async fn claim(c: &dyn Db, req: &ClaimRequest) -> Result<ClaimOutcome, Store
                 .then(a.created_on.cmp(&b.created_on))
                 .then(a.id.to_string().cmp(&b.id.to_string()))
         });
+        if out.claimed.len() == req.limit {
+            // A full claim: the claimer asks again at once and has no use for a wake-up time.
+            return Ok(out);
+        }
     }
 
+    // When the next row falls due: a free row's retry time, or when another node's
+    // reservation lapses (this node's own are not due for it: it holds them).
     out.next_due = c
         .query_one(
-            "SELECT MIN(nextattemptat) FROM backgroundoperation \
-             WHERE backgroundoperationstatecode = 0 AND nextattemptat > $1 \
-             AND leaseowner IS DISTINCT FROM $2",
+            "SELECT LEAST(\
+             (SELECT MIN(nextattemptat) FROM backgroundoperation \
+              WHERE backgroundoperationstatecode = 0 AND leaseowner IS NULL \
+              AND nextattemptat > $1), \
+             (SELECT MIN(nextattemptat) FROM backgroundoperation \
+              WHERE backgroundoperationstatecode = 0 AND leaseowner IS NOT NULL \
+              AND leaseowner <> $2 AND nextattemptat > $1))",
             &[&now, &req.owner],
         )
         .await?

@@ -4,12 +4,17 @@
 //! that can fail on a caller's data run in a savepoint of their own, so such a failure is that
 //! caller's alone ([`Writer::run_isolated`]). A caller is answered only after the commit.
 //!
+//! The engine's writes of one batch go out **pipelined**: their statements are sent one after
+//! the other without waiting for each answer (tokio-postgres queues them on the connection), so
+//! a batch of a thousand outcomes costs a few round trips, not a thousand. Writes in a savepoint
+//! run one at a time, between them.
+//!
 //! Several nodes write at once: their transactions take row locks, so two batches can deadlock
 //! or hit a serialization failure. PostgreSQL then rolls one batch back; its callers get
 //! [`StoreError::Conflict`] and the engine's write loops try again. A lost connection fails the
 //! batch with [`StoreError::Unavailable`] and the next batch reconnects.
 
-use futures_util::future::BoxFuture;
+use futures_util::future::{join_all, BoxFuture};
 use tokio::sync::{mpsc, oneshot};
 
 use super::db::{CachedClient, Db};
@@ -22,13 +27,22 @@ const MAX_BATCH: usize = 1024;
 
 type Finisher = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 
-/// A job's work on the writer's connection; it returns what answers the caller at the commit.
-type RunJob = Box<dyn for<'a> FnOnce(&'a dyn Db) -> BoxFuture<'a, Finisher> + Send>;
+/// What a job's work leaves: what answers the caller at the commit, and the error that broke
+/// the transaction, if it did (a statement failed outside a savepoint: nothing may commit).
+struct Ran {
+    finish: Finisher,
+    broken: Option<StoreError>,
+}
+
+/// A job's work on the writer's connection.
+type RunJob = Box<dyn for<'a> FnOnce(&'a dyn Db) -> BoxFuture<'a, Ran> + Send>;
 
 /// A queued write: runs on the writer's connection inside the batch's transaction, or is
 /// refused with a reason when the batch cannot begin.
 struct Job {
     run: RunJob,
+    /// In a savepoint of its own: runs alone, not pipelined with other jobs.
+    isolated: bool,
     refuse: Box<dyn FnOnce(StoreError) + Send>,
 }
 
@@ -81,18 +95,29 @@ impl Writer {
         let job = Job {
             run: Box::new(move |client| {
                 Box::pin(async move {
-                    let result = if isolated {
-                        in_savepoint(client, f).await
+                    let (result, broken) = if isolated {
+                        match in_savepoint(client, f).await {
+                            Ok(result) => (result, None),
+                            Err(e) => (Err(e.clone()), Some(e)),
+                        }
                     } else {
-                        f(client).await
+                        let result = f(client).await;
+                        let broken = result
+                            .as_ref()
+                            .err()
+                            .filter(|e| e.failed_in_database())
+                            .cloned();
+                        (result, broken)
                     };
-                    Box::new(move |commit: Result<(), StoreError>| {
+                    let finish = Box::new(move |commit: Result<(), StoreError>| {
                         if let Some(tx) = take(&tx) {
                             let _ = tx.send(commit.and(result));
                         }
-                    }) as Finisher
+                    }) as Finisher;
+                    Ran { finish, broken }
                 })
             }),
+            isolated,
             refuse: Box::new(move |why| {
                 if let Some(tx) = take(&refuse_tx) {
                     let _ = tx.send(Err(why));
@@ -111,25 +136,65 @@ fn take<T>(slot: &std::sync::Mutex<Option<oneshot::Sender<T>>>) -> Option<onesho
         .take()
 }
 
-async fn in_savepoint<'a, R, F>(db: &'a dyn Db, f: F) -> Result<R, StoreError>
+/// Runs `f` in a savepoint: the outer error is the savepoint's own (the transaction is then
+/// broken), the inner one `f`'s (rolled back to the savepoint: the transaction goes on).
+async fn in_savepoint<'a, R, F>(db: &'a dyn Db, f: F) -> Result<Result<R, StoreError>, StoreError>
 where
     F: FnOnce(&'a dyn Db) -> BoxFuture<'a, Result<R, StoreError>>,
 {
     // The savepoint goes out with the job's first statement (pipelined): one round trip less.
     let (savepoint, result) = tokio::join!(db.client().batch_execute("SAVEPOINT job"), f(db));
-    if let Err(e) = savepoint {
-        return Err(e.into());
-    }
+    savepoint?;
     match result {
         Ok(r) => {
             db.client().batch_execute("RELEASE SAVEPOINT job").await?;
-            Ok(r)
+            Ok(Ok(r))
         }
         Err(e) => {
             db.client()
                 .batch_execute("ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job")
                 .await?;
-            Err(e)
+            Ok(Err(e))
+        }
+    }
+}
+
+/// Runs a batch's jobs inside its transaction: runs of engine writes pipelined, each write in a
+/// savepoint alone. Returns what answers each caller, and what broke the transaction, if
+/// anything did.
+async fn run_batch(conn: &CachedClient, batch: Vec<Job>) -> (Vec<Finisher>, Option<StoreError>) {
+    let mut finishers = Vec::with_capacity(batch.len());
+    let mut broken = None;
+    let mut pipelined = Vec::new();
+    for job in batch {
+        if job.isolated {
+            for ran in join_all(pipelined.drain(..)).await {
+                record(&mut finishers, &mut broken, ran);
+            }
+            record(&mut finishers, &mut broken, (job.run)(conn).await);
+        } else {
+            pipelined.push((job.run)(conn));
+        }
+    }
+    for ran in join_all(pipelined).await {
+        record(&mut finishers, &mut broken, ran);
+    }
+    (finishers, broken)
+}
+
+/// Keeps a job's finisher, and the error that broke the transaction: a conflict (deadlock,
+/// serialization failure) before any other, since the statements pipelined after the one that
+/// failed fail only because the transaction is aborted, and a conflict tells callers to retry.
+fn record(finishers: &mut Vec<Finisher>, broken: &mut Option<StoreError>, ran: Ran) {
+    finishers.push(ran.finish);
+    if let Some(e) = ran.broken {
+        let replace = match broken {
+            None => true,
+            Some(StoreError::Conflict(_)) => false,
+            Some(_) => matches!(e, StoreError::Conflict(_)),
+        };
+        if replace {
+            *broken = Some(e);
         }
     }
 }
@@ -187,11 +252,13 @@ async fn writer_loop(
             }
             continue;
         }
-        let mut finishers = Vec::with_capacity(batch.len());
-        for job in batch {
-            finishers.push((job.run)(conn).await);
-        }
-        let commit = commit(conn).await;
+        let (finishers, broken) = run_batch(conn, batch).await;
+        // A statement failed outside a savepoint: PostgreSQL has aborted the transaction, and
+        // its COMMIT would roll back without an error; every caller must hear of it.
+        let commit = match broken {
+            Some(e) => Err(e),
+            None => commit(conn).await,
+        };
         if let Err(e) = &commit {
             tracing::warn!(error = %e, "write transaction failed to commit");
             let _ = conn.client().batch_execute("ROLLBACK").await;
