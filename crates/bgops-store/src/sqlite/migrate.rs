@@ -89,6 +89,18 @@ mod tests {
             for (_, sql) in before {
                 conn.execute_batch(sql).unwrap();
             }
+            let exists: bool = conn
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
+                    [table],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            if !exists {
+                // Created after the counter (0011's security tables): versioned by it from
+                // the start.
+                continue;
+            }
             insert_with_version(&conn, table, 41);
             conn.execute_batch(counter[0].1).unwrap();
             let last: i64 = conn
