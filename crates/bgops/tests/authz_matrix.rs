@@ -759,6 +759,23 @@ async fn impersonation_needs_delegate() {
     .await
     .unwrap();
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+
+    // The audit log names who acted as whom, and every refusal.
+    let log = std::fs::read_to_string(&s.log).unwrap();
+    let line = log
+        .lines()
+        .find(|l| l.contains("bgops::audit") && l.contains("impersonation"))
+        .expect("an impersonation line");
+    assert!(
+        line.contains(&e.dave.id) && line.contains(&e.alice.id),
+        "{line}"
+    );
+    assert!(line.contains("127.0.0.1"), "from where: {line}");
+    let denial = log
+        .lines()
+        .find(|l| l.contains("privilege_denied") && l.contains("act on behalf"))
+        .expect("the refused impersonation");
+    assert!(denial.contains(&e.alice.id), "{denial}");
 }
 
 #[tokio::test]
@@ -885,6 +902,7 @@ async fn disabled_users_and_revoked_keys_stop_at_once() {
         "role_disassociated",
         "user_changed",
         "authentication_failed",
+        "privilege_denied",
     ] {
         assert!(log.contains(event), "audit log has {event}");
     }
