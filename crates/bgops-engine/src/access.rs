@@ -178,11 +178,6 @@ impl Access {
         Ok(row.filter(|r| scope.reaches(owner_of(&table, r))))
     }
 
-    /// Whether a row the caller may read exists (a lookup target, an association's end).
-    pub async fn exists(&self, table: Arc<Table>, id: uuid::Uuid) -> Result<bool, AccessError> {
-        Ok(self.get(table, id).await?.is_some())
-    }
-
     /// Creates a row owned by the caller.
     pub async fn insert(&self, table: Arc<Table>, row: Row) -> Result<InsertOutcome, AccessError> {
         self.authorize(Verb::Create, &table)?;
@@ -318,4 +313,55 @@ pub async fn cancel(
         return Ok(CancelOutcome::NotFound);
     }
     Ok(engine.cancel(id, if_version).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use bgops_core::catalogue::Catalogue;
+
+    use super::*;
+
+    #[test]
+    fn own_scope_filters_by_the_owner_column_in_its_type() {
+        let catalogue = Catalogue::standard();
+        let me = UserId(uuid::Uuid::from_u128(9));
+        let ops = catalogue.by_logical_name("backgroundoperation").unwrap();
+        let accounts = catalogue.by_logical_name("account").unwrap();
+        assert_eq!(scoped_filter(&ops, Scope::All, None), None);
+        let Some(Filter::Compare { column, value, .. }) = scoped_filter(&ops, Scope::Own(me), None)
+        else {
+            panic!("an owner filter")
+        };
+        assert_eq!(column.logical_name, "runas");
+        assert_eq!(value, Cell::Text(me.to_string()));
+        let Some(Filter::Compare { column, value, .. }) =
+            scoped_filter(&accounts, Scope::Own(me), None)
+        else {
+            panic!("an owner filter")
+        };
+        assert_eq!(column.logical_name, "createdby");
+        assert_eq!(value, Cell::Guid(me.0));
+        let theirs = Filter::IsNull {
+            column: accounts.columns[1],
+            negated: true,
+        };
+        assert!(matches!(
+            scoped_filter(&accounts, Scope::Own(me), Some(theirs)),
+            Some(Filter::And(..))
+        ));
+    }
+
+    #[test]
+    fn owners_are_read_from_guid_and_text_columns() {
+        let catalogue = Catalogue::standard();
+        let me = UserId(uuid::Uuid::from_u128(3));
+        let ops = catalogue.by_logical_name("backgroundoperation").unwrap();
+        let accounts = catalogue.by_logical_name("account").unwrap();
+        let row: Row = vec![("runas", Cell::Text(me.to_string()))];
+        assert_eq!(owner_of(&ops, &row), Some(me));
+        let row: Row = vec![("createdby", Cell::Guid(me.0))];
+        assert_eq!(owner_of(&accounts, &row), Some(me));
+        assert_eq!(owner_of(&accounts, &vec![]), None);
+        assert!(!Scope::Own(me).reaches(owner_of(&accounts, &vec![])));
+    }
 }

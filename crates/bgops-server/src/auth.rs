@@ -202,8 +202,8 @@ impl Authenticator {
         });
     }
 
-    /// The principal of the enabled user `find` returns (an impersonated user), cached like
-    /// tokens.
+    /// The principal of `user` (an impersonated user, already found enabled; `None` when none
+    /// was), cached like tokens.
     async fn impersonated(&self, user: Option<SystemUser>) -> Result<Option<Principal>, AppError> {
         let Some(user) = user else {
             return Ok(None);
