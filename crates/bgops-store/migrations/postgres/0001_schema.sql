@@ -48,6 +48,14 @@ CREATE TABLE backgroundoperation (
     outputjson                    TEXT
 );
 
+-- A queue table: most rows are written two or three times within seconds of their insert.
+-- Vacuum (dead row versions) and analyze (planner statistics) after 2% of it changed, not the
+-- default 20%/10%, so a table of millions of finished rows still gets both while it runs.
+ALTER TABLE backgroundoperation SET (
+    autovacuum_vacuum_scale_factor = 0.02,
+    autovacuum_analyze_scale_factor = 0.02
+);
+
 -- Claim order: free Ready rows by priority, then age. Partial, so terminal rows cost nothing,
 -- and a reserved row (claimed ahead by a node) leaves it: a claim never walks past the rows
 -- it and its peers reserved, and its own reservation writes add no entry to the pages it is

@@ -1,13 +1,13 @@
 //! Recording an attempt's outcome: fenced to the current attempt (and, for recovery, to an
 //! expired lease), applied once, and written as Succeeded, Failed, retried or Canceled.
 
-use bgops_core::{ErrorCode, OperationError, OperationId, OperationStatus};
+use bgops_core::{ErrorCode, NewOperation, OperationError, OperationId, OperationStatus};
 
 use super::{
     assert_ended, cancel, claim, expired, failed, get, held, ids, insert, new_op, not_held, record,
-    renew, running, status_view, succeeded, t, TestDatabase, RENDERED,
+    renew, reserve, running, start, status_view, succeeded, t, TestDatabase, RENDERED,
 };
-use crate::{AttemptResult, CancelOutcome, Fence, OperationStatusView};
+use crate::{AttemptOutcome, AttemptResult, CancelOutcome, Fence, OperationStatusView, Recorded};
 
 // ---------------------------------------------------------------------------------------------
 // Fencing
@@ -343,4 +343,100 @@ pub async fn canceled_outcome_is_recorded(db: &dyn TestDatabase) {
     assert_eq!(row.error_message, None);
     assert_eq!(row.output_parameters, None);
     assert_eq!(row.start_time, Some(t(1_000)));
+}
+
+/// Many outcomes recorded at once (a node finishing fast work; a store may write them together):
+/// each applies behind its own fence exactly as alone — a reservation's outcome starts and ends
+/// the row, a started attempt's ends it, a stale owner's is dropped, a row's second outcome is
+/// dropped — and only rows with a callback URL get a delivery.
+pub async fn many_outcomes_at_once_each_behind_its_fence(db: &dyn TestDatabase) {
+    const URL: &str = "https://example.com/done";
+    let store = db.open().await;
+    let store = &*store;
+    let ops: Vec<NewOperation> = (0..24)
+        .map(|i| NewOperation {
+            callback_url: (i % 2 == 0).then(|| URL.to_owned()),
+            ..new_op(t(i))
+        })
+        .collect();
+    insert(store, &ops.iter().collect::<Vec<_>>()).await;
+    let claimed = reserve(store, "node-a", t(1_000), t(60_000), 24).await;
+    assert_eq!(claimed.claimed.len(), 24);
+    // Every third row's attempt has started (a slow one); the others are still reserved.
+    for op in ops.iter().skip(2).step_by(3) {
+        assert!(start(store, "node-a", op.id, 1, t(1_100), t(60_000)).await);
+    }
+    let fence = |i: usize| match i % 3 {
+        0 => Fence::Reserved {
+            owner: "node-b".to_owned(),
+            attempt: 1,
+            started: t(1_200),
+        },
+        1 => Fence::Reserved {
+            owner: "node-a".to_owned(),
+            attempt: 1,
+            started: t(1_200),
+        },
+        _ => Fence::Attempt(1),
+    };
+    let outputs = |i: usize| format!(r#"[{{"Key":"N","Value":"{i}"}}]"#);
+    // Row 1 is recorded twice at once: one write applies, the other is dropped.
+    let mut writes: Vec<(usize, Fence)> = (0..24).map(|i| (i, fence(i))).collect();
+    writes.push((1, fence(1)));
+    let results = futures_util::future::join_all(writes.iter().map(|(i, fence)| {
+        store.record_outcome(AttemptOutcome {
+            id: ops[*i].id,
+            fence: fence.clone(),
+            now: t(1_300),
+            result: succeeded(&outputs(*i)),
+        })
+    }))
+    .await;
+    let mut applied_row_1 = 0;
+    for ((i, _), result) in writes.iter().zip(results) {
+        let recorded = result.expect("record_outcome");
+        let i = *i;
+        if i == 1 {
+            applied_row_1 += usize::from(recorded.applied());
+            continue;
+        }
+        match i % 3 {
+            0 => assert_eq!(
+                recorded,
+                Recorded::Dropped,
+                "row {i}: a stale owner's outcome"
+            ),
+            _ => assert_eq!(
+                recorded,
+                Recorded::Applied { notify: i % 2 == 0 },
+                "row {i}"
+            ),
+        }
+    }
+    assert_eq!(applied_row_1, 1, "row 1's outcome applied once");
+    for (i, op) in ops.iter().enumerate() {
+        let row = get(store, op.id).await;
+        let deliveries = store
+            .deliveries_of(op.id)
+            .await
+            .expect("deliveries_of")
+            .len();
+        if i % 3 == 0 {
+            assert_eq!(row.status, OperationStatus::WaitingForResources, "row {i}");
+            assert_eq!(row.start_time, None, "row {i}");
+            assert_eq!(deliveries, 0, "row {i}");
+            continue;
+        }
+        assert_ended(&row, OperationStatus::Succeeded, t(1_300));
+        assert_eq!(
+            row.output_parameters.as_deref(),
+            Some(&*outputs(i)),
+            "row {i}"
+        );
+        assert_eq!(row.attempt, 1, "row {i}");
+        assert_eq!(row.retry_count, 0, "row {i}");
+        let started = if i % 3 == 1 { t(1_200) } else { t(1_100) };
+        assert_eq!(row.start_time, Some(started), "row {i}");
+        assert_eq!(deliveries, usize::from(i % 2 == 0), "row {i}");
+    }
 }

@@ -13,7 +13,9 @@ mod listen;
 mod migrate;
 mod operations;
 mod outbox;
+mod outcome_batch;
 mod security;
+mod statistics;
 mod status_reads;
 mod step_jobs;
 mod tables;
@@ -46,13 +48,17 @@ const READERS: usize = 8;
 pub struct PgStore {
     /// The single writer of this node; every change goes through it so writes batch into few
     /// commits.
-    writer: Writer,
+    writer: Arc<Writer>,
+    /// Successful outcomes, written in batches.
+    outcomes: outcome_batch::OutcomeBatches,
     /// Connections for reads.
     readers: deadpool_postgres::Pool,
     /// Notifications from every node, as events.
     listener: listen::Listener,
     /// The status monitor's reads, coalesced.
     status_reads: status_reads::StatusReads,
+    /// Keeps the planner's statistics of the operations table fresh while it grows.
+    statistics: statistics::Statistics,
 }
 
 impl PgStore {
@@ -94,14 +100,18 @@ impl PgStore {
                     "cannot build the connection pool: {e}"
                 )))
             })?;
-        let writer = Writer::start(connector.clone()).await.map_err(open_err)?;
+        let writer = Arc::new(Writer::start(connector.clone()).await.map_err(open_err)?);
+        let outcomes = outcome_batch::OutcomeBatches::start(writer.clone());
         let status_reads = status_reads::StatusReads::start(connector.clone());
+        let statistics = statistics::Statistics::new(connector.clone());
         let listener = listen::start(connector);
         Ok(Self {
             writer,
+            outcomes,
             readers,
             listener,
             status_reads,
+            statistics,
         })
     }
 
@@ -121,9 +131,12 @@ impl Store for PgStore {
     }
 
     async fn insert_operations(&self, ops: Vec<NewOperation>) -> Result<(), StoreError> {
+        let n = ops.len();
         self.writer
             .run(move |c| Box::pin(async move { operations::insert(c, &ops).await }))
-            .await
+            .await?;
+        self.statistics.inserted(n);
+        Ok(())
     }
 
     async fn get_operation(
@@ -173,6 +186,9 @@ impl Store for PgStore {
     }
 
     async fn record_outcome(&self, outcome: AttemptOutcome) -> Result<Recorded, StoreError> {
+        if outcome_batch::OutcomeBatches::takes(&outcome) {
+            return self.outcomes.record(outcome).await;
+        }
         self.writer
             .run(move |c| Box::pin(async move { operations::record_outcome(c, &outcome).await }))
             .await

@@ -208,17 +208,19 @@ pub async fn claim(c: &dyn Db, req: &ClaimRequest) -> Result<ClaimOutcome, Store
         );
         // A reservation: the row stays Ready as every reader sees it (no column they read
         // changes, not even `versionnumber`); it is not due for anyone else until it lapses.
+        // The rows are written by primary key (`= ANY(ARRAY(…))`), never by a join the planner
+        // might turn into a scan of the table.
         static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
             let returning = super::db::qualified(COLUMNS, "b");
             format!(
-                "WITH due AS (SELECT backgroundoperationid FROM backgroundoperation \
+                "UPDATE backgroundoperation b SET leaseowner = $3, leaseexpiresat = NULL, \
+                 nextattemptat = $4 \
+                 WHERE b.backgroundoperationid = ANY(ARRAY(\
+                 SELECT backgroundoperationid FROM backgroundoperation \
                  WHERE backgroundoperationstatecode = 0 AND leaseowner IS NULL \
                  AND nextattemptat <= $1 \
                  ORDER BY priority DESC, createdon, backgroundoperationid \
-                 LIMIT $2 FOR UPDATE SKIP LOCKED) \
-                 UPDATE backgroundoperation b SET leaseowner = $3, leaseexpiresat = NULL, \
-                 nextattemptat = $4 \
-                 FROM due WHERE b.backgroundoperationid = due.backgroundoperationid \
+                 LIMIT $2 FOR UPDATE SKIP LOCKED)) \
                  RETURNING {returning}"
             )
         });
@@ -297,8 +299,8 @@ pub async fn renew(c: &dyn Db, req: &RenewRequest) -> Result<Vec<LeaseState>, St
         .query(
             "UPDATE backgroundoperation b SET leaseexpiresat = $1 \
              FROM unnest($2::text[], $3::bigint[]) AS r(id, attempt) \
-             WHERE b.backgroundoperationid = r.id AND b.attempt = r.attempt \
-             AND b.leaseowner = $4 AND b.backgroundoperationstatecode = 2 \
+             WHERE b.backgroundoperationid = ANY($2) AND b.backgroundoperationid = r.id \
+             AND b.attempt = r.attempt AND b.leaseowner = $4 AND b.backgroundoperationstatecode = 2 \
              RETURNING b.backgroundoperationid, b.backgroundoperationstatuscode",
             &[&req.lease_until.0, &ids, &attempts, &req.owner],
         )
@@ -501,8 +503,8 @@ pub async fn release_claims(c: &dyn Db, req: &ReleaseRequest) -> Result<usize, S
         .execute(
             "UPDATE backgroundoperation b SET leaseowner = NULL, nextattemptat = $1 \
              FROM unnest($2::text[], $3::bigint[]) AS r(id, attempt) \
-             WHERE b.backgroundoperationid = r.id AND b.attempt = r.attempt \
-             AND b.leaseowner = $4 AND b.backgroundoperationstatecode = 0",
+             WHERE b.backgroundoperationid = ANY($2) AND b.backgroundoperationid = r.id \
+             AND b.attempt = r.attempt AND b.leaseowner = $4 AND b.backgroundoperationstatecode = 0",
             &[&req.now.0, &ids, &attempts, &req.owner],
         )
         .await?;

@@ -81,6 +81,48 @@ pub async fn enqueue(c: &dyn Db, id: &str, now: Timestamp) -> Result<bool, Store
     Ok(written > 0)
 }
 
+/// [`enqueue`] for many rows just written terminal, in one statement: the ids that had a
+/// callback URL (and got their delivery).
+pub async fn enqueue_many(
+    c: &dyn Db,
+    written: &[&crate::store::AttemptOutcome],
+) -> Result<std::collections::HashSet<String>, StoreError> {
+    let n = written.len();
+    let mut ids = Vec::with_capacity(n);
+    let mut deliveries = Vec::with_capacity(n);
+    let mut webhooks = Vec::with_capacity(n);
+    let mut now = Vec::with_capacity(n);
+    for o in written {
+        let delivery = uuid::Uuid::new_v4();
+        ids.push(o.id.to_string());
+        deliveries.push(delivery.to_string());
+        webhooks.push(format!("msg_{}", delivery.simple()));
+        now.push(o.now.0);
+    }
+    let rows = c
+        .query(
+            "INSERT INTO callbackdelivery (callbackdeliveryid, backgroundoperationid, url, \
+             location, backgroundoperationstatecode, backgroundoperationstatuscode, errorcode, \
+             errormessage, webhookid, nextattemptat, createdon, modifiedon) \
+             SELECT d.delivery, b.backgroundoperationid, b.callbackurl, COALESCE(b.location, ''), \
+             b.backgroundoperationstatecode, b.backgroundoperationstatuscode, \
+             CASE WHEN b.backgroundoperationstatuscode = 31 THEN b.errorcode END, \
+             CASE WHEN b.backgroundoperationstatuscode = 31 THEN b.errormessage END, \
+             d.webhook, d.now, d.now, d.now \
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) \
+             AS d(id, delivery, webhook, now) \
+             JOIN backgroundoperation b ON b.backgroundoperationid = d.id \
+             WHERE b.backgroundoperationid = ANY($1) \
+             AND b.callbackurl IS NOT NULL AND b.backgroundoperationstatecode = 3 \
+             RETURNING backgroundoperationid",
+            &[&ids, &deliveries, &webhooks, &now],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| r.try_get::<_, String>(0).map_err(StoreError::from))
+        .collect()
+}
+
 pub async fn claim(c: &dyn Db, req: &DeliveryClaimRequest) -> Result<DeliveryClaim, StoreError> {
     let now = req.now.0;
     let mut out = DeliveryClaim::default();

@@ -51,6 +51,21 @@ fn read_job(r: &Row) -> Result<SystemJob, StoreError> {
 /// Creates the system jobs of operation `id` (one per enabled asynchronous step of
 /// OnBackgroundOperationComplete), in the transaction that makes it terminal; returns whether
 /// any was written.
+/// Whether any OnBackgroundOperationComplete step is active (most installations have none).
+pub async fn any_active(c: &dyn Db) -> Result<bool, StoreError> {
+    Ok(c.query_opt(
+        "SELECT 1 FROM sdkmessageprocessingstep \
+             WHERE sdkmessageid = $1 AND statecode = 0 AND mode = $2 AND stage = $3 LIMIT 1",
+        &[
+            &ON_BACKGROUND_OPERATION_COMPLETE_ID.to_string(),
+            &MODE_ASYNCHRONOUS,
+            &STAGE_POST_OPERATION,
+        ],
+    )
+    .await?
+    .is_some())
+}
+
 pub async fn create_for_operation(
     c: &dyn Db,
     id: &str,
@@ -196,7 +211,8 @@ pub async fn renew(c: &dyn Db, req: &JobRenewal) -> Result<Vec<JobLeaseState>, S
         .query(
             "UPDATE asyncoperation a SET leaseexpiresat = $1 \
              FROM unnest($2::text[], $3::bigint[]) AS r(id, attempt) \
-             WHERE a.asyncoperationid = r.id AND a.attempt = r.attempt \
+             WHERE a.asyncoperationid = ANY($2) AND a.asyncoperationid = r.id \
+             AND a.attempt = r.attempt \
              AND a.leaseowner = $4 AND a.statecode = 2 \
              RETURNING a.asyncoperationid, a.attempt",
             &[&req.lease_until.0, &ids, &attempts, &req.owner],
