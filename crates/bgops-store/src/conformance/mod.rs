@@ -71,6 +71,7 @@ macro_rules! cases {
 cases!(
     insert_then_get,
     failed_insert_affects_only_its_caller,
+    concurrent_inserts_of_one_id_store_it_once,
     claim_orders_by_priority_then_age,
     concurrent_claims_never_share_a_row,
     reservation_is_invisible,
@@ -147,6 +148,7 @@ macro_rules! store_conformance_tests {
         $crate::store_conformance_tests!($fresh;
             insert_then_get,
             failed_insert_affects_only_its_caller,
+            concurrent_inserts_of_one_id_store_it_once,
             claim_orders_by_priority_then_age,
             concurrent_claims_never_share_a_row,
             reservation_is_invisible,

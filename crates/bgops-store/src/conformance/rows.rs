@@ -260,3 +260,37 @@ pub async fn reopen_keeps_rows(db: &dyn TestDatabase) {
         out.claimed[0].version_number
     );
 }
+
+/// Submissions arriving together (a store may insert them in one statement) each get their own
+/// answer: of two naming the same new id exactly one is stored, a call naming one id twice is
+/// refused whole, and the others are stored.
+pub async fn concurrent_inserts_of_one_id_store_it_once(db: &dyn TestDatabase) {
+    let store = db.open().await;
+    let shared = new_op(t(5));
+    let twice = new_op(t(6));
+    let mut calls: Vec<Vec<NewOperation>> = (0..12).map(|i| vec![new_op(t(i))]).collect();
+    calls.push(vec![shared.clone()]);
+    calls.push(vec![new_op(t(7)), shared.clone()]);
+    calls.push(vec![twice.clone(), twice.clone()]);
+    let results = futures_util::future::join_all(
+        calls.iter().map(|ops| store.insert_operations(ops.clone())),
+    )
+    .await;
+    for (ops, result) in calls.iter().zip(&results).take(12) {
+        assert!(result.is_ok(), "{:?}", ops[0].id);
+        assert!(exists(&*store, ops[0].id).await);
+    }
+    let shared_ok = usize::from(results[12].is_ok()) + usize::from(results[13].is_ok());
+    assert_eq!(shared_ok, 1, "one of the two calls naming one id is stored");
+    assert!(exists(&*store, shared.id).await);
+    assert_eq!(
+        exists(&*store, calls[13][0].id).await,
+        results[13].is_ok(),
+        "a refused call left a row behind"
+    );
+    assert!(
+        results[14].is_err(),
+        "a call naming one id twice was accepted"
+    );
+    assert!(!exists(&*store, twice.id).await);
+}

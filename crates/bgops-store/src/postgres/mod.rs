@@ -6,9 +6,11 @@
 //! Every statement runs in the schema the URL names (`options=-c search_path=…`, or the user's
 //! default), so several bgops installations (or tests) can share one database.
 
+mod batcher;
 mod completion;
 mod connect;
 mod db;
+mod insert_batch;
 mod listen;
 mod migrate;
 mod operations;
@@ -51,6 +53,8 @@ pub struct PgStore {
     writer: Arc<Writer>,
     /// Successful outcomes, written in batches.
     outcomes: outcome_batch::OutcomeBatches,
+    /// Submissions, inserted in batches.
+    inserts: insert_batch::InsertBatches,
     /// Connections for reads.
     readers: deadpool_postgres::Pool,
     /// Notifications from every node, as events.
@@ -102,12 +106,14 @@ impl PgStore {
             })?;
         let writer = Arc::new(Writer::start(connector.clone()).await.map_err(open_err)?);
         let outcomes = outcome_batch::OutcomeBatches::start(writer.clone());
+        let inserts = insert_batch::InsertBatches::start(writer.clone());
         let status_reads = status_reads::StatusReads::start(connector.clone());
         let statistics = statistics::Statistics::new(connector.clone());
         let listener = listen::start(connector);
         Ok(Self {
             writer,
             outcomes,
+            inserts,
             readers,
             listener,
             status_reads,
@@ -132,9 +138,7 @@ impl Store for PgStore {
 
     async fn insert_operations(&self, ops: Vec<NewOperation>) -> Result<(), StoreError> {
         let n = ops.len();
-        self.writer
-            .run(move |c| Box::pin(async move { operations::insert(c, &ops).await }))
-            .await?;
+        self.inserts.insert(ops).await?;
         self.statistics.inserted(n);
         Ok(())
     }

@@ -63,10 +63,13 @@ fn read_row(r: &Row) -> Result<BackgroundOperation, StoreError> {
     })
 }
 
-pub async fn insert(c: &dyn Db, ops: &[NewOperation]) -> Result<(), StoreError> {
-    // One statement for all of them. An id that exists already makes the whole call fail and
-    // leaves nothing of it behind, without an error that would abort the shared transaction
-    // (the writer runs the engine's writes without savepoints).
+/// Inserts `ops` in one statement, skipping any whose id exists already (without an error,
+/// which would abort the shared transaction: the writer runs the engine's writes without
+/// savepoints); the ids it inserted.
+pub async fn insert_rows(
+    c: &dyn Db,
+    ops: &[NewOperation],
+) -> Result<std::collections::HashSet<String>, StoreError> {
     const SQL: &str = "INSERT INTO backgroundoperation (backgroundoperationid, name, \
          displayname, backgroundoperationstatecode, backgroundoperationstatuscode, \
          inputparameters, runas, priority, ttlinseconds, createdon, modifiedon, createdby, \
@@ -113,11 +116,18 @@ pub async fn insert(c: &dyn Db, ops: &[NewOperation]) -> Result<(), StoreError> 
             ],
         )
         .await?;
+    inserted
+        .iter()
+        .map(|r| r.try_get::<_, String>(0).map_err(StoreError::from))
+        .collect()
+}
+
+/// Inserts `ops`, all or none: an id that exists already makes the whole call fail and leaves
+/// nothing of it behind.
+pub async fn insert(c: &dyn Db, ops: &[NewOperation]) -> Result<(), StoreError> {
+    let inserted = insert_rows(c, ops).await?;
     if inserted.len() < ops.len() {
-        let mine: Vec<String> = inserted
-            .iter()
-            .map(|r| r.try_get(0))
-            .collect::<Result<_, _>>()?;
+        let mine: Vec<String> = inserted.into_iter().collect();
         c.execute(
             "DELETE FROM backgroundoperation WHERE backgroundoperationid = ANY($1)",
             &[&mine],

@@ -9,9 +9,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use futures_util::stream::{FuturesUnordered, StreamExt};
-use tokio::sync::{mpsc, oneshot};
-
+use super::batcher::Batcher;
 use super::db::Db;
 use super::writer::Writer;
 use super::{listen, operations, outbox, step_jobs};
@@ -23,19 +21,28 @@ const MAX_BATCH: usize = 512;
 /// Batches queued to the writer at once.
 const IN_FLIGHT: usize = 4;
 
-type Reply = oneshot::Sender<Result<Recorded, StoreError>>;
-
 /// Queues successful outcomes to the batching task.
 pub struct OutcomeBatches {
-    requests: mpsc::UnboundedSender<(AttemptOutcome, Reply)>,
+    batcher: Batcher<AttemptOutcome, Recorded>,
 }
 
 impl OutcomeBatches {
     /// Starts the task, which writes through `writer`.
     pub fn start(writer: Arc<Writer>) -> Self {
-        let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(writer, rx));
-        Self { requests: tx }
+        let batcher = Batcher::start(
+            MAX_BATCH,
+            IN_FLIGHT,
+            |_| 1,
+            move |outcomes| {
+                let writer = writer.clone();
+                async move {
+                    writer
+                        .run(move |c| Box::pin(async move { write(c, outcomes).await }))
+                        .await
+                }
+            },
+        );
+        Self { batcher }
     }
 
     /// Whether `o` can be written in a batch: a success behind the fence of a running attempt
@@ -47,56 +54,8 @@ impl OutcomeBatches {
 
     /// Records `o` (which [`OutcomeBatches::takes`]) with whatever others are waiting.
     pub async fn record(&self, o: AttemptOutcome) -> Result<Recorded, StoreError> {
-        let (tx, rx) = oneshot::channel();
-        self.requests
-            .send((o, tx))
-            .map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        self.batcher.call(o).await
     }
-}
-
-async fn run(writer: Arc<Writer>, mut rx: mpsc::UnboundedReceiver<(AttemptOutcome, Reply)>) {
-    let mut in_flight = FuturesUnordered::new();
-    loop {
-        let next = if in_flight.len() < IN_FLIGHT {
-            tokio::select! {
-                r = rx.recv() => Some(r),
-                Some(()) = in_flight.next(), if !in_flight.is_empty() => None,
-            }
-        } else {
-            in_flight.next().await;
-            None
-        };
-        let Some(first) = next else { continue };
-        let Some(first) = first else { break };
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(r) => batch.push(r),
-                Err(_) => break,
-            }
-        }
-        let writer = writer.clone();
-        in_flight.push(async move {
-            let (outcomes, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-            let results = writer
-                .run(move |c| Box::pin(async move { write(c, outcomes).await }))
-                .await;
-            match results {
-                Ok(results) => {
-                    for (reply, r) in replies.into_iter().zip(results) {
-                        let _ = reply.send(r);
-                    }
-                }
-                Err(e) => {
-                    for reply in replies {
-                        let _ = reply.send(Err(e.clone()));
-                    }
-                }
-            }
-        });
-    }
-    while in_flight.next().await.is_some() {}
 }
 
 /// Writes the batch in one transaction; one result per outcome, in order. An error of a
@@ -143,7 +102,7 @@ async fn write(
     }
     Ok(results
         .into_iter()
-        .map(|r| r.unwrap_or_else(|| Err(StoreError::Closed)))
+        .map(|r| r.unwrap_or(Err(StoreError::Closed)))
         .collect())
 }
 

@@ -6,10 +6,11 @@
 //! once, so no read waits for company.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use futures_util::stream::{FuturesUnordered, StreamExt};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::Mutex;
 
+use super::batcher::Batcher;
 use super::connect::Connector;
 use super::db::{CachedClient, Db};
 use crate::store::OperationStatusView;
@@ -21,89 +22,71 @@ const MAX_BATCH: usize = 256;
 /// Statements in flight on the connection at once.
 const IN_FLIGHT: usize = 4;
 
-type Reply = oneshot::Sender<Result<Option<OperationStatusView>, StoreError>>;
-
 /// Queues status reads to the coalescing task.
 pub struct StatusReads {
-    requests: mpsc::UnboundedSender<(OperationId, Reply)>,
+    batcher: Batcher<OperationId, Option<OperationStatusView>>,
 }
 
 impl StatusReads {
     /// Starts the task; it connects on its first read (and again after a lost connection).
     pub fn start(connector: Connector) -> Self {
-        let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(connector, rx));
-        Self { requests: tx }
+        let conn = Arc::new(Connection {
+            connector,
+            client: Mutex::new(None),
+        });
+        let batcher = Batcher::start(
+            MAX_BATCH,
+            IN_FLIGHT,
+            |_| 1,
+            move |ids| {
+                let conn = conn.clone();
+                async move { conn.answer(ids).await }
+            },
+        );
+        Self { batcher }
     }
 
     /// The status of `id`, read with whatever other reads are waiting.
     pub async fn get(&self, id: OperationId) -> Result<Option<OperationStatusView>, StoreError> {
-        let (tx, rx) = oneshot::channel();
-        self.requests
-            .send((id, tx))
-            .map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        self.batcher.call(id).await
     }
 }
 
-async fn run(connector: Connector, mut rx: mpsc::UnboundedReceiver<(OperationId, Reply)>) {
-    let mut client: Option<std::sync::Arc<CachedClient>> = None;
-    let mut in_flight = FuturesUnordered::new();
-    loop {
-        // Take more reads only while fewer than IN_FLIGHT statements are out.
-        let next = if in_flight.len() < IN_FLIGHT {
-            tokio::select! {
-                r = rx.recv() => Some(r),
-                Some(()) = in_flight.next(), if !in_flight.is_empty() => None,
-            }
-        } else {
-            in_flight.next().await;
-            None
-        };
-        let Some(first) = next else { continue };
-        let Some(first) = first else { break };
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(r) => batch.push(r),
-                Err(_) => break,
-            }
-        }
-        if client.as_ref().is_none_or(|c| c.client().is_closed()) {
-            client = match connector.connect().await {
-                Ok(c) => Some(std::sync::Arc::new(CachedClient::new(c))),
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot connect the status reader to PostgreSQL");
-                    for (_, reply) in batch {
-                        let _ = reply.send(Err(e.clone()));
-                    }
-                    continue;
-                }
-            };
-        }
-        if let Some(c) = client.clone() {
-            in_flight.push(async move { answer(&c, batch).await });
-        }
-    }
-    while in_flight.next().await.is_some() {}
+/// The reads' connection, made on first use and again after it was lost.
+struct Connection {
+    connector: Connector,
+    client: Mutex<Option<Arc<CachedClient>>>,
 }
 
-/// Reads the batch's rows in one statement and answers each waiting read.
-async fn answer(c: &CachedClient, batch: Vec<(OperationId, Reply)>) {
-    let mut ids: Vec<String> = batch.iter().map(|(id, _)| id.to_string()).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    match read(c, &ids).await {
-        Ok(mut rows) => {
-            for (id, reply) in batch {
-                let _ = reply.send(Ok(rows.remove(&id.to_string())));
-            }
+impl Connection {
+    async fn client(&self) -> Result<Arc<CachedClient>, StoreError> {
+        let mut client = self.client.lock().await;
+        if let Some(c) = client.as_ref().filter(|c| !c.client().is_closed()) {
+            return Ok(c.clone());
         }
-        Err(e) => {
-            for (_, reply) in batch {
-                let _ = reply.send(Err(e.clone()));
-            }
-        }
+        let c = Arc::new(CachedClient::new(
+            self.connector.connect().await.inspect_err(
+                |e| tracing::warn!(error = %e, "cannot connect the status reader to PostgreSQL"),
+            )?,
+        ));
+        *client = Some(c.clone());
+        Ok(c)
+    }
+
+    /// Reads the batch's rows in one statement; an answer per id, in order.
+    async fn answer(
+        &self,
+        batch: Vec<OperationId>,
+    ) -> Result<Vec<Result<Option<OperationStatusView>, StoreError>>, StoreError> {
+        let c = self.client().await?;
+        let mut ids: Vec<String> = batch.iter().map(ToString::to_string).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let rows = read(&c, &ids).await?;
+        Ok(batch
+            .iter()
+            .map(|id| Ok(rows.get(&id.to_string()).cloned()))
+            .collect())
     }
 }
 
