@@ -4,6 +4,7 @@
 //! attempts whose node died, and delete rows whose time to live has passed.
 #![warn(missing_docs)]
 
+pub mod access;
 pub mod builtin;
 mod config;
 mod data;
@@ -18,6 +19,7 @@ mod registry;
 pub mod sample;
 mod step_handler;
 
+pub use access::{Access, AccessError};
 pub use config::EngineConfig;
 pub use data::DataAccess;
 pub use engine::{Engine, EngineHandle, RandomJitter};

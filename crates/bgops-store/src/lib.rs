@@ -14,6 +14,7 @@ pub mod conformance_tables;
 mod deliveries;
 mod error;
 pub mod postgres;
+mod security;
 pub mod sqlite;
 mod store;
 mod system_jobs;
@@ -22,6 +23,7 @@ mod url;
 
 pub use deliveries::*;
 pub use error::StoreError;
+pub use security::*;
 pub use store::*;
 pub use system_jobs::*;
 pub use url::{open, open_with, shown_url, DatabaseUrl, OpenOptions};

@@ -1,5 +1,6 @@
 //! `bgops`: parse the command line, set up logging, run the service or a client command.
 
+mod admin_cmd;
 mod cli;
 mod client_cmd;
 mod config_file;

@@ -9,9 +9,7 @@ use bgops_core::function_args::function_parameters;
 use bgops_core::{ApiError, CustomApi, ErrorCode, NewOperation, OperationId, Parameters};
 use serde_json::{json, Map, Value};
 
-use crate::auth::{
-    authorize, Caller, PRV_READ_BACKGROUND_OPERATION, PRV_WRITE_BACKGROUND_OPERATION,
-};
+use crate::auth::Caller;
 use crate::error::AppError;
 use crate::extract::{query_pairs, Root};
 use crate::prefer::Prefer;
@@ -38,23 +36,13 @@ async fn lookup(state: &AppState, name: &str) -> Result<std::sync::Arc<CustomApi
 }
 
 /// Checks the privileges of running `api` (in the background when `background`).
-fn authorize_call(caller: &Caller, api: &CustomApi, background: bool) -> Result<(), ApiError> {
-    if background {
-        authorize(
-            &caller.0,
-            PRV_READ_BACKGROUND_OPERATION,
-            "backgroundoperation",
-        )?;
-        authorize(
-            &caller.0,
-            PRV_WRITE_BACKGROUND_OPERATION,
-            "backgroundoperation",
-        )?;
-    }
-    if let Some(p) = &api.execute_privilege {
-        authorize(&caller.0, p, "customapi")?;
-    }
-    Ok(())
+fn authorize_call(
+    state: &AppState,
+    caller: &Caller,
+    api: &CustomApi,
+    background: bool,
+) -> Result<(), ApiError> {
+    caller.access(state).authorize_call(api, background)
 }
 
 /// Applies the callback URL rules of SPEC §3 and §9 to `url`: https (unless
@@ -130,8 +118,9 @@ async fn submit(
         name: api.unique_name.clone(),
         display_name: api.display_name.clone(),
         input_parameters: inputs.to_key_value_json(),
-        run_as: caller.0.id,
-        created_by: caller.0.id,
+        // Impersonated: runs as the user acted for, created by the one who authenticated.
+        run_as: caller.principal.id,
+        created_by: caller.authenticated,
         priority: 0,
         ttl_seconds: i64::try_from(state.config.default_ttl.as_secs()).unwrap_or(i64::MAX),
         max_retries: i32::try_from(max_retries).unwrap_or(i32::MAX),
@@ -162,7 +151,7 @@ pub async fn invoke(
         return Err(ApiError::unknown_segment(name).into());
     }
     let prefer = Prefer::from_headers(headers);
-    authorize_call(caller, &api, prefer.respond_async())?;
+    authorize_call(state, caller, &api, prefer.respond_async())?;
     let callback = callback_from_headers(state, headers, &prefer).await?;
     let inputs = api.validate_request(&body)?;
     run(state, caller, root, &prefer, &api, inputs, callback).await
@@ -185,7 +174,7 @@ pub async fn invoke_function(
         return Err(ApiError::unknown_segment(name).into());
     }
     let prefer = Prefer::from_headers(headers);
-    authorize_call(caller, &api, prefer.respond_async())?;
+    authorize_call(state, caller, &api, prefer.respond_async())?;
     let callback = callback_from_headers(state, headers, &prefer).await?;
     let pairs = query.map(query_pairs).unwrap_or_default();
     let inputs = function_parameters(&api, args, &pairs)?;
@@ -224,7 +213,10 @@ async fn run(
         return Ok(resp);
     }
 
-    let outputs = state.engine.execute_sync(api, inputs, caller.0.id).await?;
+    let outputs = state
+        .engine
+        .execute_sync(api, inputs, caller.principal.id)
+        .await?;
     if api.response_properties.is_empty() {
         return Ok(response::empty(StatusCode::NO_CONTENT));
     }
@@ -294,7 +286,7 @@ pub async fn execute_background_operation(
         },
     };
     let api = lookup(state, &name).await?;
-    authorize_call(caller, &api, true)?;
+    authorize_call(state, caller, &api, true)?;
     let callback = match body.get("CallbackUri") {
         None | Some(Value::Null) => None,
         Some(Value::String(url)) => {

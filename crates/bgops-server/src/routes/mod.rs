@@ -6,6 +6,7 @@ mod custom_api;
 mod custom_api_defs;
 mod entity_definitions;
 mod health;
+mod security;
 mod service;
 mod status_monitor;
 mod steps;
@@ -47,6 +48,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn(crate::audit::layer))
         .layer(CatchPanicLayer::custom(
             |_: Box<dyn std::any::Any + Send>| {
                 tracing::error!("a request handler panicked");
@@ -137,6 +139,31 @@ async fn web_api_nested(
                 .into());
             }
             entity_definitions::nested(&state, &root, key, &rest, req.uri().query()).await
+        }
+        Segment {
+            name,
+            key: Some(key),
+        } if security::handles(name, &rest) => {
+            let caller = caller?;
+            check_url(&req)?;
+            let query = req.uri().query().map(str::to_owned);
+            let body = if method == Method::POST {
+                Some(JsonObject::from_req(req, &state).await?.0)
+            } else {
+                None
+            };
+            security::nested(
+                &state,
+                &caller,
+                &root,
+                &method,
+                name,
+                key,
+                &rest,
+                query.as_deref(),
+                body,
+            )
+            .await
         }
         _ => Ok(unknown_route(req).await),
     }

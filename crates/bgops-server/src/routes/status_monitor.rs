@@ -12,9 +12,7 @@ use bgops_store::{CancelOutcome, OperationStatusView};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::json;
 
-use crate::auth::{
-    authorize, Caller, PRV_READ_BACKGROUND_OPERATION, PRV_WRITE_BACKGROUND_OPERATION,
-};
+use crate::auth::Caller;
 use crate::error::AppError;
 use crate::response;
 use crate::state::AppState;
@@ -104,15 +102,10 @@ pub async fn get(
     Path(raw): Path<String>,
 ) -> Result<Response, AppError> {
     let id = parse_id(&raw)?;
-    authorize(
-        &caller.0,
-        PRV_READ_BACKGROUND_OPERATION,
-        "backgroundoperation",
-    )?;
-    let op = state
-        .engine
-        .store()
-        .get_operation_status(id)
+    // A row outside the caller's depth is not found, exactly as an absent one.
+    let op = caller
+        .access(&state)
+        .operation_status(id)
         .await?
         .ok_or_else(|| ApiError::item_not_found(id))?;
     let terminal = op.status.is_terminal();
@@ -145,12 +138,8 @@ pub async fn cancel(
     Path(raw): Path<String>,
 ) -> Result<Response, AppError> {
     let id = parse_id(&raw)?;
-    authorize(
-        &caller.0,
-        PRV_WRITE_BACKGROUND_OPERATION,
-        "backgroundoperation",
-    )?;
-    match state.engine.cancel(id, None).await? {
+    let access = caller.access(&state);
+    match bgops_engine::access::cancel(&state.engine, &access, id, None).await? {
         CancelOutcome::NotFound => Err(ApiError::item_not_found(id).into()),
         CancelOutcome::Terminal => Err(ApiError::terminal_cancel().into()),
         CancelOutcome::VersionMismatch => Err(ApiError::version_mismatch().into()),
@@ -177,6 +166,7 @@ mod tests {
             error_code: None,
             error_message: None,
             outputs_json: rendered.then(|| outputs.to_json_text()),
+            run_as: bgops_core::UserId::new_random(),
         }
     }
 

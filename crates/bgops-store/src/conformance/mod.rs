@@ -25,6 +25,7 @@ mod leases;
 mod outcomes;
 mod reservations;
 mod rows;
+mod security;
 mod ttl;
 mod two_stores;
 mod users_settings;
@@ -106,6 +107,10 @@ cases!(
     bootstrap_admin_if_absent,
     bootstrap_admin_set_replaces_key,
     settings_are_created_once_and_kept,
+    api_keys_expire_and_revoke,
+    disabled_users_cannot_authenticate,
+    roles_grant_privileges_at_depth,
+    users_are_unique_and_found_by_object_id,
     external_users_are_found_and_provisioned_by_tenant_and_object_id,
     reopen_keeps_rows,
     versions_increase_across_two_stores,
@@ -180,6 +185,10 @@ macro_rules! store_conformance_tests {
             bootstrap_admin_if_absent,
             bootstrap_admin_set_replaces_key,
             settings_are_created_once_and_kept,
+            api_keys_expire_and_revoke,
+            disabled_users_cannot_authenticate,
+            roles_grant_privileges_at_depth,
+            users_are_unique_and_found_by_object_id,
             external_users_are_found_and_provisioned_by_tenant_and_object_id,
             reopen_keeps_rows,
             versions_increase_across_two_stores,
@@ -217,6 +226,7 @@ pub use leases::*;
 pub use outcomes::*;
 pub use reservations::*;
 pub use rows::*;
+pub use security::*;
 pub use ttl::*;
 pub use two_stores::*;
 pub use users_settings::*;

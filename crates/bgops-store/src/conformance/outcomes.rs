@@ -215,6 +215,7 @@ pub async fn succeeded_outcome_is_recorded(db: &dyn TestDatabase) {
             error_code: None,
             error_message: None,
             outputs_json: Some(RENDERED.to_owned()),
+            run_as: row.run_as,
         },
         "the status monitor's read shows the outputs, and their rendering"
     );
@@ -253,6 +254,7 @@ pub async fn failed_outcome_is_recorded(db: &dyn TestDatabase) {
             error_code: row.error_code,
             error_message: row.error_message.clone(),
             outputs_json: None,
+            run_as: row.run_as,
         },
         "the status monitor's read shows the error"
     );

@@ -8,18 +8,20 @@ use super::users;
 use crate::store::{ExternalIdentity, ExternalUser, NewExternalUser};
 use crate::StoreError;
 
-/// The user of `identity`: a row of its tenant first, else one with no tenant.
+/// The user with `object_id`: a row of `tenant` first, else one with no tenant; any row when
+/// `tenant` is `None`.
 pub async fn find(
     c: &dyn Db,
-    identity: &ExternalIdentity,
+    tenant: Option<&str>,
+    object_id: &str,
 ) -> Result<Option<ExternalUser>, StoreError> {
     let Some(row) = c
         .query_opt(
             "SELECT systemuserid, isdisabled <> 0 FROM systemuser \
              WHERE azureactivedirectoryobjectid = $2 \
-               AND (bgops_identitytenant = $1 OR bgops_identitytenant IS NULL) \
+               AND ($1::text IS NULL OR bgops_identitytenant = $1 OR bgops_identitytenant IS NULL) \
              ORDER BY bgops_identitytenant IS NULL LIMIT 1",
-            &[&identity.tenant, &identity.object_id],
+            &[&tenant, &object_id],
         )
         .await?
     else {

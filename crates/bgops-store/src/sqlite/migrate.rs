@@ -1,5 +1,7 @@
 //! Embedded migrations, applied in order at start-up inside one transaction each.
 
+use std::collections::HashSet;
+
 use rusqlite::Connection;
 
 /// `(version, SQL)` in order; a new migration is appended, never edited.
@@ -31,12 +33,16 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/sqlite/0009_version_counter.sql"),
     ),
     (
+        11,
+        include_str!("../../migrations/sqlite/0011_security.sql"),
+    ),
+    (
         12,
         include_str!("../../migrations/sqlite/0012_external_identity.sql"),
     ),
 ];
 
-/// Applies every migration newer than the database's version.
+/// Applies every migration the database has not recorded, in order.
 pub fn apply(conn: &mut Connection) -> Result<(), rusqlite::Error> {
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS bgops_schema_migrations (
@@ -44,12 +50,13 @@ pub fn apply(conn: &mut Connection) -> Result<(), rusqlite::Error> {
             appliedon INTEGER NOT NULL
         )",
     )?;
-    let current: i64 = conn.query_row(
-        "SELECT COALESCE(MAX(version), 0) FROM bgops_schema_migrations",
-        [],
-        |r| r.get(0),
-    )?;
-    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+    // Every migration not recorded yet, not only those above the highest: branches merged
+    // later bring lower numbers (0011 arrived after 0012 was released).
+    let applied: HashSet<i64> = conn
+        .prepare("SELECT version FROM bgops_schema_migrations")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| !applied.contains(v)) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         tx.execute(
@@ -88,6 +95,18 @@ mod tests {
             let conn = Connection::open_in_memory().unwrap();
             for (_, sql) in before {
                 conn.execute_batch(sql).unwrap();
+            }
+            let exists: bool = conn
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
+                    [table],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            if !exists {
+                // Created after the counter (0011's security tables): versioned by it from
+                // the start.
+                continue;
             }
             insert_with_version(&conn, table, 41);
             conn.execute_batch(counter[0].1).unwrap();

@@ -105,7 +105,7 @@ pub fn get_status(
          CASE WHEN backgroundoperationstatuscode = 30 THEN outputparameters END, \
          CASE WHEN backgroundoperationstatuscode = 31 THEN errorcode END, \
          CASE WHEN backgroundoperationstatuscode = 31 THEN errormessage END, \
-         CASE WHEN backgroundoperationstatuscode = 30 THEN outputjson END \
+         CASE WHEN backgroundoperationstatuscode = 30 THEN outputjson END, runas \
          FROM backgroundoperation WHERE backgroundoperationid = ?1",
     )?;
     let mut rows = stmt.query([id.to_string()])?;
@@ -121,6 +121,12 @@ pub fn get_status(
         error_code: r.get(3)?,
         error_message: r.get(4)?,
         outputs_json: r.get(5)?,
+        run_as: {
+            let runas: String = r.get(6)?;
+            runas
+                .parse()
+                .map_err(|_| StoreError::Corrupt(format!("bad runas '{runas}'")))?
+        },
     }))
 }
 
