@@ -14,8 +14,8 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::serve::IncomingStream;
-use bgops_core::ApiError;
 use bgops_core::security::Principal;
+use bgops_core::ApiError;
 use bgops_store::Store;
 
 use crate::error::api_error_response;

@@ -10,6 +10,7 @@ mod common;
 use std::time::Duration;
 
 use common::custom_apis::{entity_id, plugin_type_id, post, API, ECHO_PLUGIN};
+use common::idp::{claims, sign_hs256, unix};
 use common::Server;
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
@@ -938,4 +939,103 @@ async fn plug_ins_run_with_the_privileges_of_runas() {
     let id = s.submit(api, fetch).await;
     let done = s.wait_terminal(&id, Duration::from_secs(20)).await;
     assert_eq!(done["backgroundOperationStatusCode"], 30, "{done}");
+}
+
+/// The JWT rows of the matrix: a user provisioned on first sign-in (`--jwt-auto-provision`) is a
+/// Basic User like a key user (submits, sees only their own rows; another user's row is the
+/// absent row's 404), `CallerObjectId` finds them by their Entra object id, and an expired
+/// token or one for another audience gets 401 on a protected route.
+#[tokio::test]
+async fn jwt_users_get_basic_user_rights_and_bad_tokens_are_refused() {
+    const SECRET: &str = "dev-secret-of-at-least-some-length";
+    const ISS: &str = "https://dev.example";
+    const AUD: &str = "bgops";
+    const TID: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+    let oid = uuid::Uuid::new_v4().to_string();
+    let s = Server::start(&[
+        "--jwt-issuer",
+        ISS,
+        "--jwt-audience",
+        AUD,
+        "--jwt-dev-hs256-secret",
+        SECRET,
+        "--jwt-auto-provision",
+    ]);
+    create_api(&s, "test_Echo", ECHO_PLUGIN, ("Text", 10), "Text").await;
+    let bob = user(&s, "bob", &[BASIC_USER], None).await;
+    let dave = user(&s, "dave", &[BASIC_USER, DELEGATE], None).await;
+    let good = claims(ISS, AUD, TID, &oid);
+    let token = sign_hs256(SECRET, &good);
+
+    // The first request provisions the user; as a Basic User it may submit.
+    let who = get_json(&s, &token, &format!("{API}/WhoAmI()")).await;
+    let jwt_user = who["UserId"].as_str().expect("UserId").to_owned();
+    let own = submit_as(&s, &token, "test_Echo", json!({"Text": "jwt"}), &[]).await;
+    let bobs = submit_as(&s, &bob.key, "test_Echo", json!({"Text": "bob"}), &[]).await;
+
+    // Own rows only: the list holds its own row, another user's row is the absent row's 404.
+    let page = get_json(&s, &token, &format!("{API}/backgroundoperations")).await;
+    assert_eq!(
+        ids(&page),
+        vec![own.clone()],
+        "a JWT user sees only their own rows"
+    );
+    get_json(&s, &token, &format!("{API}/backgroundoperations({own})")).await;
+    for path in [
+        format!("{API}/backgroundoperations({bobs})"),
+        format!("/api/backgroundoperation/{bobs}"),
+    ] {
+        let resp = with_key(&s, Method::GET, &path, Some(&token))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            resp.status(),
+            StatusCode::NOT_FOUND,
+            "GET {path} as the JWT user"
+        );
+    }
+    // Bob does not see the JWT user's row either.
+    let resp = with_key(
+        &s,
+        Method::GET,
+        &format!("{API}/backgroundoperations({own})"),
+        Some(&bob.key),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(
+        resp.status(),
+        StatusCode::NOT_FOUND,
+        "bob GET the JWT user's row"
+    );
+
+    // CallerObjectId names the JWT user by the same look-up that signs them in.
+    let resp = with_key(&s, Method::GET, &format!("{API}/WhoAmI()"), Some(&dave.key))
+        .header("CallerObjectId", &oid)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK, "dave acting as the JWT user");
+    let acting: Value = resp.json().await.unwrap();
+    assert_eq!(acting["UserId"], jwt_user.as_str());
+
+    // Expired, or for another audience: 401 on a protected route.
+    let mut expired = good.clone();
+    expired["exp"] = json!(unix(-3600));
+    let mut other_audience = good.clone();
+    other_audience["aud"] = json!("https://other.example");
+    for (what, claims) in [("expired", expired), ("another audience", other_audience)] {
+        let resp = with_key(
+            &s,
+            Method::GET,
+            &format!("{API}/backgroundoperations"),
+            Some(&sign_hs256(SECRET, &claims)),
+        )
+        .send()
+        .await
+        .unwrap();
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{what}");
+    }
 }

@@ -308,8 +308,15 @@ impl JwtAuthenticator {
 /// Gives a user provisioned on first sign-in the Basic User role (its own rows only), through
 /// the same role association an administrator's `systemuserroles_association` writes. Granting
 /// twice (two nodes provisioning at once) changes nothing.
-async fn grant_basic_user(store: &dyn Store, user: &SystemUser, now: Timestamp) -> Result<(), JwtError> {
-    match store.associate_role(user.id, BASIC_USER_ROLE, None, now).await? {
+async fn grant_basic_user(
+    store: &dyn Store,
+    user: &SystemUser,
+    now: Timestamp,
+) -> Result<(), JwtError> {
+    match store
+        .associate_role(user.id, BASIC_USER_ROLE, None, now)
+        .await?
+    {
         RoleLink::Changed | RoleLink::Unchanged => Ok(()),
         link => Err(JwtError::Store(bgops_store::StoreError::Corrupt(format!(
             "cannot give the provisioned user {} the Basic User role: {link:?}",

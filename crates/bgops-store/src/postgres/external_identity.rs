@@ -46,7 +46,7 @@ pub async fn provision(
     new: &NewExternalUser,
     now: Timestamp,
 ) -> Result<ExternalUser, StoreError> {
-    if let Some(found) = find(c, identity).await? {
+    if let Some(found) = find(c, Some(&identity.tenant), &identity.object_id).await? {
         return Ok(found);
     }
     c.execute(
@@ -65,10 +65,12 @@ pub async fn provision(
         ],
     )
     .await?;
-    find(c, identity).await?.ok_or_else(|| {
-        StoreError::Corrupt(format!(
-            "no user for object id '{}' after provisioning it",
-            identity.object_id
-        ))
-    })
+    find(c, Some(&identity.tenant), &identity.object_id)
+        .await?
+        .ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "no user for object id '{}' after provisioning it",
+                identity.object_id
+            ))
+        })
 }

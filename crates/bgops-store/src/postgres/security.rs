@@ -149,6 +149,20 @@ async fn create_user(
         }
     }
     let oid = user.object_id.map(|o| o.to_string());
+    // One user per object id among those an administrator creates; a user signed in by a JWT is
+    // the pair (tenant, object id), so the column alone carries no unique index.
+    if let Some(oid) = &oid {
+        let taken: bool = c
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM systemuser WHERE azureactivedirectoryobjectid = $1)",
+                &[oid],
+            )
+            .await?
+            .try_get(0)?;
+        if taken {
+            return Ok(CreateUserOutcome::Duplicate);
+        }
+    }
     let inserted = c
         .execute(
             "INSERT INTO systemuser (systemuserid, fullname, internalemailaddress, \

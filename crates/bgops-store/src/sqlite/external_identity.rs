@@ -23,9 +23,7 @@ pub fn find(
                AND (?1 IS NULL OR bgops_identitytenant = ?1 OR bgops_identitytenant IS NULL) \
              ORDER BY bgops_identitytenant IS NULL LIMIT 1",
         )?
-        .query_row(params![tenant, object_id], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .query_row(params![tenant, object_id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     let Some((id, disabled)) = row else {
         return Ok(None);

@@ -117,6 +117,35 @@ mod tests {
         }
     }
 
+    /// A database migrated by a build without 0011 (at 0012 already) gets 0011 all the same.
+    #[test]
+    fn a_lower_migration_merged_later_is_applied() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE bgops_schema_migrations (version INTEGER PRIMARY KEY NOT NULL, \
+             appliedon INTEGER NOT NULL)",
+        )
+        .unwrap();
+        for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v != 11) {
+            conn.execute_batch(sql).unwrap();
+            conn.execute(
+                "INSERT INTO bgops_schema_migrations (version, appliedon) VALUES (?1, 0)",
+                [version],
+            )
+            .unwrap();
+        }
+        apply(&mut conn).unwrap();
+        let keys: bool = conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'bgops_apikey')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(keys, "0011 applied after 0012");
+        apply(&mut conn).unwrap();
+    }
+
     /// Inserts a row into `table` with `versionnumber` = `version` and plain values elsewhere.
     fn insert_with_version(conn: &Connection, table: &str, version: i64) {
         let columns: Vec<(String, String)> = conn
