@@ -437,9 +437,9 @@ fn systemuser() -> Table {
         "User",
         "systemuserid",
         "fullname",
-        TableAccess::ReadOnly,
+        TableAccess::ReadWrite,
         vec![
-            col("fullname", text(200)),
+            required("fullname", text(200)),
             col("domainname", text(1024)),
             col("internalemailaddress", text(100)),
             col("azureactivedirectoryobjectid", Guid),
@@ -463,6 +463,66 @@ fn role() -> Table {
         "name",
         TableAccess::ReadOnly,
         vec![required("name", text(100))],
+    )
+}
+
+fn privilege() -> Table {
+    table(
+        "privilege",
+        "privileges",
+        "Privilege",
+        "privilegeid",
+        "name",
+        TableAccess::ReadOnly,
+        vec![
+            required("name", text(100)),
+            col("canbebasic", YES_NO),
+            col("canbeglobal", YES_NO),
+        ],
+    )
+}
+
+/// The privileges of a role and the depth each is held at (`privilegedepthmask`: 1 Basic,
+/// 8 Global).
+fn roleprivileges() -> Table {
+    table(
+        "roleprivileges",
+        "roleprivilegescollection",
+        "Role Privileges",
+        "roleprivilegeid",
+        "roleprivilegeid",
+        TableAccess::ReadOnly,
+        vec![
+            required("roleid", Lookup { targets: &["role"] }),
+            required(
+                "privilegeid",
+                Lookup {
+                    targets: &["privilege"],
+                },
+            ),
+            required("privilegedepthmask", Integer),
+        ],
+    )
+}
+
+/// Which users hold which roles; changed with `$ref` on `systemuserroles_association`.
+fn systemuserroles() -> Table {
+    table(
+        "systemuserroles",
+        "systemuserrolescollection",
+        "System User Roles",
+        "systemuserroleid",
+        "systemuserroleid",
+        TableAccess::ReadOnly,
+        vec![
+            required(
+                "systemuserid",
+                Lookup {
+                    targets: &["systemuser"],
+                },
+            ),
+            required("roleid", Lookup { targets: &["role"] }),
+        ],
     )
 }
 
@@ -728,6 +788,9 @@ impl Catalogue {
             plugintype(),
             systemuser(),
             role(),
+            privilege(),
+            roleprivileges(),
+            systemuserroles(),
             sdkmessage(),
             serviceendpoint(),
             sdkmessageprocessingstep(),
@@ -761,7 +824,7 @@ mod tests {
     #[test]
     fn every_table_has_its_key_first_and_its_primary_name() {
         let c = Catalogue::standard();
-        assert_eq!(c.tables().len(), 14);
+        assert_eq!(c.tables().len(), 17);
         for t in c.tables() {
             assert_eq!(
                 t.columns[0].logical_name, t.primary_id,

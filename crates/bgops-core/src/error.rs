@@ -22,6 +22,8 @@ impl ErrorCode {
     pub const PRIVILEGE_DENIED: Self = Self(0x8004_0220);
     /// `AccessDenied`.
     pub const ACCESS_DENIED: Self = Self(0x8004_8405);
+    /// CannotActOnBehalfOfAnotherUser: impersonation without `prvActOnBehalfOfAnotherUser`.
+    pub const CANNOT_ACT_ON_BEHALF: Self = Self(0x8004_a110);
     /// `IsvAborted`: a plug-in reported an error.
     pub const PLUGIN_ERROR: Self = Self(0x8004_0265);
     /// `SandboxWorkerPluginTimeout`: an attempt exceeded its time-out.
@@ -271,6 +273,18 @@ impl ApiError {
             ErrorCode::PRIVILEGE_DENIED,
             format!(
                 "Principal user (Id={user}, type=8) is missing {privilege} privilege on entity '{entity}'. Consider adding missing privilege to one of the principal (user/team) roles for the request to succeed."
+            ),
+        )
+    }
+
+    /// A caller without a privilege that is not about one table (a custom API's
+    /// `executeprivilegename`, `prvActOnBehalfOfAnotherUser`).
+    pub fn privilege_missing(user: impl fmt::Display, privilege: &str) -> Self {
+        Self::new(
+            403,
+            ErrorCode::PRIVILEGE_DENIED,
+            format!(
+                "Principal user (Id={user}, type=8) is missing {privilege} privilege. Consider adding missing privilege to one of the principal (user/team) roles for the request to succeed."
             ),
         )
     }

@@ -23,6 +23,7 @@ pub mod operation;
 pub mod outbound_url;
 pub mod params;
 pub mod retry;
+pub mod security;
 pub mod signing;
 pub mod state;
 pub mod step_rules;

@@ -291,6 +291,16 @@ impl Engine {
         &self.inner.clock
     }
 
+    /// Rows as `principal` may see and change them: the one place privileges are applied.
+    pub fn access(&self, principal: bgops_core::security::Principal) -> crate::Access {
+        crate::Access::new(
+            self.inner.store.clone(),
+            self.inner.catalogue.clone(),
+            self.inner.clock.clone(),
+            principal,
+        )
+    }
+
     /// Stores background submissions (durably) and wakes a worker.
     pub async fn submit(&self, ops: Vec<NewOperation>) -> Result<(), StoreError> {
         let ids: Vec<OperationId> = ops.iter().map(|op| op.id).collect();

@@ -4,6 +4,7 @@
 //! attempts whose node died, and delete rows whose time to live has passed.
 #![warn(missing_docs)]
 
+pub mod access;
 pub mod builtin;
 pub mod changes;
 mod config;
@@ -20,6 +21,7 @@ pub mod sample;
 mod step_handler;
 pub mod trace;
 
+pub use access::{Access, AccessError};
 pub use config::EngineConfig;
 pub use data::DataAccess;
 pub use engine::{Engine, EngineHandle, RandomJitter};

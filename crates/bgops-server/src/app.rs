@@ -140,6 +140,7 @@ pub async fn run_with_registry(
         }
     };
     let catalogue = Arc::new(bgops_core::catalogue::Catalogue::standard());
+    crate::auth::ensure_security_model(store.as_ref(), &catalogue, now).await?;
     if settings.demo_data {
         if let Some(token) = admin_token {
             if let Some(admin) = store.find_user_by_key_hash(&hash_token(&token)).await? {

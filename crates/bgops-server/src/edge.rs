@@ -14,8 +14,9 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::serve::IncomingStream;
+use bgops_core::security::Principal;
 use bgops_core::ApiError;
-use bgops_store::{Store, SystemUser};
+use bgops_store::Store;
 
 use crate::error::api_error_response;
 use crate::forwarded::ProxyPolicy;
@@ -100,9 +101,9 @@ pub struct PublicRoot(pub String);
 #[derive(Clone, Copy, Debug)]
 pub struct ClientAddr(pub Option<IpAddr>);
 
-/// The bearer token's user, authenticated once per request.
+/// The bearer token's principal, authenticated once per request.
 #[derive(Clone, Debug)]
-pub struct Authenticated(pub SystemUser);
+pub struct Authenticated(pub Principal);
 
 /// The bearer token was refused (a 401), for the handler's [`Caller`](crate::auth::Caller).
 #[derive(Clone, Debug)]
@@ -136,12 +137,12 @@ pub async fn middleware(State(state): State<AppState>, mut req: Request, next: N
     let mut admitted = None;
     if let Some(token) = bearer_token(req.headers()).map(str::to_owned) {
         match state.auth.authenticate(&token).await {
-            Ok(user) => {
+            Ok(principal) => {
                 if let Some(limiter) = &state.edge.limiter {
-                    match limiter.admit(user.id, Instant::now()) {
+                    match limiter.admit(principal.id, Instant::now()) {
                         Ok(a) => admitted = Some(a),
                         Err(refused) => {
-                            tracing::info!(target: "bgops::audit", event = "throttled", user = %user.id, client = ?origin.client, code = %refused.error.code, "request refused by service protection");
+                            tracing::info!(target: "bgops::audit", event = "throttled", user = %principal.id, client = ?origin.client, code = %refused.error.code, "request refused by service protection");
                             let mut resp = api_error_response(&refused.error);
                             if let Ok(v) = HeaderValue::from_str(&refused.retry_after.to_string()) {
                                 resp.headers_mut().insert(header::RETRY_AFTER, v);
@@ -150,7 +151,7 @@ pub async fn middleware(State(state): State<AppState>, mut req: Request, next: N
                         }
                     }
                 }
-                req.extensions_mut().insert(Authenticated(user));
+                req.extensions_mut().insert(Authenticated(principal));
             }
             Err(crate::error::AppError::Api(e)) => {
                 req.extensions_mut().insert(AuthRefused(e));

@@ -23,6 +23,19 @@ impl From<ApiError> for AppError {
     }
 }
 
+impl From<bgops_engine::AccessError> for AppError {
+    fn from(e: bgops_engine::AccessError) -> Self {
+        match e {
+            bgops_engine::AccessError::Api(e) => AppError::Api(e),
+            bgops_engine::AccessError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// The message of a 403 answer, kept on the response for the audit log.
+#[derive(Clone, Debug)]
+pub struct Denial(pub String);
+
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
         AppError::Internal(e.to_string())
@@ -37,6 +50,9 @@ pub fn api_error_response(e: &ApiError) -> Response {
     let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut resp = (status, body.to_string()).into_response();
     odata_headers(resp.headers_mut());
+    if e.status == 403 {
+        resp.extensions_mut().insert(Denial(e.message.clone()));
+    }
     if e.status == 401 {
         resp.headers_mut().insert(
             axum::http::header::WWW_AUTHENTICATE,

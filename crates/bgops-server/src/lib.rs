@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 mod app;
+pub mod audit;
 pub mod auth;
 pub mod dashboard;
 mod definitions;

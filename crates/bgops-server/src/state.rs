@@ -56,7 +56,7 @@ impl Default for ServerConfig {
 pub struct AppState {
     /// Runs and stores operations.
     pub engine: Engine,
-    /// Resolves bearer tokens to users.
+    /// Resolves bearer tokens to principals.
     pub auth: Arc<Authenticator>,
     /// HTTP settings.
     pub config: Arc<ServerConfig>,
@@ -81,10 +81,13 @@ pub struct AppState {
 impl AppState {
     /// State over an engine with these settings.
     pub fn new(engine: Engine, config: ServerConfig) -> Self {
-        let auth = Arc::new(Authenticator::new(engine.store().clone()));
         let streams = config
             .max_event_streams
             .min(tokio::sync::Semaphore::MAX_PERMITS);
+        let auth = Arc::new(Authenticator::new(
+            engine.store().clone(),
+            engine.clock().clone(),
+        ));
         let catalogue = engine.catalogue().clone();
         let mut key = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut key);
@@ -104,8 +107,10 @@ impl AppState {
 
     /// This state with `edge` (built by [`Edge::build`]): its JWT issuers join API keys.
     pub fn with_edge(mut self, edge: Edge) -> Self {
-        self.auth =
-            Arc::new(Authenticator::new(self.engine.store().clone()).with_jwt(edge.jwt.clone()));
+        self.auth = Arc::new(
+            Authenticator::new(self.engine.store().clone(), self.engine.clock().clone())
+                .with_jwt(edge.jwt.clone()),
+        );
         self.edge = Arc::new(edge);
         self
     }

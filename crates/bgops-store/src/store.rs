@@ -233,6 +233,8 @@ pub struct OperationStatusView {
     /// The row's `versionnumber`: it moves with every change a reader can see, so an event
     /// stream names each state it sends by it.
     pub version: i64,
+    /// Who the operation runs as (`runas`): a caller with Basic read depth sees only theirs.
+    pub run_as: UserId,
 }
 
 /// What a cancel request did.
@@ -482,7 +484,7 @@ pub enum StoreEvent {
 
 /// The storage interface.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: crate::security::SecurityStore + Send + Sync + 'static {
     /// Events from every node writing to this database (this one included), when the backend
     /// can tell them (PostgreSQL's `LISTEN/NOTIFY`). `None`: only polling finds other
     /// processes' changes (SQLite).
@@ -580,22 +582,25 @@ pub trait Store: Send + Sync + 'static {
     /// neither Locked nor reserved; returns how many.
     async fn sweep_expired(&self, now: Timestamp, limit: usize) -> Result<usize, StoreError>;
 
-    /// The user whose API key hashes to `key_hash`.
+    /// The enabled user whose unrevoked API key hashes to `key_hash`, whatever its expiry
+    /// (authentication uses [`crate::SecurityStore::authenticate_key`], which checks it).
     async fn find_user_by_key_hash(&self, key_hash: &str)
         -> Result<Option<SystemUser>, StoreError>;
 
-    /// The user with this id.
+    /// The user with this id, enabled or not.
     async fn find_user(&self, id: UserId) -> Result<Option<SystemUser>, StoreError>;
 
-    /// The user of `identity`: the row whose `azureactivedirectoryobjectid` is its object id and
-    /// whose tenant is its tenant, else such a row with no tenant (made by an administrator
-    /// before the user first signed in); `None` when there is neither.
+    /// The user whose `azureactivedirectoryobjectid` is `object_id`: of `tenant` when given,
+    /// else a row with no tenant (made by an administrator before the user first signed in);
+    /// with no tenant (`CallerObjectId` impersonation), a row of any tenant. `None` when there
+    /// is none. The one look-up of users by Entra identity: bearer JWTs and impersonation.
     async fn find_external_user(
         &self,
-        identity: &ExternalIdentity,
+        tenant: Option<&str>,
+        object_id: &str,
     ) -> Result<Option<ExternalUser>, StoreError>;
 
-    /// The user of `identity` as [`Store::find_external_user`] finds it, or a new
+    /// The user of `identity` as [`Store::find_external_user`] finds it (in its tenant), or a new
     /// non-administrator made from `new` when there is none. Nodes provisioning the same
     /// identity at once end with one user.
     async fn provision_external_user(

@@ -75,6 +75,10 @@ enum Command {
     /// Print the secret that signs callbacks and HTTP plug-in requests (`whsec_…`), as stored
     /// in the database; creates it if absent.
     WebhookSecret(WebhookSecretArgs),
+    /// Manage users (`add`, `list`, `disable`, `enable`) in a database.
+    User(crate::admin_cmd::UserArgs),
+    /// Manage API keys (`create`, `list`, `revoke`) in a database.
+    Key(crate::admin_cmd::KeyArgs),
     #[command(flatten)]
     Client(crate::client_cmd::ClientCommand),
 }
@@ -303,6 +307,8 @@ impl Cli {
         match self.command {
             Command::Serve(args) => serve(*args).await?,
             Command::WebhookSecret(args) => print_webhook_secret(args).await?,
+            Command::User(args) => args.run().await?,
+            Command::Key(args) => args.run().await?,
             Command::Client(cmd) => return Ok(cmd.run().await),
         }
         Ok(std::process::ExitCode::SUCCESS)

@@ -1,6 +1,7 @@
 //! `bgops`: parse the command line, set up logging and tracing, run the service or a client
 //! command.
 
+mod admin_cmd;
 mod cli;
 mod client_cmd;
 mod config_file;

@@ -14,7 +14,7 @@ use reqwest::Method;
 async fn every_table_lists_its_attributes_in_dataverse_shape() {
     let s = start();
     let all = tables(&s).await;
-    assert_eq!(all.len(), 14);
+    assert_eq!(all.len(), 17);
     for (name, id, primary_id, primary_name) in &all {
         let path = format!("{API}/EntityDefinitions(LogicalName='{name}')/Attributes");
         let body = get_json(&s, &path).await;

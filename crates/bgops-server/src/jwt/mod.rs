@@ -8,12 +8,14 @@ pub mod jwks;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::http::HeaderValue;
 use base64::Engine as _;
-use bgops_store::{ExternalUser, Store, SystemUser};
+use bgops_core::security::BASIC_USER_ROLE;
+use bgops_core::Timestamp;
+use bgops_store::{ExternalUser, RoleLink, Store, SystemUser};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 
 use self::claims::Claims;
@@ -21,14 +23,6 @@ use self::jwks::{KeyMap, RemoteKeys};
 
 /// The clock skew allowed on `exp` and `nbf`.
 pub const LEEWAY: Duration = Duration::from_secs(60);
-
-/// How long a verified token is trusted without checking it again (never past its `exp`), so a
-/// client polling the status monitor pays for one signature check a minute or so; a user
-/// disabled meanwhile is refused within this time.
-const CACHE_TTL: Duration = Duration::from_secs(30);
-
-/// Past this many cached tokens the cache is emptied (a crude bound on memory).
-const CACHE_MAX: usize = 10_000;
 
 /// The JWT settings of `bgops serve`.
 #[derive(Clone, Default)]
@@ -131,8 +125,6 @@ pub struct JwtAuthenticator {
     store: Arc<dyn Store>,
     /// The `WWW-Authenticate` value of a 401.
     challenge: HeaderValue,
-    /// Token → user and until when that answer holds.
-    cache: RwLock<HashMap<String, (SystemUser, Instant)>>,
 }
 
 /// Whether a bearer token is a JWT (three Base64url parts, the first a JSON object: `eyJ`)
@@ -209,7 +201,6 @@ impl JwtAuthenticator {
             auto_provision: settings.auto_provision,
             store,
             challenge,
-            cache: RwLock::new(HashMap::new()),
         })
     }
 
@@ -218,16 +209,17 @@ impl JwtAuthenticator {
         &self.challenge
     }
 
-    /// The user `token` speaks for, once its signature and claims check out.
-    pub async fn authenticate(&self, token: &str) -> Result<SystemUser, JwtError> {
-        if let Some((user, until)) = self.cache.read().ok().and_then(|c| c.get(token).cloned()) {
-            if Instant::now() < until {
-                return Ok(user);
-            }
-        }
+    /// The user `token` speaks for, once its signature and claims check out, and how long the
+    /// token has left before its `exp` (the [`Authenticator`](crate::auth::Authenticator)
+    /// caches the answer no longer).
+    pub async fn authenticate(&self, token: &str) -> Result<(SystemUser, Duration), JwtError> {
         let (claims, exp) = self.verify(token).await?;
         let identity = claims.identity().ok_or(JwtError::NoSubject)?;
-        let user = match self.store.find_external_user(&identity).await? {
+        let user = match self
+            .store
+            .find_external_user(Some(&identity.tenant), &identity.object_id)
+            .await?
+        {
             Some(ExternalUser::Enabled(user)) => user,
             Some(ExternalUser::Disabled(_)) => return Err(JwtError::Disabled),
             None if self.auto_provision => {
@@ -240,9 +232,7 @@ impl JwtAuthenticator {
                 {
                     ExternalUser::Enabled(user) => {
                         tracing::info!(user = %user.id, tenant = %identity.tenant, object_id = %identity.object_id, "user provisioned on first sign-in");
-                        // AUTHZ (issue 14): the provisioned user gets the Basic User role
-                        // here once the `authz` branch (roles) has landed.
-                        grant_basic_user(&*self.store, &user).await?;
+                        grant_basic_user(&*self.store, &user, now).await?;
                         user
                     }
                     ExternalUser::Disabled(_) => return Err(JwtError::Disabled),
@@ -250,14 +240,7 @@ impl JwtAuthenticator {
             }
             None => return Err(JwtError::UnknownUser),
         };
-        let until = Instant::now() + CACHE_TTL.min(exp);
-        if let Ok(mut cache) = self.cache.write() {
-            if cache.len() >= CACHE_MAX {
-                cache.clear();
-            }
-            cache.insert(token.to_owned(), (user.clone(), until));
-        }
-        Ok(user)
+        Ok((user, exp))
     }
 
     /// Checks the signature and the claims; returns them and how long until `exp`.
@@ -322,10 +305,24 @@ impl JwtAuthenticator {
     }
 }
 
-/// Gives a user provisioned on first sign-in its role. Roles arrive with the `authz` branch of
-/// issue 14; until then such a user holds no role (and so, by `authorize`, no privilege).
-async fn grant_basic_user(_store: &dyn Store, _user: &SystemUser) -> Result<(), JwtError> {
-    Ok(())
+/// Gives a user provisioned on first sign-in the Basic User role (its own rows only), through
+/// the same role association an administrator's `systemuserroles_association` writes. Granting
+/// twice (two nodes provisioning at once) changes nothing.
+async fn grant_basic_user(
+    store: &dyn Store,
+    user: &SystemUser,
+    now: Timestamp,
+) -> Result<(), JwtError> {
+    match store
+        .associate_role(user.id, BASIC_USER_ROLE, None, now)
+        .await?
+    {
+        RoleLink::Changed | RoleLink::Unchanged => Ok(()),
+        link => Err(JwtError::Store(bgops_store::StoreError::Corrupt(format!(
+            "cannot give the provisioned user {} the Basic User role: {link:?}",
+            user.id
+        )))),
+    }
 }
 
 /// The `iss` of a token before its signature is checked, to choose the keys that check it.

@@ -8,7 +8,7 @@ use bgops_core::{ApiError, OperationId};
 use bgops_store::{CancelOutcome, UpdateMode};
 use serde_json::{Map, Value};
 
-use crate::auth::{authorize, Caller, PRV_WRITE_BACKGROUND_OPERATION};
+use crate::auth::Caller;
 use crate::error::AppError;
 use crate::extract::Root;
 use crate::prefer::Prefer;
@@ -61,13 +61,13 @@ pub async fn patch(
         }
         _ => return Err(ApiError::invalid_state_pair().into()),
     }
-    authorize(&caller.0, PRV_WRITE_BACKGROUND_OPERATION, TABLE)?;
+    let access = caller.access(state);
     // `If-Match: *` or none: either way a missing row is 404, never an upsert.
     let if_version = match condition {
         UpdateMode::IfVersion(v) => Some(v),
         UpdateMode::MustExist | UpdateMode::Upsert => None,
     };
-    match state.engine.cancel(id, if_version).await? {
+    match bgops_engine::access::cancel(&state.engine, &access, id, if_version).await? {
         // No upsert: rows are created only by submissions, with or without `If-Match: *`.
         CancelOutcome::NotFound => Err(ApiError::row_not_found(TABLE, id).into()),
         CancelOutcome::Terminal => Err(ApiError::terminal_cancel().into()),
@@ -78,14 +78,12 @@ pub async fn patch(
                     .catalogue
                     .by_logical_name(TABLE)
                     .ok_or_else(|| AppError::Internal("no backgroundoperation table".into()))?;
-                let row = state
-                    .engine
-                    .store()
-                    .get_row(table.clone(), id.0)
+                let row = access
+                    .get(table.clone(), id.0)
                     .await?
                     .ok_or_else(|| ApiError::row_not_found(TABLE, id))?;
                 return super::tables::entity_response(
-                    state,
+                    &access,
                     root,
                     &table,
                     row,

@@ -11,9 +11,7 @@ use bgops_core::{ApiError, CustomApi, ErrorCode, NewOperation, OperationId, Para
 use bgops_store::{IdempotencyKey, InsertOnce, KeyedOperation};
 use serde_json::{json, Map, Value};
 
-use crate::auth::{
-    authorize, Caller, PRV_READ_BACKGROUND_OPERATION, PRV_WRITE_BACKGROUND_OPERATION,
-};
+use crate::auth::Caller;
 use crate::error::AppError;
 use crate::extract::{query_pairs, Root};
 use crate::idempotency::{self, InFlightGuard};
@@ -41,23 +39,13 @@ async fn lookup(state: &AppState, name: &str) -> Result<std::sync::Arc<CustomApi
 }
 
 /// Checks the privileges of running `api` (in the background when `background`).
-fn authorize_call(caller: &Caller, api: &CustomApi, background: bool) -> Result<(), ApiError> {
-    if background {
-        authorize(
-            &caller.0,
-            PRV_READ_BACKGROUND_OPERATION,
-            "backgroundoperation",
-        )?;
-        authorize(
-            &caller.0,
-            PRV_WRITE_BACKGROUND_OPERATION,
-            "backgroundoperation",
-        )?;
-    }
-    if let Some(p) = &api.execute_privilege {
-        authorize(&caller.0, p, "customapi")?;
-    }
-    Ok(())
+fn authorize_call(
+    state: &AppState,
+    caller: &Caller,
+    api: &CustomApi,
+    background: bool,
+) -> Result<(), ApiError> {
+    caller.access(state).authorize_call(api, background)
 }
 
 /// Applies the callback URL rules of SPEC §3 and §9 to `url`: https (unless
@@ -150,7 +138,7 @@ fn keyed(
             "Idempotency-Key applies to background submissions (Prefer: respond-async, or ExecuteBackgroundOperation); a synchronous call stores nothing that a retry could be answered from.",
         ));
     }
-    let in_flight = state.in_flight.enter(caller.0.id, &key)?;
+    let in_flight = state.in_flight.enter(caller.principal.id, &key)?;
     Ok(Some(Keyed {
         key,
         fingerprint: idempotency::fingerprint(parts),
@@ -197,8 +185,9 @@ async fn submit(
         name: api.unique_name.clone(),
         display_name: api.display_name.clone(),
         input_parameters: inputs.to_key_value_json(),
-        run_as: caller.0.id,
-        created_by: caller.0.id,
+        // Impersonated: runs as the user acted for, created by the one who authenticated.
+        run_as: caller.principal.id,
+        created_by: caller.authenticated,
         priority: 0,
         ttl_seconds: i64::try_from(state.config.default_ttl.as_secs()).unwrap_or(i64::MAX),
         max_retries: i32::try_from(max_retries).unwrap_or(i32::MAX),
@@ -215,7 +204,7 @@ async fn submit(
         });
     };
     let key = IdempotencyKey {
-        user: caller.0.id,
+        user: caller.principal.id,
         key: keyed.key.clone(),
         fingerprint: keyed.fingerprint.clone(),
         now,
@@ -269,7 +258,7 @@ pub async fn invoke(
         return Err(ApiError::unknown_segment(name).into());
     }
     let prefer = Prefer::from_headers(headers);
-    authorize_call(caller, &api, prefer.respond_async())?;
+    authorize_call(state, caller, &api, prefer.respond_async())?;
     let body_text = idempotency::canonical_body(&body);
     let path = format!("{}/{name}", super::WEB_API);
     let keyed = keyed(
@@ -315,7 +304,7 @@ pub async fn invoke_function(
         return Err(ApiError::unknown_segment(name).into());
     }
     let prefer = Prefer::from_headers(headers);
-    authorize_call(caller, &api, prefer.respond_async())?;
+    authorize_call(state, caller, &api, prefer.respond_async())?;
     let path = format!("{}/{name}({args})", super::WEB_API);
     let keyed = keyed(
         state,
@@ -385,7 +374,10 @@ async fn run(
         return Ok(resp);
     }
 
-    let outputs = state.engine.execute_sync(api, inputs, caller.0.id).await?;
+    let outputs = state
+        .engine
+        .execute_sync(api, inputs, caller.principal.id)
+        .await?;
     if api.response_properties.is_empty() {
         return Ok(response::empty(StatusCode::NO_CONTENT));
     }
@@ -455,7 +447,7 @@ pub async fn execute_background_operation(
         },
     };
     let api = lookup(state, &name).await?;
-    authorize_call(caller, &api, true)?;
+    authorize_call(state, caller, &api, true)?;
     let body_text = idempotency::canonical_body(&body);
     let path = format!("{}/{EXECUTE_BACKGROUND_OPERATION}", super::WEB_API);
     let keyed = keyed(

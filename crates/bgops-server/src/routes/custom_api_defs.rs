@@ -15,12 +15,13 @@ use bgops_engine::definitions::DefinitionError;
 use bgops_store::UpdateMode;
 use serde_json::{Map, Value};
 
-use super::tables::{parse_key, privilege, update_mode, written};
-use crate::auth::{authorize, Caller};
+use super::tables::{parse_key, update_mode, written};
+use crate::auth::Caller;
 use crate::error::AppError;
 use crate::extract::Root;
 use crate::response;
 use crate::state::AppState;
+use bgops_core::security::Verb;
 
 impl From<DefinitionError> for AppError {
     fn from(e: DefinitionError) -> Self {
@@ -46,13 +47,21 @@ pub async fn create(
     kind: DefinitionKind,
     body: Map<String, Value>,
 ) -> Result<Response, AppError> {
-    authorize(&caller.0, &privilege("Create", &table), table.logical_name)?;
+    caller.access(state).authorize(Verb::Create, &table)?;
     let row = state
         .engine
         .definitions()
-        .create(kind, &body, caller.0.id)
+        .create(kind, &body, caller.principal.id)
         .await?;
-    written(state, root, headers, &table, row, StatusCode::CREATED).await
+    written(
+        &caller.access(state),
+        root,
+        headers,
+        &table,
+        row,
+        StatusCode::CREATED,
+    )
+    .await
 }
 
 /// `PATCH /api/data/v9.2/{set}({id})` of a definition row: mutable columns only, never an
@@ -77,7 +86,7 @@ pub async fn update(
         ))
         .into());
     }
-    authorize(&caller.0, &privilege("Write", &table), table.logical_name)?;
+    caller.access(state).authorize(Verb::Write, &table)?;
     let if_version = match mode {
         UpdateMode::IfVersion(v) => Some(v),
         _ => None,
@@ -85,9 +94,17 @@ pub async fn update(
     let row = state
         .engine
         .definitions()
-        .update(kind, id, &body, if_version, caller.0.id)
+        .update(kind, id, &body, if_version, caller.principal.id)
         .await?;
-    written(state, root, headers, &table, row, StatusCode::OK).await
+    written(
+        &caller.access(state),
+        root,
+        headers,
+        &table,
+        row,
+        StatusCode::OK,
+    )
+    .await
 }
 
 /// `DELETE /api/data/v9.2/{set}({id})` of a definition row; a custom API goes with its request
@@ -105,11 +122,11 @@ pub async fn delete(
         UpdateMode::IfVersion(v) => Some(v),
         _ => None,
     };
-    authorize(&caller.0, &privilege("Delete", &table), table.logical_name)?;
+    caller.access(state).authorize(Verb::Delete, &table)?;
     state
         .engine
         .definitions()
-        .delete(kind, id, if_version, caller.0.id)
+        .delete(kind, id, if_version, caller.principal.id)
         .await?;
     Ok(response::empty(StatusCode::NO_CONTENT))
 }

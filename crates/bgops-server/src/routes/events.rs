@@ -18,6 +18,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use bgops_core::security::{Privilege, Scope, Verb};
 use bgops_core::{ApiError, BackgroundOperation, OperationId, OperationStatus, UserId};
 use bgops_engine::changes::ChangeWatch;
 use bgops_store::OperationStatusView;
@@ -27,7 +28,7 @@ use serde_json::{json, Map, Value};
 use tokio::sync::{watch, OwnedSemaphorePermit};
 
 use super::status_monitor;
-use crate::auth::{authorize, Caller, PRV_READ_BACKGROUND_OPERATION};
+use crate::auth::Caller;
 use crate::error::AppError;
 use crate::extract::Root;
 use crate::state::AppState;
@@ -73,13 +74,14 @@ impl Visibility {
     }
 }
 
-/// What `caller` may see: every operation for a System Administrator, else its own.
-pub fn visible_to(caller: &Caller) -> Visibility {
-    if caller.0.is_system_administrator {
-        Visibility::All
-    } else {
-        Visibility::Own(caller.0.id)
-    }
+/// What `caller` may see: every operation at Global read depth on `backgroundoperation`, else
+/// its own; the 403 without the read privilege.
+pub fn visible_to(caller: &Caller) -> Result<Visibility, ApiError> {
+    let privilege = Privilege::table(Verb::Read, "backgroundoperation");
+    Ok(match caller.principal.authorize(&privilege)? {
+        Scope::All => Visibility::All,
+        Scope::Own(user) => Visibility::Own(user),
+    })
 }
 
 /// `Last-Event-ID`: the version of the last event the client got. Not a version: 400.
@@ -226,11 +228,7 @@ pub async fn all(
     headers: HeaderMap,
     Query(query): Query<EventsQuery>,
 ) -> Result<Response, AppError> {
-    authorize(
-        &caller.0,
-        PRV_READ_BACKGROUND_OPERATION,
-        "backgroundoperation",
-    )?;
+    let visibility = visible_to(&caller)?;
     let from_query = query.after.as_deref().map(parse_version).transpose()?;
     let resume = last_event_id(&headers)?.or(from_query);
     let slot = take_slot(&state)?;
@@ -244,7 +242,7 @@ pub async fn all(
     let st = AllStream {
         state,
         root: root.0,
-        visibility: visible_to(&caller),
+        visibility,
         cursor,
         any,
         queue: VecDeque::new(),

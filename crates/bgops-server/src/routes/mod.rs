@@ -8,6 +8,7 @@ mod entity_definitions;
 mod events;
 mod health;
 pub(crate) mod metrics;
+mod security;
 mod service;
 mod status_monitor;
 mod steps;
@@ -60,6 +61,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             crate::observe::around_request,
         ))
+        .layer(axum::middleware::from_fn(crate::audit::layer))
         .layer(CatchPanicLayer::custom(
             |_: Box<dyn std::any::Any + Send>| {
                 tracing::error!("a request handler panicked");
@@ -150,6 +152,31 @@ async fn web_api_nested(
                 .into());
             }
             entity_definitions::nested(&state, &root, key, &rest, req.uri().query()).await
+        }
+        Segment {
+            name,
+            key: Some(key),
+        } if security::handles(name, &rest) => {
+            let caller = caller?;
+            check_url(&req)?;
+            let query = req.uri().query().map(str::to_owned);
+            let body = if method == Method::POST {
+                Some(JsonObject::from_req(req, &state).await?.0)
+            } else {
+                None
+            };
+            security::nested(
+                &state,
+                &caller,
+                &root,
+                &method,
+                name,
+                key,
+                &rest,
+                query.as_deref(),
+                body,
+            )
+            .await
         }
         _ => Ok(unknown_route(req).await),
     }

@@ -42,7 +42,7 @@ pub async fn who_am_i(root: &Root, caller: &Caller) -> Response {
         &json!({
             "@odata.context": format!("{}/api/data/v9.2/$metadata#Microsoft.Dynamics.CRM.WhoAmIResponse", root.0),
             "BusinessUnitId": BUSINESS_UNIT_ID,
-            "UserId": caller.0.id.to_string(),
+            "UserId": caller.principal.id.to_string(),
             "OrganizationId": ORGANIZATION_ID,
         }),
     )

@@ -15,9 +15,7 @@ use bgops_store::{CancelOutcome, OperationStatusView};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::json;
 
-use crate::auth::{
-    authorize, Caller, PRV_READ_BACKGROUND_OPERATION, PRV_WRITE_BACKGROUND_OPERATION,
-};
+use crate::auth::Caller;
 use crate::error::AppError;
 use crate::prefer::Prefer;
 use crate::response;
@@ -114,16 +112,17 @@ pub async fn get(
 ) -> Result<Response, AppError> {
     let id = parse_id(&raw)?;
     let wait = Prefer::from_headers(&headers).wait()?;
-    authorize(
-        &caller.0,
-        PRV_READ_BACKGROUND_OPERATION,
-        "backgroundoperation",
-    )?;
+    // A row outside the caller's depth is not found, exactly as an absent one.
+    let visible = caller
+        .access(&state)
+        .operation_status(id)
+        .await?
+        .ok_or_else(|| ApiError::item_not_found(id))?;
     if super::events::wants_event_stream(&headers) {
         return super::events::operation_stream(state, id, &headers).await;
     }
     let op = match wait {
-        None => read(&state, id).await?,
+        None => visible,
         Some(wait) => wait_for_end(&state, id, wait).await?,
     };
     let mut resp = render(&state, op).await;
@@ -208,12 +207,8 @@ pub async fn cancel(
     Path(raw): Path<String>,
 ) -> Result<Response, AppError> {
     let id = parse_id(&raw)?;
-    authorize(
-        &caller.0,
-        PRV_WRITE_BACKGROUND_OPERATION,
-        "backgroundoperation",
-    )?;
-    match state.engine.cancel(id, None).await? {
+    let access = caller.access(&state);
+    match bgops_engine::access::cancel(&state.engine, &access, id, None).await? {
         CancelOutcome::NotFound => Err(ApiError::item_not_found(id).into()),
         CancelOutcome::Terminal => Err(ApiError::terminal_cancel().into()),
         CancelOutcome::VersionMismatch => Err(ApiError::version_mismatch().into()),
@@ -241,6 +236,7 @@ mod tests {
             error_message: None,
             outputs_json: rendered.then(|| outputs.to_json_text()),
             version: 7,
+            run_as: bgops_core::UserId::new_random(),
         }
     }
 

@@ -22,12 +22,13 @@ use bgops_core::{ApiError, ErrorCode};
 use bgops_store::{DeleteOutcome, InsertOutcome, PageRequest, UpdateMode, UpdateOutcome};
 use serde_json::{Map, Value};
 
-use super::tables::{parse_key, privilege, update_mode, write_context, written};
-use crate::auth::{authorize, Caller};
+use super::tables::{parse_key, update_mode, write_context, written};
+use crate::auth::Caller;
 use crate::error::AppError;
 use crate::extract::Root;
 use crate::response;
 use crate::state::AppState;
+use bgops_core::security::Verb;
 
 /// The two tables whose writes are served here.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -168,7 +169,7 @@ pub async fn create(
     kind: Kind,
     body: Map<String, Value>,
 ) -> Result<Response, AppError> {
-    authorize(&caller.0, &privilege("Create", &table), table.logical_name)?;
+    caller.access(state).authorize(Verb::Create, &table)?;
     let storage = storage_table(kind, &table);
     let mut row = table_json::row_from_json(&state.catalogue, &storage, &body, WriteKind::Create)?;
     check_binds(state, &storage, &body).await?;
@@ -205,7 +206,15 @@ pub async fn create(
             .into())
         }
     };
-    written(state, root, headers, &table, stored, StatusCode::CREATED).await
+    written(
+        &caller.access(state),
+        root,
+        headers,
+        &table,
+        stored,
+        StatusCode::CREATED,
+    )
+    .await
 }
 
 /// `PATCH /api/data/v9.2/{set}({id})`: the row with the body's changes must still follow the
@@ -230,7 +239,7 @@ pub async fn update(
         ))
         .into());
     }
-    authorize(&caller.0, &privilege("Write", &table), table.logical_name)?;
+    caller.access(state).authorize(Verb::Write, &table)?;
     let storage = storage_table(kind, &table);
     let store = state.engine.store();
     let current = store
@@ -271,7 +280,15 @@ pub async fn update(
         }
         UpdateOutcome::VersionMismatch => return Err(ApiError::version_mismatch().into()),
     };
-    written(state, root, headers, &table, stored, StatusCode::OK).await
+    written(
+        &caller.access(state),
+        root,
+        headers,
+        &table,
+        stored,
+        StatusCode::OK,
+    )
+    .await
 }
 
 /// The steps whose handler is `endpoint`.
@@ -326,7 +343,7 @@ pub async fn delete(
         UpdateMode::IfVersion(v) => Some(v),
         _ => None,
     };
-    authorize(&caller.0, &privilege("Delete", &table), table.logical_name)?;
+    caller.access(state).authorize(Verb::Delete, &table)?;
     let store = state.engine.store();
     if kind == Kind::ServiceEndpoint {
         let current = store

@@ -15,21 +15,19 @@ use bgops_store::{
 };
 use serde_json::{Map, Value};
 
-use crate::auth::{authorize, Caller};
+use crate::auth::Caller;
 use crate::error::AppError;
 use crate::extract::{percent_encode, query_pairs, Root};
 use crate::prefer::Prefer;
 use crate::response;
 use crate::state::AppState;
+use bgops_core::security::Verb;
+use bgops_engine::{Access, AccessError};
 
 /// The largest page a client may ask for, and the page size without `odata.maxpagesize`.
 pub const MAX_PAGE_SIZE: usize = 5_000;
 /// `@odata.count` and `/$count` stop counting here, as Dataverse does.
 pub const MAX_COUNT: u64 = 5_000;
-
-pub(crate) fn privilege(verb: &str, table: &Table) -> String {
-    format!("prv{verb}{}", table.logical_name)
-}
 
 /// Parses a `({key})` segment: a GUID, or `{primaryid}={GUID}`.
 pub fn parse_key(table: &Table, raw: &str) -> Result<uuid::Uuid, ApiError> {
@@ -47,7 +45,7 @@ pub fn parse_key(table: &Table, raw: &str) -> Result<uuid::Uuid, ApiError> {
 /// Resolves the labels of the lookups in `rows` (primary names of the rows they point to),
 /// for FormattedValue and lookuplogicalname annotations.
 async fn lookup_labels(
-    state: &AppState,
+    access: &Access,
     table: &Table,
     rows: &[Row],
 ) -> Result<HashMap<(String, uuid::Uuid), (String, &'static str)>, AppError> {
@@ -65,10 +63,16 @@ async fn lookup_labels(
                 continue;
             }
             for target in targets {
-                let Some(t) = state.catalogue.by_logical_name(target) else {
+                let Some(t) = access.catalogue().by_logical_name(target) else {
                     continue;
                 };
-                if let Some(found) = state.engine.store().get_row(t.clone(), *id).await? {
+                // A row the caller may not read has no label for them.
+                let found = match access.get(t.clone(), *id).await {
+                    Ok(found) => found,
+                    Err(AccessError::Api(_)) => None,
+                    Err(e) => return Err(e.into()),
+                };
+                if let Some(found) = found {
                     let label = found
                         .iter()
                         .find(|(c, _)| *c == t.primary_name)
@@ -88,7 +92,7 @@ async fn lookup_labels(
 
 /// Renders rows with the annotations `prefer` asks for.
 async fn render_rows(
-    state: &AppState,
+    access: &Access,
     table: &Table,
     rows: &[Row],
     annotations: Option<&str>,
@@ -96,7 +100,7 @@ async fn render_rows(
     let wants = table_json::wants_annotation(annotations, table_json::FORMATTED_VALUE)
         || table_json::wants_annotation(annotations, table_json::LOOKUP_LOGICAL_NAME);
     let labels = if wants {
-        lookup_labels(state, table, rows).await?
+        lookup_labels(access, table, rows).await?
     } else {
         HashMap::new()
     };
@@ -174,10 +178,14 @@ pub async fn get_collection(
     table: Arc<Table>,
     query: Option<&str>,
 ) -> Result<Response, AppError> {
-    authorize(&caller.0, &privilege("Read", &table), table.logical_name)?;
+    let access = caller.access(state);
+    let scope = access.read_scope(&table)?;
     let pairs = query.map(query_pairs).unwrap_or_default();
     let options = parse::parse_options(&pairs)?;
-    let plan = validate::plan(&table, &options)?;
+    let mut plan = validate::plan(&table, &options)?;
+    // Narrowed to the caller's rows before anything else: the count, the pages and the
+    // `$skiptoken` (its fingerprint) all belong to this view.
+    plan.filter = bgops_engine::access::scoped_filter(&table, scope, plan.filter.take());
     let prefer = Prefer::from_headers(headers);
     let max_page = page_size(&prefer)?;
     let annotations = prefer.include_annotations().map(str::to_owned);
@@ -193,7 +201,8 @@ pub async fn get_collection(
         (None, None) => (MAX_PAGE_SIZE, true),
     };
     let store = state.engine.store();
-    // The row version is read for `@odata.etag` even when not selected.
+    // The row version is read for `@odata.etag` even when not selected. The plan is already
+    // narrowed to the caller's scope, so the store is asked directly.
     let mut read_plan = plan.clone();
     if let Some(v) = table.column("versionnumber") {
         if !read_plan
@@ -217,7 +226,7 @@ pub async fn get_collection(
         body.insert("@odata.count".into(), Value::from(n.min(MAX_COUNT)));
     }
     let keep_version = table.logical_name == "backgroundoperation";
-    let rows = render_rows(state, &table, &page.rows, annotations.as_deref()).await?;
+    let rows = render_rows(&access, &table, &page.rows, annotations.as_deref()).await?;
     let rows = rows
         .into_iter()
         .map(|mut r| {
@@ -267,11 +276,12 @@ pub async fn get_count(
     table: Arc<Table>,
     query: Option<&str>,
 ) -> Result<Response, AppError> {
-    authorize(&caller.0, &privilege("Read", &table), table.logical_name)?;
+    let access = caller.access(state);
+    access.read_scope(&table)?;
     let pairs = query.map(query_pairs).unwrap_or_default();
     let options = parse::parse_options(&pairs)?;
     let plan = validate::plan(&table, &options)?;
-    let n = state.engine.store().count_rows(table, plan.filter).await?;
+    let n = access.count(table, plan.filter).await?;
     let mut resp = (StatusCode::OK, n.min(MAX_COUNT).to_string()).into_response();
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
@@ -281,7 +291,7 @@ pub async fn get_count(
 }
 
 pub(crate) async fn entity_response(
-    state: &AppState,
+    access: &Access,
     root: &Root,
     table: &Table,
     row: Row,
@@ -297,7 +307,7 @@ pub(crate) async fn entity_response(
         (&"versionnumber", Cell::Int(v)) => Some(*v),
         _ => None,
     });
-    let mut rendered = render_rows(state, table, std::slice::from_ref(&row), annotations).await?;
+    let mut rendered = render_rows(access, table, std::slice::from_ref(&row), annotations).await?;
     let mut body = Map::new();
     body.insert(
         "@odata.context".into(),
@@ -336,11 +346,9 @@ pub async fn get_row(
     }
     let options = parse::parse_options(&pairs)?;
     let plan = validate::plan(&table, &options)?;
-    authorize(&caller.0, &privilege("Read", &table), table.logical_name)?;
-    let row = state
-        .engine
-        .store()
-        .get_row(table.clone(), id)
+    let access = caller.access(state);
+    let row = access
+        .get(table.clone(), id)
         .await?
         .ok_or_else(|| ApiError::row_not_found(table.logical_name, id))?;
     let prefer = Prefer::from_headers(headers);
@@ -350,7 +358,7 @@ pub async fn get_row(
         _ => None,
     };
     let mut resp = entity_response(
-        state,
+        &access,
         root,
         &table,
         row,
@@ -392,10 +400,7 @@ fn row_id(table: &Table, row: &Row) -> Option<uuid::Uuid> {
 }
 
 pub(crate) fn write_context(state: &AppState, caller: &Caller) -> WriteContext {
-    WriteContext {
-        now: state.engine.clock().now(),
-        user: caller.0.id,
-    }
+    caller.access(state).write_context()
 }
 
 /// Checks that every row the body binds to exists (404 naming it otherwise, as Dataverse), and
@@ -403,18 +408,19 @@ pub(crate) fn write_context(state: &AppState, caller: &Caller) -> WriteContext {
 /// `objecttypecode`).
 async fn check_references(
     state: &AppState,
+    access: &Access,
     table: &Table,
     body: &Map<String, Value>,
     row: &mut Row,
 ) -> Result<(), AppError> {
     for (column, target, id) in table_json::bound_references(&state.catalogue, table, body) {
-        if state
-            .engine
-            .store()
-            .get_row(target.clone(), id)
-            .await?
-            .is_none()
-        {
+        // A row the caller may not read is bound to as if absent.
+        let found = match access.get(target.clone(), id).await {
+            Ok(found) => found,
+            Err(AccessError::Api(_)) => None,
+            Err(e) => return Err(e.into()),
+        };
+        if found.is_none() {
             return Err(ApiError::row_not_found(target.logical_name, id).into());
         }
         if column == "objectid" && table.column("objecttypecode").is_some() {
@@ -428,7 +434,7 @@ async fn check_references(
 /// The answer to a write of `row`: 204 with `OData-EntityId`, or the row with `status` under
 /// `Prefer: return=representation`.
 pub(crate) async fn written(
-    state: &AppState,
+    access: &Access,
     root: &Root,
     headers: &HeaderMap,
     table: &Table,
@@ -437,7 +443,7 @@ pub(crate) async fn written(
 ) -> Result<Response, AppError> {
     let id = row_id(table, &row).unwrap_or_default();
     let mut resp = if Prefer::from_headers(headers).return_representation() {
-        let mut r = entity_response(state, root, table, row, status, None, None).await?;
+        let mut r = entity_response(access, root, table, row, status, None, None).await?;
         preference_applied(&mut r, &["return=representation".to_owned()]);
         r
     } else {
@@ -458,9 +464,10 @@ pub async fn create(
     body: Map<String, Value>,
 ) -> Result<Response, AppError> {
     writable(&table)?;
-    authorize(&caller.0, &privilege("Create", &table), table.logical_name)?;
+    let access = caller.access(state);
+    access.authorize(Verb::Create, &table)?;
     let mut row = table_json::row_from_json(&state.catalogue, &table, &body, WriteKind::Create)?;
-    check_references(state, &table, &body, &mut row).await?;
+    check_references(state, &access, &table, &body, &mut row).await?;
     let id = match row_id(&table, &row) {
         Some(id) => id,
         None => {
@@ -469,12 +476,7 @@ pub async fn create(
             id
         }
     };
-    let stored = match state
-        .engine
-        .store()
-        .insert_row(table.clone(), row, write_context(state, caller))
-        .await?
-    {
+    let stored = match access.insert(table.clone(), row).await? {
         InsertOutcome::Created(row) => row,
         InsertOutcome::Duplicate => {
             return Err(ApiError::new(
@@ -486,7 +488,10 @@ pub async fn create(
         }
     };
     debug_assert_eq!(row_id(&table, &stored), Some(id));
-    written(state, root, headers, &table, stored, StatusCode::CREATED).await
+    if table.logical_name == "systemuser" {
+        caller.audit_change("user_created", &id.to_string(), "");
+    }
+    written(&access, root, headers, &table, stored, StatusCode::CREATED).await
 }
 
 /// `If-Match` / `If-None-Match` on a write.
@@ -524,12 +529,9 @@ pub async fn update(
     let id = parse_key(&table, key)?;
     writable(&table)?;
     let (mode, create_only) = update_mode(headers)?;
-    authorize(&caller.0, &privilege("Write", &table), table.logical_name)?;
-    let store = state.engine.store();
-    let exists = match mode {
-        UpdateMode::Upsert => store.get_row(table.clone(), id).await?.is_some(),
-        _ => true,
-    };
+    let access = caller.access(state);
+    // The Write privilege, and a row outside the caller's scope is not found.
+    let exists = access.check_update(table.clone(), id).await?;
     if create_only && exists {
         return Err(ApiError::new(
             412,
@@ -540,24 +542,36 @@ pub async fn update(
     }
     // An upsert that creates reads the body as a create: defaults apply, create-only columns
     // may be set.
-    let kind = if exists {
+    let kind = if exists || mode != UpdateMode::Upsert {
         WriteKind::Update
     } else {
         WriteKind::Create
     };
     let mut row = table_json::row_from_json(&state.catalogue, &table, &body, kind)?;
-    check_references(state, &table, &body, &mut row).await?;
-    let stored = match store
-        .update_row(table.clone(), id, row, mode, write_context(state, caller))
-        .await?
-    {
+    check_references(state, &access, &table, &body, &mut row).await?;
+    let stored = match access.update(table.clone(), id, row, mode).await? {
         UpdateOutcome::Updated(r) | UpdateOutcome::Created(r) => r,
         UpdateOutcome::NotFound => {
             return Err(ApiError::row_not_found(table.logical_name, id).into())
         }
         UpdateOutcome::VersionMismatch => return Err(ApiError::version_mismatch().into()),
     };
-    written(state, root, headers, &table, stored, StatusCode::OK).await
+    if table.logical_name == "systemuser" {
+        // A disabled user's keys stop working on this node at once (other nodes: within the
+        // authentication cache's time to live).
+        state.auth.forget_all();
+        let fields: Vec<&str> = body.keys().map(String::as_str).collect();
+        caller.audit_change(
+            if exists {
+                "user_changed"
+            } else {
+                "user_created"
+            },
+            &id.to_string(),
+            &fields.join(","),
+        );
+    }
+    written(&access, root, headers, &table, stored, StatusCode::OK).await
 }
 
 /// `DELETE /api/data/v9.2/{set}({id})`.
@@ -570,15 +584,19 @@ pub async fn delete(
 ) -> Result<Response, AppError> {
     let id = parse_key(&table, key)?;
     writable(&table)?;
+    if table.logical_name == "systemuser" {
+        return Err(ApiError::method_not_allowed(
+            "Users cannot be deleted; disable one with PATCH {\"isdisabled\": true}.",
+        )
+        .into());
+    }
     let if_version = match update_mode(headers)?.0 {
         UpdateMode::IfVersion(v) => Some(v),
         _ => None,
     };
-    authorize(&caller.0, &privilege("Delete", &table), table.logical_name)?;
-    match state
-        .engine
-        .store()
-        .delete_row(table.clone(), id, if_version)
+    match caller
+        .access(state)
+        .delete(table.clone(), id, if_version)
         .await?
     {
         DeleteOutcome::Deleted => Ok(response::empty(StatusCode::NO_CONTENT)),

@@ -38,7 +38,13 @@ pub async fn external_users_are_found_and_provisioned_by_tenant_and_object_id(
 ) {
     let store = db.open().await;
     let a1 = identity(TENANT_A, OID_1);
-    assert_eq!(store.find_external_user(&a1).await.expect("find"), None);
+    assert_eq!(
+        store
+            .find_external_user(Some(TENANT_A), OID_1)
+            .await
+            .expect("find"),
+        None
+    );
 
     let created = match store
         .provision_external_user(&a1, new_user("Ada"), t(1_000))
@@ -55,7 +61,10 @@ pub async fn external_users_are_found_and_provisioned_by_tenant_and_object_id(
         Some(created.clone())
     );
     assert_eq!(
-        store.find_external_user(&a1).await.expect("find"),
+        store
+            .find_external_user(Some(TENANT_A), OID_1)
+            .await
+            .expect("find"),
         Some(ExternalUser::Enabled(created.clone()))
     );
     let again = store
@@ -70,7 +79,13 @@ pub async fn external_users_are_found_and_provisioned_by_tenant_and_object_id(
 
     // The same object id in another tenant is another user.
     let b1 = identity(TENANT_B, OID_1);
-    assert_eq!(store.find_external_user(&b1).await.expect("find"), None);
+    assert_eq!(
+        store
+            .find_external_user(Some(TENANT_B), OID_1)
+            .await
+            .expect("find"),
+        None
+    );
     let other = match store
         .provision_external_user(&b1, new_user("Bob"), t(3_000))
         .await
@@ -101,7 +116,10 @@ pub async fn external_users_are_found_and_provisioned_by_tenant_and_object_id(
         .expect("disable");
     assert!(matches!(updated, UpdateOutcome::Updated(_)), "{updated:?}");
     assert_eq!(
-        store.find_external_user(&a1).await.expect("find"),
+        store
+            .find_external_user(Some(TENANT_A), OID_1)
+            .await
+            .expect("find"),
         Some(ExternalUser::Disabled(created.id))
     );
     assert_eq!(

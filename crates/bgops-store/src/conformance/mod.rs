@@ -28,6 +28,7 @@ mod observe;
 mod outcomes;
 mod reservations;
 mod rows;
+mod security;
 mod ttl;
 mod two_stores;
 mod users_settings;
@@ -109,6 +110,10 @@ cases!(
     bootstrap_admin_if_absent,
     bootstrap_admin_set_replaces_key,
     settings_are_created_once_and_kept,
+    api_keys_expire_and_revoke,
+    disabled_users_cannot_authenticate,
+    roles_grant_privileges_at_depth,
+    users_are_unique_and_found_by_object_id,
     external_users_are_found_and_provisioned_by_tenant_and_object_id,
     reopen_keeps_rows,
     versions_increase_across_two_stores,
@@ -192,6 +197,10 @@ macro_rules! store_conformance_tests {
             bootstrap_admin_if_absent,
             bootstrap_admin_set_replaces_key,
             settings_are_created_once_and_kept,
+            api_keys_expire_and_revoke,
+            disabled_users_cannot_authenticate,
+            roles_grant_privileges_at_depth,
+            users_are_unique_and_found_by_object_id,
             external_users_are_found_and_provisioned_by_tenant_and_object_id,
             reopen_keeps_rows,
             versions_increase_across_two_stores,
@@ -241,6 +250,7 @@ pub use observe::*;
 pub use outcomes::*;
 pub use reservations::*;
 pub use rows::*;
+pub use security::*;
 pub use ttl::*;
 pub use two_stores::*;
 pub use users_settings::*;

@@ -216,6 +216,7 @@ pub async fn succeeded_outcome_is_recorded(db: &dyn TestDatabase) {
             error_message: None,
             outputs_json: Some(RENDERED.to_owned()),
             version: row.version_number,
+            run_as: row.run_as,
         },
         "the status monitor's read shows the outputs, and their rendering"
     );
@@ -255,6 +256,7 @@ pub async fn failed_outcome_is_recorded(db: &dyn TestDatabase) {
             error_message: row.error_message.clone(),
             outputs_json: None,
             version: row.version_number,
+            run_as: row.run_as,
         },
         "the status monitor's read shows the error"
     );

@@ -80,8 +80,25 @@ pub async fn bootstrap_admin_set_replaces_key(db: &dyn TestDatabase) {
         .await
         .expect("bootstrap_admin");
     assert!(!kept);
-    assert_eq!(find("hash-2").await, Some(admin));
+    assert_eq!(find("hash-2").await, Some(admin.clone()));
     assert_eq!(find("hash-3").await, None);
+
+    // Locked out (disabled, the role taken away): `Set` is the way back in.
+    assert!(store
+        .set_user_disabled(admin.id, true, t(3_000))
+        .await
+        .unwrap());
+    store
+        .disassociate_role(admin.id, bgops_core::security::SYSTEM_ADMINISTRATOR_ROLE)
+        .await
+        .unwrap();
+    assert_eq!(find("hash-2").await, None);
+    assert!(set("hash-4").await);
+    assert_eq!(
+        find("hash-4").await,
+        Some(admin),
+        "enabled, administrator again"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

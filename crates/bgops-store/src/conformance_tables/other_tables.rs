@@ -105,7 +105,14 @@ pub async fn seeded_rows_exist(store: Arc<dyn Store>) {
         .iter()
         .map(|r| cell(r, "name").clone())
         .collect();
-    assert_eq!(names, [text("Basic User"), text("System Administrator")]);
+    assert_eq!(
+        names,
+        [
+            text("Basic User"),
+            text("Delegate"),
+            text("System Administrator")
+        ]
+    );
 }
 
 /// A column of another table, a value of the wrong type, an insert without its key and a

@@ -8,18 +8,20 @@ use super::users;
 use crate::store::{ExternalIdentity, ExternalUser, NewExternalUser};
 use crate::StoreError;
 
-/// The user of `identity`: a row of its tenant first, else one with no tenant.
+/// The user with `object_id`: a row of `tenant` first, else one with no tenant; any row when
+/// `tenant` is `None`.
 pub async fn find(
     c: &dyn Db,
-    identity: &ExternalIdentity,
+    tenant: Option<&str>,
+    object_id: &str,
 ) -> Result<Option<ExternalUser>, StoreError> {
     let Some(row) = c
         .query_opt(
             "SELECT systemuserid, isdisabled <> 0 FROM systemuser \
              WHERE azureactivedirectoryobjectid = $2 \
-               AND (bgops_identitytenant = $1 OR bgops_identitytenant IS NULL) \
+               AND ($1::text IS NULL OR bgops_identitytenant = $1 OR bgops_identitytenant IS NULL) \
              ORDER BY bgops_identitytenant IS NULL LIMIT 1",
-            &[&identity.tenant, &identity.object_id],
+            &[&tenant, &object_id],
         )
         .await?
     else {
@@ -44,7 +46,7 @@ pub async fn provision(
     new: &NewExternalUser,
     now: Timestamp,
 ) -> Result<ExternalUser, StoreError> {
-    if let Some(found) = find(c, identity).await? {
+    if let Some(found) = find(c, Some(&identity.tenant), &identity.object_id).await? {
         return Ok(found);
     }
     c.execute(
@@ -63,10 +65,12 @@ pub async fn provision(
         ],
     )
     .await?;
-    find(c, identity).await?.ok_or_else(|| {
-        StoreError::Corrupt(format!(
-            "no user for object id '{}' after provisioning it",
-            identity.object_id
-        ))
-    })
+    find(c, Some(&identity.tenant), &identity.object_id)
+        .await?
+        .ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "no user for object id '{}' after provisioning it",
+                identity.object_id
+            ))
+        })
 }

@@ -2,6 +2,8 @@
 //! by one node at a time: nodes starting together wait on an advisory lock, and the second
 //! finds nothing left to do. A database whose schema is newer than this build is refused.
 
+use std::collections::HashSet;
+
 use tokio_postgres::Client;
 
 use crate::StoreError;
@@ -18,6 +20,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/postgres/0003_idempotency.sql"),
     ),
     (
+        4,
+        include_str!("../../migrations/postgres/0004_security.sql"),
+    ),
+    (
         5,
         include_str!("../../migrations/postgres/0005_external_identity.sql"),
     ),
@@ -27,7 +33,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
 /// The newest schema version this build knows.
 pub const LATEST: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
 
-/// Applies every migration newer than the schema's version, holding the migration lock of the
+/// Applies every migration the schema has not recorded, holding the migration lock of the
 /// current schema (so other schemas of the same database migrate independently).
 pub async fn apply(c: &Client) -> Result<(), StoreError> {
     c.batch_execute(
@@ -96,7 +102,15 @@ async fn apply_locked(c: &Client) -> Result<(), StoreError> {
              ({LATEST}): run a bgops at least as new as the one that migrated it"
         )));
     }
-    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+    // Every migration not recorded yet, not only those above the highest: branches merged
+    // later bring lower numbers (0004 arrived after 0005 was released).
+    let applied: HashSet<i64> = c
+        .query("SELECT version FROM bgops_schema_migrations", &[])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| !applied.contains(v)) {
         c.batch_execute("BEGIN").await?;
         let applied = async {
             c.batch_execute(sql).await?;

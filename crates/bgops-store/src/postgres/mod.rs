@@ -18,6 +18,7 @@ mod migrate;
 mod operations;
 mod outbox;
 mod outcome_batch;
+mod security;
 mod statistics;
 mod status_reads;
 mod step_jobs;
@@ -302,10 +303,11 @@ impl Store for PgStore {
 
     async fn find_external_user(
         &self,
-        identity: &ExternalIdentity,
+        tenant: Option<&str>,
+        object_id: &str,
     ) -> Result<Option<ExternalUser>, StoreError> {
         let c = self.reader().await?;
-        external_identity::find(&*c, identity).await
+        external_identity::find(&*c, tenant, object_id).await
     }
 
     async fn provision_external_user(

@@ -161,8 +161,8 @@ pub async fn get(c: &dyn Db, id: OperationId) -> Result<Option<BackgroundOperati
         .transpose()
 }
 
-/// A row of a status read (`status_reads`: id, name, status code, outputs, error code, error message, outputs
-/// as shown, version) as the id and the view.
+/// A row of a status read (`status_reads`: id, name, status code, outputs, error code, error
+/// message, outputs as shown, version, runas) as the id and the view.
 pub fn read_status(r: &Row) -> Result<(String, OperationStatusView), StoreError> {
     Ok((
         r.try_get(0)?,
@@ -177,6 +177,12 @@ pub fn read_status(r: &Row) -> Result<(String, OperationStatusView), StoreError>
             error_message: r.try_get(5)?,
             outputs_json: r.try_get(6)?,
             version: r.try_get(7)?,
+            run_as: {
+                let runas: String = r.try_get(8)?;
+                runas
+                    .parse()
+                    .map_err(|_| StoreError::Corrupt(format!("bad runas '{runas}'")))?
+            },
         },
     ))
 }

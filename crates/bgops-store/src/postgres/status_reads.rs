@@ -100,7 +100,7 @@ async fn read(
              CASE WHEN backgroundoperationstatuscode = 30 THEN outputparameters END, \
              CASE WHEN backgroundoperationstatuscode = 31 THEN errorcode END, \
              CASE WHEN backgroundoperationstatuscode = 31 THEN errormessage END, \
-             CASE WHEN backgroundoperationstatuscode = 30 THEN outputjson END, versionnumber \
+             CASE WHEN backgroundoperationstatuscode = 30 THEN outputjson END, versionnumber, runas \
              FROM backgroundoperation WHERE backgroundoperationid = ANY($1)",
             &[&ids],
         )

@@ -1,6 +1,7 @@
 //! SQL for `systemuser` as authentication needs it, and the service-wide settings.
 
 use super::db::Db;
+use bgops_core::security::SYSTEM_ADMINISTRATOR_ROLE;
 use bgops_core::{Timestamp, UserId};
 
 use crate::store::{AdminKey, SystemUser};
@@ -8,35 +9,44 @@ use crate::StoreError;
 
 /// The bootstrap administrator's display name.
 const ADMIN_NAME: &str = "System Administrator";
+/// The name of the bootstrap administrator's key (`--admin-token`, or the one printed once).
+const ADMIN_KEY_NAME: &str = "admin-token";
+
+/// `SELECT` list of a [`SystemUser`] over `systemuser u`.
+pub(super) const USER_COLUMNS: &str =
+    "u.systemuserid, u.fullname, EXISTS (SELECT 1 FROM systemuserroles r \
+     WHERE r.systemuserid = u.systemuserid AND r.roleid = 'b353149e-4a9b-45fd-9b5b-091fc5e23947')";
 
 pub async fn by_key_hash(c: &dyn Db, hash: &str) -> Result<Option<SystemUser>, StoreError> {
-    by_column(c, "apikeyhash", hash).await
+    let sql = format!(
+        "SELECT {USER_COLUMNS} FROM bgops_apikey k JOIN systemuser u \
+         ON u.systemuserid = k.systemuserid \
+         WHERE k.keyhash = $1 AND k.revokedon IS NULL AND u.isdisabled = 0"
+    );
+    c.query_opt(&sql, &[&hash])
+        .await?
+        .map(|r| user_from_row(&r))
+        .transpose()
 }
 
 pub async fn by_id(c: &dyn Db, id: UserId) -> Result<Option<SystemUser>, StoreError> {
-    by_column(c, "systemuserid", &id.to_string()).await
+    let sql = format!("SELECT {USER_COLUMNS} FROM systemuser u WHERE u.systemuserid = $1");
+    c.query_opt(&sql, &[&id.to_string()])
+        .await?
+        .map(|r| user_from_row(&r))
+        .transpose()
 }
 
-async fn by_column(
-    c: &dyn Db,
-    column: &str,
-    value: &str,
-) -> Result<Option<SystemUser>, StoreError> {
-    let sql = format!(
-        "SELECT systemuserid, fullname, issystemadministrator FROM systemuser \
-         WHERE {column} = $1"
-    );
-    let Some(row) = c.query_opt(&sql, &[&value]).await? else {
-        return Ok(None);
-    };
+/// A [`SystemUser`] from the first three columns of [`USER_COLUMNS`].
+pub(super) fn user_from_row(row: &tokio_postgres::Row) -> Result<SystemUser, StoreError> {
     let id: String = row.try_get(0)?;
-    Ok(Some(SystemUser {
+    Ok(SystemUser {
         id: id
             .parse::<UserId>()
             .map_err(|_| StoreError::Corrupt(format!("bad user id '{id}'")))?,
         full_name: row.try_get(1)?,
-        is_system_administrator: row.try_get::<_, i64>(2)? != 0,
-    }))
+        is_system_administrator: row.try_get(2)?,
+    })
 }
 
 pub async fn bootstrap_admin(
@@ -58,28 +68,72 @@ pub async fn bootstrap_admin(
         .await?
         .map(|r| r.try_get::<_, String>(0))
         .transpose()?;
-    match (existing, key) {
-        (Some(_), AdminKey::IfAbsent(_)) => Ok(false),
+    let (id, hash) = match (existing, key) {
+        (Some(_), AdminKey::IfAbsent(_)) => return Ok(false),
         (Some(id), AdminKey::Set(hash)) => {
             c.execute(
-                "UPDATE systemuser SET apikeyhash = $2, modifiedon = $3, \
-                 versionnumber = nextval('bgops_version_seq') WHERE systemuserid = $1",
-                &[&id, hash, &now.0],
+                "DELETE FROM bgops_apikey WHERE systemuserid = $1 AND name = $2",
+                &[&id, &ADMIN_KEY_NAME],
             )
             .await?;
-            Ok(true)
+            // `--admin-token` is the way back in: the administrator is enabled and holds the
+            // role again.
+            c.execute(
+                "UPDATE systemuser SET isdisabled = 0 WHERE systemuserid = $1 AND isdisabled <> 0",
+                &[&id],
+            )
+            .await?;
+            c.execute(
+                "INSERT INTO systemuserroles (systemuserroleid, systemuserid, roleid, createdon, \
+                 modifiedon, versionnumber) \
+                 VALUES ($1, $2, $3, $4, $4, nextval('bgops_version_seq')) \
+                 ON CONFLICT (systemuserid, roleid) DO NOTHING",
+                &[
+                    &uuid::Uuid::new_v4().to_string(),
+                    &id,
+                    &SYSTEM_ADMINISTRATOR_ROLE.to_string(),
+                    &now.0,
+                ],
+            )
+            .await?;
+            (id, hash)
         }
         (None, AdminKey::Set(hash) | AdminKey::IfAbsent(hash)) => {
+            let id = UserId::new_random().to_string();
             c.execute(
-                "INSERT INTO systemuser (systemuserid, fullname, apikeyhash, \
+                "INSERT INTO systemuser (systemuserid, fullname, \
                  issystemadministrator, isbootstrapadmin, createdon, modifiedon, versionnumber) \
-                 VALUES ($1, $2, $3, 1, 1, $4, $4, nextval('bgops_version_seq'))",
-                &[&UserId::new_random().to_string(), &ADMIN_NAME, hash, &now.0],
+                 VALUES ($1, $2, 1, 1, $3, $3, nextval('bgops_version_seq'))",
+                &[&id, &ADMIN_NAME, &now.0],
             )
             .await?;
-            Ok(true)
+            c.execute(
+                "INSERT INTO systemuserroles (systemuserroleid, systemuserid, roleid, createdon, \
+                 modifiedon, versionnumber) VALUES ($1, $2, $3, $4, $4, nextval('bgops_version_seq'))",
+                &[
+                    &uuid::Uuid::new_v4().to_string(),
+                    &id,
+                    &SYSTEM_ADMINISTRATOR_ROLE.to_string(),
+                    &now.0,
+                ],
+            )
+            .await?;
+            (id, hash)
         }
-    }
+    };
+    c.execute(
+        "INSERT INTO bgops_apikey (bgops_apikeyid, systemuserid, name, keyhash, createdon) \
+         VALUES ($1, $2, $3, $4, $5)",
+        &[
+            &uuid::Uuid::new_v4().to_string(),
+            &id,
+            &ADMIN_KEY_NAME,
+            hash,
+            &now.0,
+        ],
+    )
+    .await?;
+    Ok(true)
 }
 
 pub async fn setting(

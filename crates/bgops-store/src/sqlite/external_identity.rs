@@ -9,21 +9,21 @@ use super::writer::WriterCtx;
 use crate::store::{ExternalIdentity, ExternalUser, NewExternalUser};
 use crate::StoreError;
 
-/// The user of `identity`: a row of its tenant first, else one with no tenant.
+/// The user with `object_id`: a row of `tenant` first, else one with no tenant; any row when
+/// `tenant` is `None`.
 pub fn find(
     conn: &Connection,
-    identity: &ExternalIdentity,
+    tenant: Option<&str>,
+    object_id: &str,
 ) -> Result<Option<ExternalUser>, StoreError> {
     let row: Option<(String, bool)> = conn
         .prepare_cached(
             "SELECT systemuserid, isdisabled <> 0 FROM systemuser \
              WHERE azureactivedirectoryobjectid = ?2 \
-               AND (bgops_identitytenant = ?1 OR bgops_identitytenant IS NULL) \
+               AND (?1 IS NULL OR bgops_identitytenant = ?1 OR bgops_identitytenant IS NULL) \
              ORDER BY bgops_identitytenant IS NULL LIMIT 1",
         )?
-        .query_row(params![identity.tenant, identity.object_id], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .query_row(params![tenant, object_id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     let Some((id, disabled)) = row else {
         return Ok(None);
@@ -46,7 +46,7 @@ pub fn provision(
     new: &NewExternalUser,
     now: Timestamp,
 ) -> Result<ExternalUser, StoreError> {
-    if let Some(found) = find(conn, identity)? {
+    if let Some(found) = find(conn, Some(&identity.tenant), &identity.object_id)? {
         return Ok(found);
     }
     let id = UserId::new_random();

@@ -1,5 +1,7 @@
 //! Embedded migrations, applied in order at start-up inside one transaction each.
 
+use std::collections::HashSet;
+
 use rusqlite::Connection;
 
 /// `(version, SQL)` in order; a new migration is appended, never edited.
@@ -35,13 +37,17 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/sqlite/0010_idempotency.sql"),
     ),
     (
+        11,
+        include_str!("../../migrations/sqlite/0011_security.sql"),
+    ),
+    (
         12,
         include_str!("../../migrations/sqlite/0012_external_identity.sql"),
     ),
     (13, include_str!("../../migrations/sqlite/0013_trace.sql")),
 ];
 
-/// Applies every migration newer than the database's version.
+/// Applies every migration the database has not recorded, in order.
 pub fn apply(conn: &mut Connection) -> Result<(), rusqlite::Error> {
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS bgops_schema_migrations (
@@ -49,12 +55,13 @@ pub fn apply(conn: &mut Connection) -> Result<(), rusqlite::Error> {
             appliedon INTEGER NOT NULL
         )",
     )?;
-    let current: i64 = conn.query_row(
-        "SELECT COALESCE(MAX(version), 0) FROM bgops_schema_migrations",
-        [],
-        |r| r.get(0),
-    )?;
-    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+    // Every migration not recorded yet, not only those above the highest: branches merged
+    // later bring lower numbers (0011 arrived after 0012 was released).
+    let applied: HashSet<i64> = conn
+        .prepare("SELECT version FROM bgops_schema_migrations")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| !applied.contains(v)) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         tx.execute(
@@ -94,6 +101,18 @@ mod tests {
             for (_, sql) in before {
                 conn.execute_batch(sql).unwrap();
             }
+            let exists: bool = conn
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
+                    [table],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            if !exists {
+                // Created after the counter (0011's security tables): versioned by it from
+                // the start.
+                continue;
+            }
             insert_with_version(&conn, table, 41);
             conn.execute_batch(counter[0].1).unwrap();
             let last: i64 = conn
@@ -101,6 +120,35 @@ mod tests {
                 .unwrap();
             assert_eq!(last, 41, "the counter misses {table}");
         }
+    }
+
+    /// A database migrated by a build without 0011 (at 0012 already) gets 0011 all the same.
+    #[test]
+    fn a_lower_migration_merged_later_is_applied() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE bgops_schema_migrations (version INTEGER PRIMARY KEY NOT NULL, \
+             appliedon INTEGER NOT NULL)",
+        )
+        .unwrap();
+        for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v != 11) {
+            conn.execute_batch(sql).unwrap();
+            conn.execute(
+                "INSERT INTO bgops_schema_migrations (version, appliedon) VALUES (?1, 0)",
+                [version],
+            )
+            .unwrap();
+        }
+        apply(&mut conn).unwrap();
+        let keys: bool = conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'bgops_apikey')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(keys, "0011 applied after 0012");
+        apply(&mut conn).unwrap();
     }
 
     /// Inserts a row into `table` with `versionnumber` = `version` and plain values elsewhere.

@@ -10,6 +10,7 @@ mod migrate;
 mod operations;
 mod outbox;
 mod pool;
+mod security;
 mod step_jobs;
 mod tables;
 mod users;
@@ -246,11 +247,13 @@ impl Store for SqliteStore {
 
     async fn find_external_user(
         &self,
-        identity: &ExternalIdentity,
+        tenant: Option<&str>,
+        object_id: &str,
     ) -> Result<Option<ExternalUser>, StoreError> {
-        let identity = identity.clone();
+        let tenant = tenant.map(str::to_owned);
+        let object_id = object_id.to_owned();
         self.readers
-            .run(move |conn| external_identity::find(conn, &identity))
+            .run(move |conn| external_identity::find(conn, tenant.as_deref(), &object_id))
             .await
     }
 

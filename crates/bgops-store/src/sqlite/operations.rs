@@ -108,7 +108,7 @@ pub fn get_status(
          CASE WHEN backgroundoperationstatuscode = 30 THEN outputparameters END, \
          CASE WHEN backgroundoperationstatuscode = 31 THEN errorcode END, \
          CASE WHEN backgroundoperationstatuscode = 31 THEN errormessage END, \
-         CASE WHEN backgroundoperationstatuscode = 30 THEN outputjson END, versionnumber \
+         CASE WHEN backgroundoperationstatuscode = 30 THEN outputjson END, versionnumber, runas \
          FROM backgroundoperation WHERE backgroundoperationid = ?1",
     )?;
     let mut rows = stmt.query([id.to_string()])?;
@@ -125,6 +125,12 @@ pub fn get_status(
         error_message: r.get(4)?,
         outputs_json: r.get(5)?,
         version: r.get(6)?,
+        run_as: {
+            let runas: String = r.get(7)?;
+            runas
+                .parse()
+                .map_err(|_| StoreError::Corrupt(format!("bad runas '{runas}'")))?
+        },
     }))
 }
 
