@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use crate::metadata::{ChoiceKind, Column, ColumnType, Table, TableAccess, Writability};
+use crate::metadata::{
+    ChoiceKind, Column, ColumnType, RequiredLevel, Table, TableAccess, Writability,
+};
 
 use ColumnType::*;
 use Writability::*;
@@ -13,16 +15,27 @@ const fn col(logical_name: &'static str, column_type: ColumnType) -> Column {
         logical_name,
         column_type,
         writability: ReadWrite,
-        required: false,
+        required: RequiredLevel::None,
     }
 }
 
+/// A business-required column (advertised, not enforced, as in Dataverse).
 const fn required(logical_name: &'static str, column_type: ColumnType) -> Column {
     Column {
         logical_name,
         column_type,
         writability: ReadWrite,
-        required: true,
+        required: RequiredLevel::Application,
+    }
+}
+
+/// A column no row can be without: a create must set it, an update cannot clear it.
+const fn system_required(logical_name: &'static str, column_type: ColumnType) -> Column {
+    Column {
+        logical_name,
+        column_type,
+        writability: ReadWrite,
+        required: RequiredLevel::System,
     }
 }
 
@@ -31,7 +44,7 @@ const fn create_only(logical_name: &'static str, column_type: ColumnType) -> Col
         logical_name,
         column_type,
         writability: CreateOnly,
-        required: false,
+        required: RequiredLevel::None,
     }
 }
 
@@ -40,7 +53,7 @@ const fn read_only(logical_name: &'static str, column_type: ColumnType) -> Colum
         logical_name,
         column_type,
         writability: ReadOnly,
-        required: false,
+        required: RequiredLevel::None,
     }
 }
 
@@ -439,7 +452,7 @@ fn systemuser() -> Table {
         "fullname",
         TableAccess::ReadWrite,
         vec![
-            required("fullname", text(200)),
+            system_required("fullname", text(200)),
             col("domainname", text(1024)),
             col("internalemailaddress", text(100)),
             col("azureactivedirectoryobjectid", Guid),

@@ -146,8 +146,32 @@ pub struct Column {
     pub column_type: ColumnType,
     /// Who may write it.
     pub writability: Writability,
-    /// Whether a create must set it (`ApplicationRequired`).
-    pub required: bool,
+    /// Whether a row must have it (Dataverse's `RequiredLevel`).
+    pub required: RequiredLevel,
+}
+
+/// Whether a column must hold a value, as Dataverse's attribute `RequiredLevel` says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequiredLevel {
+    /// Optional.
+    None,
+    /// Business-required: advertised in the metadata but, as in Dataverse, not enforced on the
+    /// Web API (a client may create a contact without a last name).
+    Application,
+    /// The row cannot exist without it: a create that leaves it out and an update that sets it
+    /// to null are refused with 400.
+    System,
+}
+
+impl RequiredLevel {
+    /// The `RequiredLevel.Value` of the attribute metadata.
+    pub fn metadata_value(self) -> &'static str {
+        match self {
+            RequiredLevel::None => "None",
+            RequiredLevel::Application => "ApplicationRequired",
+            RequiredLevel::System => "SystemRequired",
+        }
+    }
 }
 
 impl Column {

@@ -7,7 +7,7 @@ use serde_json::{Map, Number, Value};
 use crate::catalogue::Catalogue;
 use crate::clock::Timestamp;
 use crate::error::{ApiError, ErrorCode};
-use crate::metadata::{Cell, Column, ColumnType, Row, Table, Writability};
+use crate::metadata::{Cell, Column, ColumnType, RequiredLevel, Row, Table, Writability};
 
 /// The annotation carrying a label.
 pub const FORMATTED_VALUE: &str = "OData.Community.Display.V1.FormattedValue";
@@ -246,6 +246,7 @@ pub fn row_from_json(
         let cell = cell_from_json(table, col, value)?;
         put(col, cell, key)?;
     }
+    check_system_required(table, &row, kind)?;
     if kind == WriteKind::Create {
         // A new row starts in the first option of its state and status, as in Dataverse.
         for name in ["statecode", "statuscode"] {
@@ -264,6 +265,34 @@ pub fn row_from_json(
     }
     derive_columns(table, &mut row)?;
     Ok(row)
+}
+
+/// A system-required column must be set by a create and cannot be cleared by an update.
+fn check_system_required(table: &Table, row: &Row, kind: WriteKind) -> Result<(), ApiError> {
+    for col in table
+        .columns
+        .iter()
+        .filter(|c| c.required == RequiredLevel::System)
+    {
+        let given = row
+            .iter()
+            .find(|(c, _)| *c == col.logical_name)
+            .map(|(_, v)| v);
+        let empty = match given {
+            None => kind == WriteKind::Create,
+            Some(Cell::Null) => true,
+            Some(Cell::Text(t)) => t.trim().is_empty(),
+            Some(_) => false,
+        };
+        if empty {
+            return Err(ApiError::invalid_argument(format!(
+                "A {} needs a value in '{}': it is required.",
+                table.logical_name,
+                col.property_name()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Columns computed from others on write: an annotation's `filesize` and `isdocument` follow
@@ -453,6 +482,33 @@ mod tests {
                 "{body}"
             );
         }
+    }
+
+    #[test]
+    fn a_system_required_column_is_set_on_create_and_never_cleared() {
+        let cat = Catalogue::standard();
+        let user = cat.by_logical_name("systemuser").unwrap();
+        for (body, kind) in [
+            (json!({}), WriteKind::Create),
+            (json!({"fullname": null}), WriteKind::Create),
+            (json!({"fullname": "  "}), WriteKind::Create),
+            (json!({"fullname": null}), WriteKind::Update),
+        ] {
+            let err = row_from_json(&cat, &user, &obj(body.clone()), kind).unwrap_err();
+            assert_eq!(err.status, 400, "{body}");
+            assert!(err.message.contains("'fullname'"), "{}", err.message);
+        }
+        assert!(row_from_json(&cat, &user, &obj(json!({})), WriteKind::Update).is_ok());
+        assert!(row_from_json(
+            &cat,
+            &user,
+            &obj(json!({"fullname": "A"})),
+            WriteKind::Create
+        )
+        .is_ok());
+        // Business-required columns are advertised, not enforced, as in Dataverse.
+        let contact = cat.by_logical_name("contact").unwrap();
+        assert!(row_from_json(&cat, &contact, &obj(json!({})), WriteKind::Create).is_ok());
     }
 
     #[test]

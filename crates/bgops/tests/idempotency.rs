@@ -7,7 +7,11 @@ mod common;
 
 use std::time::Duration;
 
+use common::custom_apis::{create_echo, entity_id, post, API};
 use common::{expect_error, Server, FAST};
+
+/// The built-in Basic User role.
+const BASIC_USER: &str = "99772695-2de3-4052-b2d4-b1bd2201509c";
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -153,32 +157,61 @@ async fn execute_background_operation_takes_keys_too() {
 #[tokio::test(flavor = "multi_thread")]
 async fn keys_are_per_user() {
     let server = Server::start(FAST);
-    // A second user with an API key of its own, written next to the bootstrap administrator.
-    let other_token = "second-user-token";
-    {
-        let conn = rusqlite::Connection::open(&server.db).unwrap();
-        conn.execute(
-            "INSERT INTO systemuser (systemuserid, fullname, apikeyhash, issystemadministrator, \
-             isbootstrapadmin, createdon, modifiedon, versionnumber) \
-             VALUES (?1, 'Second User', ?2, 1, 0, 0, 0, 0)",
-            rusqlite::params![
-                uuid::Uuid::new_v4().to_string(),
-                bgops_server::auth::hash_token(other_token)
-            ],
-        )
-        .unwrap();
-    }
+    // A custom API anyone may run, and a second user, a Basic User with an API key of its
+    // own, made over the Web API.
+    create_echo(&server, "test_Echo").await;
+    let resp = post(
+        &server,
+        "systemusers",
+        &json!({ "fullname": "Second User", "internalemailaddress": "second@example.com" }),
+    )
+    .await;
+    assert_eq!(
+        resp.status(),
+        StatusCode::NO_CONTENT,
+        "create the second user"
+    );
+    let user = entity_id(&resp);
+    let resp = post(
+        &server,
+        &format!("systemusers({user})/systemuserroles_association/$ref"),
+        &json!({ "@odata.id": format!("{}{API}/roles({BASIC_USER})", server.base) }),
+    )
+    .await;
+    assert_eq!(
+        resp.status(),
+        StatusCode::NO_CONTENT,
+        "give the second user Basic User"
+    );
+    let resp = post(
+        &server,
+        &format!("systemusers({user})/bgops_apikeys"),
+        &json!({ "name": "tests" }),
+    )
+    .await;
+    assert_eq!(
+        resp.status(),
+        StatusCode::CREATED,
+        "a key for the second user"
+    );
+    let key: Value = resp.json().await.unwrap();
+    let other_token = key["key"].as_str().expect("the key, shown once");
     let body = json!({ "Text": "mine" });
-    let mine = keyed(&server, common::TOKEN, "bgops_Echo", "shared", &body)
+    let mine = keyed(&server, common::TOKEN, "test_Echo", "shared", &body)
         .send()
         .await
         .unwrap();
-    let theirs = keyed(&server, other_token, "bgops_Echo", "shared", &body)
+    let theirs = keyed(&server, other_token, "test_Echo", "shared", &body)
         .send()
         .await
         .unwrap();
     assert_eq!(mine.status(), StatusCode::ACCEPTED);
-    assert_eq!(theirs.status(), StatusCode::ACCEPTED);
+    assert_eq!(
+        theirs.status(),
+        StatusCode::ACCEPTED,
+        "{}",
+        theirs.text().await.unwrap()
+    );
     assert_ne!(
         header(&mine, "x-ms-dyn-backgroundoperationid"),
         header(&theirs, "x-ms-dyn-backgroundoperationid"),

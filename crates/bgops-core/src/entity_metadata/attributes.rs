@@ -7,7 +7,9 @@ use serde_json::{json, Map, Value};
 use super::attribute_id;
 use super::options::empty_label;
 use super::types::MetadataType;
-use crate::metadata::{Cell, ChoiceKind, Column, ColumnType, Row, Table, TableAccess, Writability};
+use crate::metadata::{
+    Cell, ChoiceKind, Column, ColumnType, RequiredLevel, Row, Table, TableAccess, Writability,
+};
 
 /// Whether a create may set the column: writable columns of tables the Web API creates rows
 /// in, and the primary key (a client may choose the id).
@@ -36,10 +38,8 @@ fn valid_for_update(table: &Table, column: &Column) -> bool {
 fn required_level(table: &Table, column: &Column) -> &'static str {
     if column.logical_name == table.primary_id {
         "SystemRequired"
-    } else if column.required {
-        "ApplicationRequired"
     } else {
-        "None"
+        column.required.metadata_value()
     }
 }
 
@@ -176,7 +176,7 @@ pub fn attribute_filter_table() -> Table {
             logical_name,
             column_type,
             writability: Writability::ReadOnly,
-            required: false,
+            required: RequiredLevel::None,
         }
     }
     const TEXT: ColumnType = ColumnType::String { max_len: 256 };

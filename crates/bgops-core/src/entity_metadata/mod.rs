@@ -13,7 +13,9 @@ pub mod types;
 #[cfg(test)]
 mod tests;
 
-use crate::metadata::{Cell, Column, ColumnType, Row, Table, TableAccess, Writability};
+use crate::metadata::{
+    Cell, Column, ColumnType, RequiredLevel, Row, Table, TableAccess, Writability,
+};
 
 /// The id of a piece of metadata, stable across restarts and nodes: a name-based UUID of its
 /// path (`account`, `account.name`, `account.industrycode#optionset`).
@@ -86,7 +88,7 @@ pub fn entity_definition_table() -> Table {
             logical_name,
             column_type,
             writability: Writability::ReadOnly,
-            required: false,
+            required: RequiredLevel::None,
         }
     }
     Table {

@@ -79,13 +79,13 @@ pub fn matches(filter: &Filter, row: &Row) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metadata::{Column, ColumnType, Writability};
+    use crate::metadata::{Column, ColumnType, RequiredLevel, Writability};
 
     const NAME: Column = Column {
         logical_name: "name",
         column_type: ColumnType::String { max_len: 10 },
         writability: Writability::ReadWrite,
-        required: false,
+        required: RequiredLevel::None,
     };
 
     #[test]

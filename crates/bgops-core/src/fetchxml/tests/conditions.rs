@@ -3,7 +3,7 @@
 use super::{b, column, compare, filter_of};
 use crate::clock::Timestamp;
 use crate::fetchxml::translate::convert;
-use crate::metadata::{Cell, Column, ColumnType, Writability};
+use crate::metadata::{Cell, Column, ColumnType, RequiredLevel, Writability};
 use crate::odata::ast::{CmpOp, StrFn};
 use crate::odata::plan::Filter;
 
@@ -131,7 +131,7 @@ fn typed(column_type: ColumnType) -> Column {
         logical_name: "c",
         column_type,
         writability: Writability::ReadWrite,
-        required: false,
+        required: RequiredLevel::None,
     }
 }
 

@@ -4,7 +4,7 @@
 use super::*;
 use crate::catalogue::Catalogue;
 use crate::clock::Timestamp;
-use crate::metadata::{Cell, TableAccess, Writability};
+use crate::metadata::{Cell, RequiredLevel, TableAccess, Writability};
 use crate::odata::ast::OrderBy;
 use crate::odata::parse::parse_options;
 
@@ -17,7 +17,7 @@ fn col(logical_name: &'static str, column_type: ColumnType) -> Column {
         logical_name,
         column_type,
         writability: Writability::ReadWrite,
-        required: false,
+        required: RequiredLevel::None,
     }
 }
 

@@ -207,14 +207,14 @@ fn decode_text(stored: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bgops_core::metadata::Writability;
+    use bgops_core::metadata::{RequiredLevel, Writability};
 
     fn column(column_type: ColumnType) -> Column {
         Column {
             logical_name: "c",
             column_type,
             writability: Writability::ReadWrite,
-            required: false,
+            required: RequiredLevel::None,
         }
     }
 

@@ -66,14 +66,14 @@ pub fn from_sql(table: &str, column: &Column, value: ValueRef<'_>) -> Result<Cel
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bgops_core::metadata::Writability;
+    use bgops_core::metadata::{RequiredLevel, Writability};
 
     fn column(column_type: ColumnType) -> Column {
         Column {
             logical_name: "c",
             column_type,
             writability: Writability::ReadWrite,
-            required: false,
+            required: RequiredLevel::None,
         }
     }
 
