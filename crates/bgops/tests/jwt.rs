@@ -48,6 +48,11 @@ async fn who_am_i(server: &Server, token: &str) -> Result<String, reqwest::Respo
 
 /// A 401 with the Dataverse code, the reason, and the challenge header.
 async fn expect_refused(resp: reqwest::Response, challenge: &str, reason: &str, what: &str) {
+    assert_eq!(
+        resp.headers().get_all("www-authenticate").iter().count(),
+        1,
+        "{what}: one challenge"
+    );
     let header = resp
         .headers()
         .get("www-authenticate")
