@@ -354,6 +354,22 @@ pub async fn request(
     body: Option<&str>,
     prefer_async: bool,
 ) -> Result<(StatusCode, Option<String>, String)> {
+    let headers: &[(&str, &str)] = if prefer_async {
+        &[("Prefer", "respond-async")]
+    } else {
+        &[]
+    };
+    request_with(target, method, path, body, headers).await
+}
+
+/// [`request`] with extra request headers.
+pub async fn request_with(
+    target: &Target,
+    method: Method,
+    path: &str,
+    body: Option<&str>,
+    headers: &[(&str, &str)],
+) -> Result<(StatusCode, Option<String>, String)> {
     let stream = TcpStream::connect(target.addr).await?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(async move {
@@ -370,8 +386,8 @@ pub async fn request(
     if body.is_some() {
         builder = builder.header(http::header::CONTENT_TYPE, "application/json");
     }
-    if prefer_async {
-        builder = builder.header("Prefer", "respond-async");
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
     }
     let req = builder.body(Full::new(Bytes::from(body.unwrap_or("").to_owned())))?;
     let resp = sender.send_request(req).await?;

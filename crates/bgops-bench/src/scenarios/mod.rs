@@ -34,6 +34,7 @@ use crate::{apalis_anchor, db, drain_timeout, BenchArgs};
 
 mod anchors;
 mod compare;
+mod dashboard_scale;
 mod edge;
 mod empty;
 mod observe;
@@ -151,6 +152,8 @@ struct Scale {
     /// Every tenth row waiting, spread over the table.
     burn_spread: Drain,
     poll: Throughput,
+    /// The dashboard's summary and list reads at this size.
+    dashboard: Vec<dashboard_scale::DashboardRead>,
     peak_rss_mib: f64,
 }
 

@@ -1,5 +1,5 @@
-//! A million rows: burn-down and poll with 90% of them terminal, and peak RSS with all of
-//! them waiting. Rows are written straight into the stopped server's file.
+//! A million rows: burn-down, poll and the dashboard's reads with 90% of them terminal, and
+//! peak RSS with all of them waiting. Rows are written straight into the stopped server's file.
 //!
 //! The waiting tenth is the newest tenth, as in a live table (the figure held to the target);
 //! the burn-down is also run with the waiting rows spread evenly over the table, one in ten,
@@ -64,6 +64,7 @@ pub(super) async fn scale(args: &BenchArgs, launch: &BgopsLaunch, workdir: &Path
         "  status poll at scale: {:.0}/s, p50 {:.2} ms, p99 {:.2} ms",
         poll.rate, poll.p50_ms, poll.p99_ms
     );
+    let dashboard = super::dashboard_scale::dashboard_at_scale(&target).await?;
     let (hwm, _) = procstat::memory(server.pid)?;
     server.stop(Duration::from_secs(60))?;
 
@@ -88,6 +89,7 @@ pub(super) async fn scale(args: &BenchArgs, launch: &BgopsLaunch, workdir: &Path
         burn,
         burn_spread,
         poll,
+        dashboard,
         peak_rss_mib: mib(hwm),
     })
 }
