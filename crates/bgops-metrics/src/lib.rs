@@ -57,9 +57,40 @@ pub struct Metrics {
     oldest_waiting: Gauge<f64, std::sync::atomic::AtomicU64>,
     http_requests: Family<HttpLabels, Counter>,
     http_time: HistogramFamily<RouteLabels>,
+    /// Handles of the HTTP series already created, by route label (the families stay the
+    /// record; these are clones of their entries).
+    http_cache: std::sync::RwLock<std::collections::HashMap<String, RouteSeries>>,
     write_batch: HistogramFamily<BackendLabels>,
     write_commit: HistogramFamily<BackendLabels>,
     write_failed: Family<BackendLabels, Counter>,
+}
+
+/// One route's HTTP series by method: its duration histogram and its counters by status.
+#[derive(Debug, Default)]
+struct RouteSeries {
+    methods: Vec<(&'static str, Histogram, Vec<(u16, Counter)>)>,
+}
+
+impl RouteSeries {
+    fn find(&self, method: &str, status: u16) -> Option<(&Histogram, &Counter)> {
+        let (_, time, statuses) = self.methods.iter().find(|(m, _, _)| *m == method)?;
+        let (_, count) = statuses.iter().find(|(s, _)| *s == status)?;
+        Some((time, count))
+    }
+
+    fn insert(&mut self, method: &'static str, status: u16, time: Histogram, count: Counter) {
+        let at = match self.methods.iter().position(|(m, _, _)| *m == method) {
+            Some(at) => at,
+            None => {
+                self.methods.push((method, time, Vec::new()));
+                self.methods.len() - 1
+            }
+        };
+        let statuses = &mut self.methods[at].2;
+        if !statuses.iter().any(|(s, _)| *s == status) {
+            statuses.push((status, count));
+        }
+    }
 }
 
 fn seconds_buckets() -> Histogram {
@@ -221,6 +252,7 @@ impl Metrics {
             oldest_waiting,
             http_requests,
             http_time,
+            http_cache: Default::default(),
             write_batch,
             write_commit,
             write_failed,
@@ -319,20 +351,43 @@ impl Metrics {
     /// An HTTP request was answered. `route` is a template (see [`Metrics::route_label`]).
     pub fn http_request(&self, method: &str, route: &str, status: u16, took: Duration) {
         let method = method_label(method);
-        let route = self.routes.label(route);
-        self.http_time
+        let secs = took.as_secs_f64();
+        // The common case: this route, method and status were seen before; one look-up.
+        {
+            let cache = self.http_cache.read().unwrap_or_else(|e| e.into_inner());
+            if let Some((time, count)) = cache.get(route).and_then(|r| r.find(method, status)) {
+                time.observe(secs);
+                count.inc();
+                return;
+            }
+        }
+        let label = self.routes.label(route);
+        let time = self
+            .http_time
             .get_or_create(&RouteLabels {
                 method,
-                route: route.clone(),
+                route: label.clone(),
             })
-            .observe(took.as_secs_f64());
-        self.http_requests
+            .clone();
+        let count = self
+            .http_requests
             .get_or_create(&HttpLabels {
                 method,
-                route,
+                route: label.clone(),
                 status,
             })
-            .inc();
+            .clone();
+        time.observe(secs);
+        count.inc();
+        // Routes past the cap share the `_other` series and are not cached (the cache stays
+        // as small as the label set).
+        if label == route {
+            let mut cache = self.http_cache.write().unwrap_or_else(|e| e.into_inner());
+            cache
+                .entry(label)
+                .or_default()
+                .insert(method, status, time, count);
+        }
     }
 }
 
@@ -402,6 +457,44 @@ mod tests {
             .contains(r#"bgops_http_requests_total{method="GET",route="/health",status="200"} 1"#));
         assert!(text.contains(r#"bgops_store_write_batch_jobs_sum{backend="sqlite"} 7.0"#));
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn http_requests_count_alike_through_the_handle_cache() {
+        let m = Metrics::new();
+        for _ in 0..3 {
+            m.http_request("GET", "/a", 200, Duration::from_millis(1));
+        }
+        m.http_request("GET", "/a", 404, Duration::from_millis(1));
+        m.http_request("POST", "/a", 200, Duration::from_millis(1));
+        m.http_request("GET", "/a", 200, Duration::from_millis(1));
+        let text = m.encode();
+        assert!(
+            text.contains(r#"bgops_http_requests_total{method="GET",route="/a",status="200"} 4"#)
+        );
+        assert!(
+            text.contains(r#"bgops_http_requests_total{method="GET",route="/a",status="404"} 1"#)
+        );
+        assert!(
+            text.contains(r#"bgops_http_requests_total{method="POST",route="/a",status="200"} 1"#)
+        );
+        assert!(text
+            .contains(r#"bgops_http_request_duration_seconds_count{method="GET",route="/a"} 5"#));
+        assert!(text
+            .contains(r#"bgops_http_request_duration_seconds_count{method="POST",route="/a"} 1"#));
+    }
+
+    #[test]
+    fn routes_past_the_cap_share_one_series() {
+        let m = Metrics::new();
+        for i in 0..MAX_ROUTE_LABELS + 5 {
+            m.http_request("GET", &format!("/r{i}"), 200, Duration::from_millis(1));
+        }
+        m.http_request("GET", "/late", 200, Duration::from_millis(1));
+        let text = m.encode();
+        assert!(text.contains(&format!(
+            r#"bgops_http_requests_total{{method="GET",route="{OTHER}",status="200"}} 6"#
+        )));
     }
 
     #[test]

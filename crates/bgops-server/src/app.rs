@@ -175,8 +175,9 @@ pub async fn run_with_registry(
         server.scheme = "https";
     }
     let scheme = server.scheme;
-    let mut state = AppState::new(engine, server).with_edge(edge);
-    state.stopping = shutdown.clone();
+    let state = AppState::new(engine, server)
+        .with_edge(edge)
+        .with_stopping(shutdown.clone());
 
     let addr = listener.local_addr()?;
     println!("bgops listening on {scheme}://{addr}");

@@ -322,7 +322,10 @@ impl Caller {
 }
 
 /// A GUID header's value: `None` when absent, 400 when malformed.
-fn guid_header(parts: &Parts, name: &str) -> Result<Option<uuid::Uuid>, ApiError> {
+fn guid_header(
+    parts: &Parts,
+    name: &axum::http::HeaderName,
+) -> Result<Option<uuid::Uuid>, ApiError> {
     let Some(v) = parts.headers.get(name) else {
         return Ok(None);
     };
@@ -373,8 +376,13 @@ impl FromRequestParts<AppState> for Caller {
         if let Some(a) = &audit {
             a.authenticated(&principal);
         }
-        let by_id = guid_header(parts, CALLER_ID_HEADER)?;
-        let by_object = guid_header(parts, CALLER_OBJECT_ID_HEADER)?;
+        // Header names parsed once, not at every look-up.
+        const CALLER_ID: axum::http::HeaderName =
+            axum::http::HeaderName::from_static(CALLER_ID_HEADER);
+        const CALLER_OBJECT_ID: axum::http::HeaderName =
+            axum::http::HeaderName::from_static(CALLER_OBJECT_ID_HEADER);
+        let by_id = guid_header(parts, &CALLER_ID)?;
+        let by_object = guid_header(parts, &CALLER_OBJECT_ID)?;
         if by_id.is_none() && by_object.is_none() {
             return Ok(Caller {
                 authenticated: principal.id,

@@ -44,7 +44,7 @@ pub async fn around_request(State(state): State<AppState>, req: Request, next: N
     // exporter's own filter takes this target at DEBUG).
     let span = tracing::debug_span!(
         "request",
-        otel.name = %format_args!("{method} {}", route.template.as_deref().unwrap_or("unmatched")),
+        otel.name = %format_args!("{method} {}", route.template.as_ref().map_or("unmatched", MatchedPath::as_str)),
         otel.kind = "server",
         http.request.method = %method,
         http.route = tracing::field::Empty,
@@ -74,7 +74,7 @@ pub async fn around_request(State(state): State<AppState>, req: Request, next: N
 /// What the route label is made of, taken from the request before it is handled.
 struct RouteParts {
     /// The matched route template; `None` when no route matched.
-    template: Option<String>,
+    template: Option<MatchedPath>,
     /// Under the Web API's `{segment}` routes: the segment's name (before any `(key)`) and
     /// whether it had a key.
     segment: Option<(String, bool)>,
@@ -82,13 +82,14 @@ struct RouteParts {
 
 impl RouteParts {
     fn of(req: &Request) -> Self {
-        let template = req
-            .extensions()
-            .get::<MatchedPath>()
-            .map(|m| m.as_str().to_owned());
+        let template = req.extensions().get::<MatchedPath>().cloned();
         let segment = template
-            .as_deref()
-            .filter(|t| t.starts_with(&format!("{WEB_API}/{{segment}}")))
+            .as_ref()
+            .filter(|t| {
+                t.as_str()
+                    .strip_prefix(WEB_API)
+                    .is_some_and(|rest| rest.starts_with("/{segment}"))
+            })
             .and_then(|_| {
                 let seg = req
                     .uri()
@@ -110,7 +111,7 @@ impl RouteParts {
             return "unmatched".to_owned();
         };
         let Some((name, keyed)) = self.segment else {
-            return template;
+            return template.as_str().to_owned();
         };
         let known = state.catalogue.by_entity_set(&name).is_some()
             || matches!(
@@ -120,6 +121,7 @@ impl RouteParts {
             || state.engine.registry().api(&name).is_some();
         let shown = if known { name.as_str() } else { "{segment}" };
         let rest = template
+            .as_str()
             .strip_prefix(&format!("{WEB_API}/{{segment}}"))
             .unwrap_or("");
         let key = if keyed { "(…)" } else { "" };

@@ -51,9 +51,23 @@ impl Default for ServerConfig {
     }
 }
 
-/// Shared by all handlers: the engine, authentication and settings.
+/// Shared by all handlers: the engine, authentication and settings. Cloned for every
+/// middleware, extractor and route of every request, so a clone is one reference count: the
+/// fields live in [`Shared`], behind one `Arc`.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds.
+#[derive(Clone)]
+pub struct Shared {
     /// Runs and stores operations.
     pub engine: Engine,
     /// Resolves bearer tokens to principals.
@@ -91,7 +105,7 @@ impl AppState {
         let catalogue = engine.catalogue().clone();
         let mut key = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut key);
-        Self {
+        Self(Arc::new(Shared {
             engine,
             auth,
             config: Arc::new(config),
@@ -102,16 +116,29 @@ impl AppState {
             stopping: tokio_util::sync::CancellationToken::new(),
             queue_refresh: Arc::default(),
             edge: Arc::new(Edge::default()),
-        }
+        }))
+    }
+
+    /// The fields, to change while the state is built (copied if a clone is out already).
+    fn shared_mut(&mut self) -> &mut Shared {
+        Arc::make_mut(&mut self.0)
+    }
+
+    /// This state, whose `stopping` token is `stopping`.
+    pub fn with_stopping(mut self, stopping: tokio_util::sync::CancellationToken) -> Self {
+        self.shared_mut().stopping = stopping;
+        self
     }
 
     /// This state with `edge` (built by [`Edge::build`]): its JWT issuers join API keys.
     pub fn with_edge(mut self, edge: Edge) -> Self {
-        self.auth = Arc::new(
+        let auth = Arc::new(
             Authenticator::new(self.engine.store().clone(), self.engine.clock().clone())
                 .with_jwt(edge.jwt.clone()),
         );
-        self.edge = Arc::new(edge);
+        let shared = self.shared_mut();
+        shared.auth = auth;
+        shared.edge = Arc::new(edge);
         self
     }
 }
