@@ -65,10 +65,13 @@ pub struct Metrics {
     write_failed: Family<BackendLabels, Counter>,
 }
 
-/// One route's HTTP series by method: its duration histogram and its counters by status.
+/// One method's series of a route: its duration histogram and its counters by status.
+type MethodSeries = (&'static str, Histogram, Vec<(u16, Counter)>);
+
+/// One route's HTTP series, by method.
 #[derive(Debug, Default)]
 struct RouteSeries {
-    methods: Vec<(&'static str, Histogram, Vec<(u16, Counter)>)>,
+    methods: Vec<MethodSeries>,
 }
 
 impl RouteSeries {
