@@ -37,6 +37,8 @@ type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 /// Every metric of one bgops process.
 #[derive(Debug)]
 pub struct Metrics {
+    /// Whether anything is counted (`--instrumentation off` turns it off).
+    enabled: bool,
     /// What `/metrics` encodes.
     registry: Registry,
     /// Caps the `api` label.
@@ -238,6 +240,7 @@ impl Metrics {
             write_failed.clone(),
         );
         Self {
+            enabled: true,
             registry,
             apis: BoundedNames::new(MAX_API_LABELS),
             routes: BoundedNames::new(MAX_ROUTE_LABELS),
@@ -262,6 +265,20 @@ impl Metrics {
         }
     }
 
+    /// Metrics that count nothing (`--instrumentation off`): every recording call returns at
+    /// once; the queue gauges are still set when the summary is read.
+    pub fn disabled() -> Self {
+        Self {
+            enabled: false,
+            ..Self::new()
+        }
+    }
+
+    /// Whether recording calls count anything.
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
     /// Every metric in the OpenMetrics text format.
     pub fn encode(&self) -> String {
         let mut out = String::with_capacity(16 * 1024);
@@ -278,11 +295,17 @@ impl Metrics {
 
     /// `n` operations of `api` were stored.
     pub fn submitted(&self, api: &str, n: u64) {
+        if !self.enabled {
+            return;
+        }
         self.submitted.get_or_create(&self.api(api)).inc_by(n);
     }
 
     /// An attempt of `api` started; `waited` is the time from submission when it is the first.
     pub fn attempt_started(&self, api: &str, waited: Option<Duration>) {
+        if !self.enabled {
+            return;
+        }
         let labels = self.api(api);
         self.started.get_or_create(&labels).inc();
         if let Some(w) = waited {
@@ -292,6 +315,9 @@ impl Metrics {
 
     /// An attempt of `api` ran for `ran`.
     pub fn attempt_ran(&self, api: &str, ran: Duration) {
+        if !self.enabled {
+            return;
+        }
         self.run
             .get_or_create(&self.api(api))
             .observe(ran.as_secs_f64());
@@ -299,6 +325,9 @@ impl Metrics {
 
     /// An attempt of `api` failed (or was lost); `retried` when a retry was scheduled.
     pub fn attempt_failed(&self, api: &str, retried: bool) {
+        if !self.enabled {
+            return;
+        }
         self.attempts_failed
             .get_or_create(&FailedLabels {
                 api: self.apis.label(api),
@@ -309,6 +338,9 @@ impl Metrics {
 
     /// An operation of `api` reached a terminal state.
     pub fn finished(&self, api: &str, outcome: Outcome) {
+        if !self.enabled {
+            return;
+        }
         self.finished
             .get_or_create(&FinishedLabels {
                 api: self.apis.label(api),
@@ -319,16 +351,25 @@ impl Metrics {
 
     /// An attempt whose lease expired was taken back.
     pub fn lease_taken_back(&self) {
+        if !self.enabled {
+            return;
+        }
         self.leases_taken_back.inc();
     }
 
     /// `n` operations canceled before they started were ended Canceled.
     pub fn canceled_before_start(&self, n: u64) {
+        if !self.enabled {
+            return;
+        }
         self.canceled_before_start.inc_by(n);
     }
 
     /// A callback or webhook POST ended after `took`.
     pub fn delivery(&self, kind: DeliveryKind, outcome: DeliveryOutcome, took: Duration) {
+        if !self.enabled {
+            return;
+        }
         self.deliveries
             .get_or_create(&DeliveryLabels { kind, outcome })
             .inc();
@@ -353,6 +394,9 @@ impl Metrics {
 
     /// An HTTP request was answered. `route` is a template (see [`Metrics::route_label`]).
     pub fn http_request(&self, method: &str, route: &str, status: u16, took: Duration) {
+        if !self.enabled {
+            return;
+        }
         let method = method_label(method);
         let secs = took.as_secs_f64();
         // The common case: this route, method and status were seen before; one look-up.
@@ -396,6 +440,9 @@ impl Metrics {
 
 impl WriteObserver for Metrics {
     fn transaction(&self, backend: &'static str, jobs: usize, commit: Duration, committed: bool) {
+        if !self.enabled {
+            return;
+        }
         let labels = BackendLabels { backend };
         self.write_batch.get_or_create(&labels).observe(jobs as f64);
         if committed {
@@ -498,6 +545,24 @@ mod tests {
         assert!(text.contains(&format!(
             r#"bgops_http_requests_total{{method="GET",route="{OTHER}",status="200"}} 6"#
         )));
+    }
+
+    #[test]
+    fn disabled_metrics_count_nothing() {
+        let m = Metrics::disabled();
+        m.submitted("bgops_Echo", 2);
+        m.http_request("GET", "/health", 200, Duration::from_micros(300));
+        m.transaction("sqlite", 7, Duration::from_micros(900), true);
+        let text = m.encode();
+        assert!(
+            !text.contains("bgops_operations_submitted_total{"),
+            "{text}"
+        );
+        assert!(!text.contains("bgops_http_requests_total{"), "{text}");
+        assert!(
+            !text.contains("bgops_store_write_batch_jobs_sum{"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -202,6 +202,11 @@ struct ServeArgs {
     /// `Authorization: Bearer TOKEN`. Without it, `/metrics` does not exist.
     #[arg(long, env = "BGOPS_METRICS_TOKEN", hide_env_values = true)]
     metrics_token: Option<String>,
+    /// `off`: count no metrics and give requests no tracing span (to measure what they cost;
+    /// `/metrics` then shows only the queue gauges, and `--otlp-endpoint` exports no request
+    /// spans).
+    #[arg(long, env = "BGOPS_INSTRUMENTATION", value_enum, default_value_t = Switch::On)]
+    instrumentation: Switch,
     /// The dashboard at `/` and `/ui/`: `on`, `read-only` (no actions: its writes are
     /// refused) or `off`.
     #[arg(long, env = "BGOPS_DASHBOARD", value_enum, default_value_t = Dashboard::On)]
@@ -209,6 +214,15 @@ struct ServeArgs {
     /// Bearer JWTs, TLS, trusted proxies, service protection.
     #[command(flatten)]
     edge: crate::edge_args::EdgeArgs,
+}
+
+/// `on` or `off`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Switch {
+    /// On.
+    On,
+    /// Off.
+    Off,
 }
 
 /// `--dashboard`.
@@ -265,6 +279,10 @@ impl ServeArgs {
             shutdown_grace: self
                 .shutdown_grace
                 .unwrap_or(self.attempt_timeout + Duration::from_secs(30)),
+            metrics: match self.instrumentation {
+                Switch::On => defaults.metrics.clone(),
+                Switch::Off => std::sync::Arc::new(bgops_metrics::Metrics::disabled()),
+            },
             ..defaults
         };
         Settings {

@@ -33,7 +33,7 @@ pub const WEB_API: &str = "/api/data/v9.2";
 /// Builds the router.
 pub fn router(state: AppState) -> Router {
     let limit = state.config.max_body_bytes;
-    Router::new()
+    let router = Router::new()
         .route("/health", get(health::health))
         .route("/metrics", get(metrics::metrics))
         .merge(crate::dashboard::routes(state.config.dashboard))
@@ -56,11 +56,17 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::dashboard::guard,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
+        ));
+    // Request spans and HTTP metrics, unless `--instrumentation off` turned them off.
+    let router = if state.engine.config().metrics.enabled() {
+        router.layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::observe::around_request,
         ))
+    } else {
+        router
+    };
+    router
         .layer(axum::middleware::from_fn(crate::audit::layer))
         .layer(CatchPanicLayer::custom(
             |_: Box<dyn std::any::Any + Send>| {

@@ -239,13 +239,14 @@ pub async fn claim(c: &dyn Db, req: &ClaimRequest) -> Result<ClaimOutcome, Store
         // Rows now Canceled: a reader sees them, so the claim's commit must be durable.
         c.durable();
     }
+    let mut notified = false;
     for r in canceled {
         let id: String = r.try_get(0)?;
-        super::completion::on_terminal(c, &id, req.now).await?;
+        notified |= super::completion::on_terminal(c, &id, req.now).await?;
         listen::changed(c, &id);
         out.canceled.push(parse_id(id)?);
     }
-    if !out.canceled.is_empty() {
+    if notified {
         listen::ended(c);
     }
 
@@ -545,12 +546,14 @@ pub async fn record_outcome(c: &dyn Db, o: &AttemptOutcome) -> Result<Recorded, 
         return Ok(Recorded::Dropped);
     }
     listen::changed(c, &o.id.to_string());
-    if terminal {
-        listen::ended(c);
-    } else {
+    if !terminal {
         listen::work(c);
     }
     let notify = terminal && super::completion::on_terminal(c, &o.id.to_string(), o.now).await?;
+    if notify {
+        // Only a callback or a system job gives the outbox and job claimers work.
+        listen::ended(c);
+    }
     Ok(Recorded::Applied { notify })
 }
 

@@ -88,8 +88,13 @@ async fn write(
         for o in &written {
             listen::changed(c, &o.id.to_string());
         }
-        listen::ended(c);
-        on_terminal(c, &written).await?
+        let notified = on_terminal(c, &written).await?;
+        // The outbox and system job claimers of every node look for new work only when
+        // there is some: an operation without callback or step wakes no one.
+        if !notified.is_empty() {
+            listen::ended(c);
+        }
+        notified
     };
     for &i in &together {
         let key = outcomes[i].id.to_string();
