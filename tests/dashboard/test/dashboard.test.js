@@ -16,7 +16,9 @@ const readline = require("node:readline");
 const { chromium } = require("playwright-core");
 
 const REPO_ROOT = path.resolve(__dirname, "..", "..", "..");
-const BINARY = process.env.BGOPS_BIN || path.join(REPO_ROOT, "target", "debug", "bgops");
+// The binary `cargo build` made: $BGOPS_BIN, else under $CARGO_TARGET_DIR, else ./target.
+const BINARY = process.env.BGOPS_BIN
+  || path.join(process.env.CARGO_TARGET_DIR || path.join(REPO_ROOT, "target"), "debug", "bgops");
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const ARTIFACTS = path.join(__dirname, "..", "artifacts");
 const TOKEN = "dashboard-suite-admin-token";
@@ -192,6 +194,90 @@ test("an operation canceled elsewhere changes on its open page", async () => {
       const r = await call(base, "DELETE", `/api/backgroundoperation/${long}`);
       assert.equal(r.status, 200);
       await page.getByTestId("status").filter({ hasText: "Canceled" }).waitFor({ timeout: 15000 });
+    });
+  } finally {
+    server.stop();
+  }
+});
+
+test("the list and the overview follow changes without a reload", async () => {
+  const server = await startServer();
+  const { base } = server;
+  try {
+    await withPage("live-list", async (page) => {
+      await signIn(page, base);
+      await page.goto(`${base}/ui/operations`);
+      await page.getByRole("heading", { name: "Operations" }).waitFor();
+      await page.locator("tbody tr").filter({ hasText: "No operations." }).waitFor();
+      // Marks this document: a reload would lose it.
+      await page.evaluate(() => { window.notReloaded = true; });
+
+      const long = await submit(base, "bgops_Delay", { DelayMs: 600000 });
+      const row = page.locator(`tr[data-id="${long}"]`);
+      await row.waitFor({ timeout: 15000 });
+      await row.locator("[data-col=status]").filter({ hasText: "In Progress" }).waitFor({ timeout: 15000 });
+      assert.equal(await call(base, "DELETE", `/api/backgroundoperation/${long}`).then((r) => r.status), 200);
+      await row.locator("[data-col=status]").filter({ hasText: "Canceled" }).waitFor({ timeout: 15000 });
+      assert.equal(await page.evaluate(() => window.notReloaded), true, "no reload");
+
+      // The overview's counts follow too.
+      await page.getByRole("link", { name: "Overview" }).click();
+      await page.getByRole("heading", { name: "Overview" }).waitFor();
+      await page.evaluate(() => { window.notReloaded = true; });
+      assert.equal((await page.getByTestId("count-20").locator(".n").textContent()).trim(), "0");
+      const next = await submit(base, "bgops_Delay", { DelayMs: 600000 });
+      await waitStatus(base, next, 20);
+      await page.getByTestId("count-20").locator(".n").filter({ hasText: /^1$/ }).waitFor({ timeout: 20000 });
+      assert.equal(await page.evaluate(() => window.notReloaded), true, "no reload");
+      assert.deepEqual(page.problems, []);
+    });
+  } finally {
+    server.stop();
+  }
+});
+
+test("the stream of changes is open only while the page is visible", async () => {
+  // One stream slot: while the page holds it, another stream is refused (429).
+  const server = await startServer(["--max-event-streams", "1"]);
+  const { base } = server;
+  /** The status of a stream opened now (closed at once). */
+  const tryStream = async () => {
+    const ctrl = new AbortController();
+    const resp = await fetch(`${base}/api/events`, {
+      headers: { Authorization: `Bearer ${TOKEN}`, Accept: "text/event-stream" },
+      signal: ctrl.signal,
+    });
+    ctrl.abort();
+    return resp.status;
+  };
+  const waitStream = async (status) => {
+    for (let i = 0; i < 200; i++) {
+      if ((await tryStream()) === status) return;
+      await sleep(50);
+    }
+    throw new Error(`a stream never answered ${status}`);
+  };
+  const setHidden = (page, hidden) => page.evaluate((hidden) => {
+    Object.defineProperty(document, "hidden", { configurable: true, get: () => hidden });
+    document.dispatchEvent(new Event("visibilitychange"));
+  }, hidden);
+  try {
+    await withPage("live-hidden", async (page) => {
+      await signIn(page, base);
+      await page.goto(`${base}/ui/operations`);
+      await page.getByRole("heading", { name: "Operations" }).waitFor();
+      await waitStream(429);
+      await setHidden(page, true);
+      await waitStream(200);
+      const long = await submit(base, "bgops_Delay", { DelayMs: 600000 });
+      await waitStatus(base, long, 20);
+      await sleep(1500);
+      assert.equal(await page.locator(`tr[data-id="${long}"]`).count(), 0, "no reads while hidden");
+      // Visible again: the list reads afresh and holds the stream again.
+      await setHidden(page, false);
+      await page.locator(`tr[data-id="${long}"]`).waitFor({ timeout: 15000 });
+      await waitStream(429);
+      assert.deepEqual(page.problems, []);
     });
   } finally {
     server.stop();

@@ -19,6 +19,7 @@ const LABEL = "@OData.Community.Display.V1.FormattedValue";
 const main = document.getElementById("main");
 let timer = null; // the current view's refresh, cleared on every navigation
 let readOnly = false;
+const LIVE_RETRY_MS = 3000;
 
 /** An element with attributes and children (strings become text nodes). */
 function h(tag, attrs = {}, ...children) {
@@ -95,6 +96,89 @@ function statusLabel(code) {
   return STATUSES.find(([c]) => c === code)?.[1] ?? String(code);
 }
 
+
+// ---------------------------------------------------------------------------------------------
+// Live changes: `GET /api/events` (server-sent events) read with fetch(), because EventSource
+// cannot send the Authorization header. One stream per tab, open only while a view that wants
+// it is shown and the tab is visible: nobody watching costs the server nothing.
+
+const live = { handler: null, ctrl: null, retry: null };
+
+/** Sends every change the signed-in user may see to `handler(change)` until the next view. */
+function watchChanges(handler) {
+  live.handler = handler;
+  openStream();
+}
+
+function stopWatching() {
+  live.handler = null;
+  closeStream();
+}
+
+function closeStream() {
+  clearTimeout(live.retry);
+  live.retry = null;
+  live.ctrl?.abort();
+  live.ctrl = null;
+}
+
+document.addEventListener("visibilitychange", () => {
+  if (document.hidden) return closeStream();
+  if (!live.handler) return;
+  // Changes made while hidden were not sent: the view reads afresh, then follows from now.
+  live.handler({ resync: true });
+  openStream();
+});
+
+/** One SSE block (`id:` and `data:` lines) to its data, parsed; comments give null. */
+function sseData(block) {
+  const data = block.split("\n").filter((l) => l.startsWith("data:"))
+    .map((l) => l.slice(5).replace(/^ /, "")).join("\n");
+  return data ? JSON.parse(data) : null;
+}
+
+async function openStream() {
+  if (!live.handler || live.ctrl || document.hidden) return;
+  const token = sessionStorage.getItem(KEY);
+  if (!token) return;
+  const ctrl = new AbortController();
+  live.ctrl = ctrl;
+  try {
+    const resp = await fetch("/api/events", {
+      headers: { Authorization: `Bearer ${token}`, Accept: "text/event-stream" },
+      signal: ctrl.signal,
+    });
+    if (!resp.ok) throw new Error(`${resp.status}`);
+    const reader = resp.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buf = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buf += value.replaceAll("\r\n", "\n");
+      let end;
+      while ((end = buf.indexOf("\n\n")) >= 0) {
+        const change = sseData(buf.slice(0, end));
+        buf = buf.slice(end + 2);
+        if (change) live.handler?.(change);
+      }
+    }
+  } catch {
+    // Aborted (navigation, hidden tab) or cut: retried below while still wanted.
+  }
+  if (live.ctrl !== ctrl) return;
+  live.ctrl = null;
+  if (live.handler && !document.hidden) live.retry = setTimeout(openStream, LIVE_RETRY_MS);
+}
+
+/** `fn` at most once per `ms`, trailing: bursts of changes cost one read. */
+function debounce(fn, ms) {
+  let t = null;
+  return () => {
+    if (t) return;
+    t = setTimeout(() => { t = null; fn(); }, ms);
+  };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Views
 
@@ -147,7 +231,10 @@ async function overview() {
     note.textContent = `As read ${when(s.readAt)}; refreshed every ${REFRESH_MS / 1000} s.`;
   };
   await refresh();
-  timer = setInterval(() => refresh().catch(fail), REFRESH_MS);
+  // The counts change with operations (the live stream) and the oldest age with time.
+  const again = () => refresh().catch(fail);
+  timer = setInterval(() => { if (!document.hidden) again(); }, REFRESH_MS);
+  watchChanges(debounce(again, 1000));
 }
 
 /** The OData `$filter` for the list's filters, values quoted as OData literals. */
@@ -199,13 +286,13 @@ async function operations(params) {
     const res = await api(url, {
       headers: { Prefer: `odata.maxpagesize=${PAGE_SIZE},odata.include-annotations="*"` },
     });
-    body.replaceChildren(...res.value.map((r) => h("tr", {},
+    body.replaceChildren(...res.value.map((r) => h("tr", { "data-id": r.backgroundoperationid },
       h("td", {}, h("a", { href: `/ui/operations/${r.backgroundoperationid}` }, r.backgroundoperationid)),
       h("td", {}, r.name),
-      h("td", { class: `status-${r.backgroundoperationstatuscode}` },
+      h("td", { class: `status-${r.backgroundoperationstatuscode}`, "data-col": "status" },
         r[`backgroundoperationstatuscode${LABEL}`] ?? statusLabel(r.backgroundoperationstatuscode)),
       h("td", {}, when(r.createdon)),
-      h("td", {}, when(r.endtime)))));
+      h("td", { "data-col": "ended" }, when(r.endtime)))));
     if (!res.value.length) body.replaceChildren(h("tr", {}, h("td", { colspan: 5 }, "No operations.")));
     const link = res["@odata.nextLink"];
     next.disabled = !link;
@@ -215,6 +302,20 @@ async function operations(params) {
   };
   first.onclick = () => { page = 1; load(firstUrl).catch(fail); };
   await load(firstUrl);
+
+  // Live: a shown row takes its new status at once; a row not shown may be new, and the first
+  // page (newest first) is read again, at most once a second, to place it under the filter.
+  const reloadFirst = debounce(() => { if (page === 1) load(firstUrl).catch(fail); }, 1000);
+  watchChanges((change) => {
+    if (change.resync) return reloadFirst();
+    const tr = body.querySelector(`tr[data-id="${change.backgroundOperationId}"]`);
+    if (!tr) return reloadFirst();
+    const code = change.backgroundOperationStatusCode;
+    const cell = tr.querySelector("[data-col=status]");
+    cell.className = `status-${code}`;
+    cell.textContent = statusLabel(code);
+    if (change.backgroundOperationStateCode === 3) reloadFirst(); // its end time
+  });
 }
 
 /** Key/Value parameters as stored (`[{"key":…,"value":…}]`) or an object, as rows. */
@@ -285,6 +386,7 @@ async function operation(id) {
 
 function fail(err) {
   clearInterval(timer);
+  if (err instanceof SignedOut) stopWatching();
   if (err instanceof SignedOut) return signIn("Signed out: the key is missing or no longer valid.");
   main.append(h("p", { class: "error", role: "alert" }, err.message));
 }
@@ -294,6 +396,7 @@ function fail(err) {
 async function route({ focus = false } = {}) {
   clearInterval(timer);
   timer = null;
+  stopWatching();
   if (!sessionStorage.getItem(KEY)) return signIn();
   const nav = document.getElementById("nav");
   nav.hidden = false;
