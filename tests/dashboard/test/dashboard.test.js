@@ -284,6 +284,69 @@ test("the stream of changes is open only while the page is visible", async () =>
   }
 });
 
+test("cancel every operation a filter selects, after a confirmation showing the count", async () => {
+  const server = await startServer();
+  const { base } = server;
+  try {
+    const longs = [];
+    for (let i = 0; i < 3; i++) longs.push(await submit(base, "bgops_Delay", { DelayMs: 600000 }));
+    const echo = await submit(base, "bgops_Echo", { Text: "stays" });
+    await waitStatus(base, echo, 30);
+    await withPage("bulk-cancel", async (page) => {
+      await signIn(page, base);
+      await page.goto(`${base}/ui/operations?name=bgops_Delay`);
+      await page.locator("tbody tr").filter({ hasText: "bgops_Delay" }).nth(2).waitFor();
+
+      // Kept: nothing happens.
+      await page.getByRole("button", { name: "Cancel all matching…" }).click();
+      const dialog = page.getByRole("dialog");
+      await dialog.getByRole("heading", { name: "Cancel 3 operations matching this filter?" }).waitFor();
+      await page.keyboard.press("Escape");
+      await dialog.waitFor({ state: "detached" });
+      for (const id of longs) {
+        assert.notEqual((await call(base, "GET", `/api/backgroundoperation/${id}`)).body.backgroundOperationStatusCode, 32);
+      }
+
+      // Confirmed: the three are canceled on the server, the echo is untouched.
+      await page.getByRole("button", { name: "Cancel all matching…" }).click();
+      await dialog.getByRole("button", { name: "Cancel 3" }).click();
+      await page.getByTestId("bulk-note").filter({ hasText: "Cancellation requested for 3 operations." }).waitFor();
+      for (const id of longs) await waitStatus(base, id, 32);
+      await page.locator("tbody tr [data-col=status]").filter({ hasText: "Canceled" }).nth(2).waitFor({ timeout: 15000 });
+      assert.equal((await call(base, "GET", `/api/backgroundoperation/${echo}`)).body.backgroundOperationStatusCode, 30);
+      assert.deepEqual(page.problems, []);
+    });
+  } finally {
+    server.stop();
+  }
+});
+
+test("resubmit a finished operation: a new one with the same inputs, linked", async () => {
+  const server = await startServer();
+  const { base } = server;
+  try {
+    const first = await submit(base, "bgops_Echo", { Text: "once more" });
+    await waitStatus(base, first, 30);
+    await withPage("resubmit", async (page) => {
+      await signIn(page, base);
+      await page.goto(`${base}/ui/operations/${first}`);
+      await page.getByTestId("status").filter({ hasText: "Succeeded" }).waitFor();
+      assert.equal(await page.getByRole("button", { name: "Cancel" }).isVisible(), false);
+      await page.getByRole("button", { name: "Resubmit" }).click();
+      await page.waitForURL(new RegExp(`/ui/operations/[0-9a-f-]{36}\\?resubmittedFrom=${first}$`));
+      const id = /operations\/([0-9a-f-]{36})/.exec(page.url())[1];
+      assert.notEqual(id, first);
+      await page.getByTestId("resubmitted-from").getByRole("link", { name: first }).waitFor();
+      await waitStatus(base, id, 30);
+      const r = await call(base, "GET", `/api/backgroundoperation/${id}`);
+      assert.equal(r.body.Text, "once more");
+      assert.deepEqual(page.problems, []);
+    });
+  } finally {
+    server.stop();
+  }
+});
+
 test("read-only: no cancel button, and the page's writes are refused", async () => {
   const server = await startServer(["--dashboard", "read-only"]);
   const { base } = server;
@@ -295,6 +358,10 @@ test("read-only: no cancel button, and the page's writes are refused", async () 
       await page.goto(`${base}/ui/operations/${long}`);
       await page.getByTestId("status").filter({ hasText: "In Progress" }).waitFor();
       assert.equal(await page.getByRole("button", { name: "Cancel" }).isVisible(), false);
+      assert.equal(await page.getByRole("button", { name: "Resubmit" }).isVisible(), false);
+      await page.goto(`${base}/ui/operations`);
+      await page.locator(`tr[data-id="${long}"]`).waitFor();
+      assert.equal(await page.getByRole("button", { name: "Cancel all matching…" }).isVisible(), false);
       const status = await page.evaluate(async (id) => {
         const resp = await fetch(`/api/backgroundoperation/${id}`, {
           method: "DELETE",

@@ -2,11 +2,14 @@
 //! served at `/` and `/ui/…`. It is a client of the Web API like any other — it signs in with
 //! an API key kept in `sessionStorage` and calls the same endpoints with the same privileges —
 //! plus one read: `GET /api/dashboard/summary`, the queue summary `/metrics` also uses, read at
-//! most every few seconds however many people watch.
+//! most every few seconds however many people watch; and the actions of [`actions`] (bulk
+//! cancel, resubmit), which run through the same service layer with the caller's privileges.
 //!
 //! Its pages carry a strict Content-Security-Policy (only this origin's script and style, no
 //! inline code, no framing), and [`guard`] refuses cross-site writes (`Sec-Fetch-Site`) and,
 //! with `--dashboard read-only`, every write a page of this origin sends.
+
+mod actions;
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
@@ -24,7 +27,7 @@ use crate::state::AppState;
 /// Whether and how the dashboard is served.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum DashboardMode {
-    /// Served, with its actions (cancel).
+    /// Served, with its actions (cancel, bulk cancel, resubmit).
     #[default]
     On,
     /// Served without actions: its pages hide them and the server refuses writes they send.
@@ -61,6 +64,7 @@ pub fn routes(mode: DashboardMode) -> Router<AppState> {
         )
         .route("/ui/{*view}", get(index))
         .route("/api/dashboard/summary", get(summary))
+        .merge(actions::routes())
 }
 
 /// Every view is the same page; the script reads the path.

@@ -247,6 +247,48 @@ function listFilter(params) {
   return parts.join(" and ");
 }
 
+/** A modal dialog asking `question`; resolves to whether `yes` was chosen (Escape: no). */
+function ask(question, yes, no) {
+  return new Promise((resolve) => {
+    const title = h("h2", { id: "ask-title" }, question);
+    const ok = h("button", { type: "button", class: "danger" }, yes);
+    const keep = h("button", { type: "button" }, no);
+    const dialog = h("dialog", { "aria-labelledby": "ask-title" }, title, h("p", {}, ok, " ", keep));
+    const close = (answer) => { dialog.close(); dialog.remove(); resolve(answer); };
+    ok.addEventListener("click", () => close(true));
+    keep.addEventListener("click", () => close(false));
+    dialog.addEventListener("cancel", (e) => { e.preventDefault(); close(false); });
+    document.body.append(dialog);
+    dialog.showModal();
+    keep.focus();
+  });
+}
+
+/** Cancels every operation `filter` selects, on the server, after confirming the count. */
+async function bulkCancel(filter, note, button) {
+  const q = filter ? `?${new URLSearchParams({ $filter: filter })}` : "";
+  const { count } = await api(`/api/dashboard/cancel${q}`);
+  if (!count) {
+    note.textContent = "No operation matching this filter can be canceled.";
+    return;
+  }
+  const plural = count === 1 ? "operation" : "operations";
+  if (!await ask(`Cancel ${count} ${plural} matching this filter?`, `Cancel ${count}`, "Keep them")) return;
+  button.disabled = true;
+  let canceled = 0;
+  try {
+    // Each call cancels a bounded batch; a few more rounds than the count needs, at most.
+    for (let round = 0; round < 1000; round++) {
+      const r = await api(`/api/dashboard/cancel${q}`, { method: "POST" });
+      canceled += r.canceled;
+      if (!r.more || !r.canceled) break;
+    }
+  } finally {
+    button.disabled = false;
+  }
+  note.textContent = `Cancellation requested for ${canceled} ${canceled === 1 ? "operation" : "operations"}.`;
+}
+
 async function operations(params) {
   const statusSelect = h("select", { id: "f-status", name: "status" },
     h("option", { value: "" }, "Any"),
@@ -269,10 +311,14 @@ async function operations(params) {
     h("thead", {}, h("tr", {}, ["Operation", "Custom API", "Status", "Created", "Ended"]
       .map((t) => h("th", { scope: "col" }, t)))),
     body);
+  const bulk = h("button", { type: "button", class: "danger", hidden: readOnly },
+    "Cancel all matching…");
+  const bulkNote = h("p", { role: "status", "data-testid": "bulk-note" });
   const next = h("button", { type: "button", disabled: true }, "Next page");
   const first = h("button", { type: "button", disabled: true }, "First page");
   const pageNote = h("span", { class: "muted", "aria-live": "polite" });
-  show("Operations", form, table, h("div", { class: "pager" }, first, next, pageNote));
+  show("Operations", form, h("div", { class: "actions" }, bulk), bulkNote, table,
+    h("div", { class: "pager" }, first, next, pageNote));
 
   const q = new URLSearchParams({
     $select: "backgroundoperationid,name,backgroundoperationstatuscode,createdon,endtime",
@@ -301,6 +347,8 @@ async function operations(params) {
     pageNote.textContent = `Page ${page}`;
   };
   first.onclick = () => { page = 1; load(firstUrl).catch(fail); };
+  bulk.addEventListener("click", () => bulkCancel(filter, bulkNote, bulk)
+    .then(() => { page = 1; return load(firstUrl); }).catch(fail));
   await load(firstUrl);
 
   // Live: a shown row takes its new status at once; a row not shown may be new, and the first
@@ -349,8 +397,21 @@ async function operation(id) {
         render();
       } catch (err) { fail(err); }
     });
+    const resubmit = h("button", { type: "button", hidden: !terminal || readOnly }, "Resubmit");
+    resubmit.addEventListener("click", async () => {
+      resubmit.disabled = true;
+      try {
+        const r = await api(`/api/dashboard/resubmit/${id}`, { method: "POST" });
+        navigate(`/ui/operations/${r.backgroundOperationId}?resubmittedFrom=${id}`);
+      } catch (err) { resubmit.disabled = false; fail(err); }
+    });
+    const from = new URLSearchParams(location.search).get("resubmittedFrom");
+    const origin = from && /^[0-9a-f-]{36}$/i.test(from)
+      ? h("p", { "data-testid": "resubmitted-from" }, "Resubmitted from ",
+        h("a", { href: `/ui/operations/${from}` }, from), ".")
+      : null;
     const field = (label, value, attrs = {}) => [h("dt", {}, label), h("dd", attrs, value ?? "—")];
-    show(`Operation ${row.name}`,
+    show(`Operation ${row.name}`, h("div", {}, origin),
       h("dl", { class: "fields" },
         field("Id", row.backgroundoperationid),
         field("Status", row[`backgroundoperationstatuscode${LABEL}`] ?? statusLabel(code),
@@ -363,7 +424,7 @@ async function operation(id) {
         field("Time to live", row.ttlinseconds != null ? `${row.ttlinseconds} s after the last change` : null)),
       h("h2", {}, "Inputs"), parameters(row.inputparameters),
       h("h2", {}, "Outputs"), parameters(row.outputparameters),
-      h("p", {}, cancel, " ", h("a", { href: "/ui/operations" }, "All operations")));
+      h("p", {}, cancel, resubmit, " ", h("a", { href: "/ui/operations" }, "All operations")));
     clearInterval(timer);
     // A running operation is watched through its status monitor: one row by key per tick.
     if (!terminal) {
