@@ -313,3 +313,64 @@ async fn read_only_refuses_every_action() {
     }
     assert!([0, 20].contains(&status_code(&s, &id).await));
 }
+
+#[tokio::test]
+async fn the_summary_counts_finished_operations_per_minute_and_shows_the_nodes_holding_leases() {
+    let s = Server::start(&[]);
+    let summary = || async {
+        let resp = req(&s, Method::GET, "/api/dashboard/summary", None)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        resp.json::<Value>().await.unwrap()
+    };
+    let mut done = Vec::new();
+    for i in 0..3 {
+        done.push(
+            s.submit("bgops_Echo", json!({ "Text": format!("e{i}") }))
+                .await,
+        );
+    }
+    done.push(
+        s.submit(
+            "bgops_Fail",
+            json!({ "FailTimes": 5, "Permanent": true, "Message": "no" }),
+        )
+        .await,
+    );
+    for id in &done {
+        s.wait_terminal(id, LONG).await;
+    }
+    let long = s.submit("bgops_Delay", json!({ "DelayMs": 600000 })).await;
+    s.wait_status(&long, 20, LONG).await;
+
+    let a = summary().await["activity"].clone();
+    let minutes = a["minutes"].as_array().expect("minutes");
+    assert_eq!(minutes.len(), 60, "one bucket per minute of the last hour");
+    let sum = |k: &str| minutes.iter().map(|m| m[k].as_u64().unwrap()).sum::<u64>();
+    assert_eq!(
+        (sum("succeeded"), sum("failed"), sum("canceled")),
+        (3, 1, 0),
+        "{a}"
+    );
+    let by_api = a["byApi"].as_array().unwrap();
+    let echo = by_api
+        .iter()
+        .find(|r| r["name"] == "bgops_Echo")
+        .expect("echo");
+    assert_eq!(echo["succeeded"], 3);
+    let fail = by_api
+        .iter()
+        .find(|r| r["name"] == "bgops_Fail")
+        .expect("fail");
+    assert_eq!(fail["failed"], 1);
+    let nodes = a["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 1, "{a}");
+    assert_eq!(nodes[0]["leases"], 1);
+    assert_eq!(nodes[0]["expired"], false);
+    assert!(nodes[0]["latestLeaseExpiry"]
+        .as_str()
+        .unwrap()
+        .ends_with('Z'));
+}

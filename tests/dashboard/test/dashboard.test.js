@@ -347,6 +347,37 @@ test("resubmit a finished operation: a new one with the same inputs, linked", as
   }
 });
 
+test("overview: throughput and failure-rate charts, counts by custom API, nodes", async () => {
+  const server = await startServer();
+  const { base } = server;
+  try {
+    const ids = [];
+    for (let i = 0; i < 3; i++) ids.push(await submit(base, "bgops_Echo", { Text: `c${i}` }));
+    ids.push(await submit(base, "bgops_Fail", { FailTimes: 5, Permanent: true }));
+    await waitStatus(base, ids[3], 31);
+    for (const id of ids.slice(0, 3)) await waitStatus(base, id, 30);
+    const long = await submit(base, "bgops_Delay", { DelayMs: 600000 });
+    await waitStatus(base, long, 20);
+    await withPage("overview-charts", async (page) => {
+      await signIn(page, base);
+      const throughput = page.getByRole("img", { name: /Operations finished per minute over the last hour: 4 in all/ });
+      await throughput.waitFor();
+      assert.equal(await throughput.locator("rect").count(), 60, "a bar per minute");
+      await page.getByRole("img", { name: /failed, per minute over the last hour: 1 of 4/ }).waitFor();
+      await page.getByTestId("failure-rate").filter({ hasText: "25 %" }).waitFor();
+      const echoRow = page.getByTestId("by-api").getByRole("row", { name: /bgops_Echo/ });
+      assert.deepEqual(await echoRow.locator("td").allTextContents(), ["3", "0", "0"]);
+      const nodes = page.getByTestId("nodes");
+      assert.equal(await nodes.locator("tbody tr").count(), 1);
+      assert.equal(await nodes.locator("tbody tr td").first().textContent(), "1");
+      await nodes.getByText("renewing").waitFor();
+      assert.deepEqual(page.problems, [], "no script error and no CSP violation");
+    });
+  } finally {
+    server.stop();
+  }
+});
+
 test("read-only: no cancel button, and the page's writes are refused", async () => {
   const server = await startServer(["--dashboard", "read-only"]);
   const { base } = server;

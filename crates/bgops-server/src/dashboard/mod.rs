@@ -10,6 +10,7 @@
 //! with `--dashboard read-only`, every write a page of this origin sends.
 
 mod actions;
+pub mod activity;
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
@@ -95,7 +96,8 @@ fn asset(body: &'static str, content_type: &'static str) -> Response {
 
 /// `GET /api/dashboard/summary`: the unfinished operations by status and the oldest waiting
 /// one's creation time, as last read (at most [`crate::routes::metrics::QUEUE_REFRESH`] ago),
-/// and whether the dashboard is read-only.
+/// whether the dashboard is read-only, and the [`activity::Activity`] (finished per minute over
+/// the last hour, by custom API, and the nodes holding leases), read at most as often.
 async fn summary(State(state): State<AppState>, _caller: Caller) -> Result<Response, AppError> {
     let (summary, read_at) = crate::routes::metrics::queue_summary(&state)
         .await
@@ -107,6 +109,7 @@ async fn summary(State(state): State<AppState>, _caller: Caller) -> Result<Respo
         "oldestWaitingCreatedOn": summary.oldest_waiting.map(|t| t.to_dataverse()),
         "readAt": read_at.to_dataverse(),
         "readOnly": state.config.dashboard == DashboardMode::ReadOnly,
+        "activity": state.activity.read(&state).await,
     });
     Ok(crate::response::json(StatusCode::OK, &body))
 }

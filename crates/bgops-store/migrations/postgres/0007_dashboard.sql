@@ -1,0 +1,8 @@
+-- The dashboard (SPEC §15). The operation list, newest first and paged by key
+-- (`$orderby=createdon desc`, the key as tie-breaker, `COLLATE "C"` since 0002), reads this
+-- index from its position instead of sorting the table.
+CREATE INDEX ix_bo_created ON backgroundoperation (createdon, backgroundoperationid);
+-- Operations finished per minute, by custom API and outcome (the overview's throughput and
+-- failure-rate charts): an index-only range; unfinished rows are not in it.
+CREATE INDEX ix_bo_end ON backgroundoperation (endtime, backgroundoperationstatuscode, name)
+    WHERE endtime IS NOT NULL;

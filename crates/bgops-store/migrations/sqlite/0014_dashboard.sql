@@ -1,0 +1,7 @@
+-- The dashboard (SPEC §15). The operation list, newest first and paged by key
+-- (`$orderby=createdon desc`, the key as tie-breaker), reads this index from its position
+-- instead of sorting the table.
+CREATE INDEX ix_bo_created ON backgroundoperation (createdon, backgroundoperationid);
+-- Operations finished per minute, by custom API and outcome (the overview's throughput and
+-- failure-rate charts): a range of this index alone, never the rows.
+CREATE INDEX ix_bo_end ON backgroundoperation (endtime, backgroundoperationstatuscode, name);
