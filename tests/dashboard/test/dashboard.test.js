@@ -347,6 +347,63 @@ test("resubmit a finished operation: a new one with the same inputs, linked", as
   }
 });
 
+test("list filters live in the URL: created between, run-as user, error code, order", async () => {
+  const server = await startServer();
+  const { base } = server;
+  try {
+    const first = await submit(base, "bgops_Echo", { Text: "first" });
+    await waitStatus(base, first, 30);
+    const failed = await submit(base, "bgops_Fail", { FailTimes: 5, Permanent: true, ErrorCode: 0x80040265 | 0 });
+    await waitStatus(base, failed, 31);
+    const last = await submit(base, "bgops_Echo", { Text: "last" });
+    await waitStatus(base, last, 30);
+    const me = (await call(base, "GET", "/api/data/v9.2/WhoAmI()")).body.UserId;
+    const rows = (page) => page.locator("tbody tr[data-id]");
+    const ids = (page) => rows(page).evaluateAll((trs) => trs.map((tr) => tr.dataset.id));
+    await withPage("list-filters", async (page) => {
+      await signIn(page, base);
+      await page.goto(`${base}/ui/operations`);
+      await rows(page).nth(2).waitFor();
+      assert.deepEqual(await ids(page), [last, failed, first], "newest first");
+
+      // The form writes every filter into the URL.
+      await page.getByLabel("Error code").fill("0x80040265");
+      await page.getByLabel("Run as user").fill(me);
+      await page.getByLabel("Order").selectOption("oldest");
+      await page.getByRole("button", { name: "Filter" }).click();
+      await page.waitForURL(/error=0x80040265/);
+      const url = new URL(page.url());
+      assert.equal(url.searchParams.get("runas"), me);
+      assert.equal(url.searchParams.get("sort"), "oldest");
+      // The filtered view replaced the list (its caption names the order).
+      await page.locator("caption").filter({ hasText: "Oldest first" }).waitFor();
+      await page.locator(`tr[data-id="${failed}"]`).waitFor();
+      assert.deepEqual(await ids(page), [failed]);
+      assert.equal(await page.locator(`tr[data-id="${failed}"] [data-col=error]`).textContent(), "0x80040265");
+
+      // A shared URL: oldest first, created in the last hour, by this user.
+      const from = new Date(Date.now() - 3600_000).toISOString();
+      await page.goto(`${base}/ui/operations?${new URLSearchParams({ from, runas: me, sort: "oldest" })}`);
+      await rows(page).nth(2).waitFor();
+      assert.deepEqual(await ids(page), [first, failed, last], "oldest first");
+      assert.equal(await page.getByLabel("Order").inputValue(), "oldest");
+      assert.notEqual(await page.getByLabel("Created from").inputValue(), "");
+
+      // Nothing was created in the future, nor run by another user.
+      const future = new Date(Date.now() + 3600_000).toISOString();
+      await page.goto(`${base}/ui/operations?${new URLSearchParams({ from: future })}`);
+      await page.locator("tbody tr").filter({ hasText: "No operations." }).waitFor();
+      await page.goto(`${base}/ui/operations?runas=00000000-0000-0000-0000-00000000abcd`);
+      await page.locator("tbody tr").filter({ hasText: "No operations." }).waitFor();
+      await page.goto(`${base}/ui/operations?${new URLSearchParams({ to: future })}`);
+      await rows(page).nth(2).waitFor();
+      assert.deepEqual(page.problems, []);
+    });
+  } finally {
+    server.stop();
+  }
+});
+
 test("overview: throughput and failure-rate charts, counts by custom API, nodes", async () => {
   const server = await startServer();
   const { base } = server;

@@ -305,13 +305,52 @@ async function overview() {
   watchChanges(debounce(again, 1000));
 }
 
-/** The OData `$filter` for the list's filters, values quoted as OData literals. */
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** An error code as typed (`0x80040265` or decimal) to the stored signed 32-bit integer. */
+function errorCodeValue(text) {
+  const t = (text ?? "").trim();
+  if (/^0x[0-9a-f]{1,8}$/i.test(t)) return parseInt(t.slice(2), 16) | 0;
+  if (/^-?\d{1,10}$/.test(t)) return Number(t) | 0;
+  return null;
+}
+
+/** A stored error code as Dataverse writes it (`0x80040265`). */
+function errorCodeText(code) {
+  return code == null ? "" : `0x${(code >>> 0).toString(16).padStart(8, "0")}`;
+}
+
+/** A URL time (ISO, UTC) as an OData literal; null when it is not a time. */
+function timeLiteral(text) {
+  const ms = Date.parse(text ?? "");
+  return Number.isNaN(ms) ? null : new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
+/** A URL time for a `datetime-local` input (local time, minutes). */
+function localInput(text) {
+  const ms = Date.parse(text ?? "");
+  if (Number.isNaN(ms)) return "";
+  const d = new Date(ms - new Date(ms).getTimezoneOffset() * 60000);
+  return d.toISOString().slice(0, 16);
+}
+
+/** The OData `$filter` for the list's filters (the URL's `status`, `name`, `from`, `to`,
+ * `runas`, `error`), values written as OData literals; a value that is not of its kind is
+ * left out, as the form shows. */
 function listFilter(params) {
   const parts = [];
   const status = params.get("status");
   if (status && /^\d+$/.test(status)) parts.push(`backgroundoperationstatuscode eq ${status}`);
   const name = params.get("name");
   if (name) parts.push(`name eq '${name.replaceAll("'", "''")}'`);
+  const from = timeLiteral(params.get("from"));
+  if (from) parts.push(`createdon ge ${from}`);
+  const to = timeLiteral(params.get("to"));
+  if (to) parts.push(`createdon lt ${to}`);
+  const runas = params.get("runas");
+  if (runas && GUID.test(runas)) parts.push(`runas eq '${runas.toLowerCase()}'`);
+  const error = errorCodeValue(params.get("error"));
+  if (error !== null) parts.push(`errorcode eq ${error}`);
   return parts.join(" and ");
 }
 
@@ -358,25 +397,50 @@ async function bulkCancel(filter, note, button) {
 }
 
 async function operations(params) {
+  const oldest = params.get("sort") === "oldest";
+  const field = (id, label, control, help) => h("div", {},
+    h("label", { for: id }, label), control, help ? h("span", { id: `${id}-help`, class: "hint" }, help) : null);
   const statusSelect = h("select", { id: "f-status", name: "status" },
     h("option", { value: "" }, "Any"),
     STATUSES.map(([c, l]) => h("option", { value: c, selected: params.get("status") === String(c) }, l)));
   const nameInput = h("input", { id: "f-name", name: "name", value: params.get("name") ?? "" });
+  const fromInput = h("input", { id: "f-from", name: "from", type: "datetime-local",
+    value: localInput(params.get("from")) });
+  const toInput = h("input", { id: "f-to", name: "to", type: "datetime-local",
+    value: localInput(params.get("to")) });
+  const runasInput = h("input", { id: "f-runas", name: "runas", value: params.get("runas") ?? "",
+    pattern: "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}",
+    "aria-describedby": "f-runas-help", size: 36 });
+  const errorInput = h("input", { id: "f-error", name: "error", value: params.get("error") ?? "",
+    pattern: "0[xX][0-9a-fA-F]{1,8}|-?[0-9]{1,10}", "aria-describedby": "f-error-help", size: 12 });
+  const sortSelect = h("select", { id: "f-sort", name: "sort" },
+    h("option", { value: "" }, "Newest first"),
+    h("option", { value: "oldest", selected: oldest }, "Oldest first"));
   const form = h("form", { class: "filters", role: "search" },
-    h("div", {}, h("label", { for: "f-status" }, "Status"), statusSelect),
-    h("div", {}, h("label", { for: "f-name" }, "Custom API"), nameInput),
+    field("f-status", "Status", statusSelect),
+    field("f-name", "Custom API", nameInput),
+    field("f-from", "Created from", fromInput),
+    field("f-to", "Created before", toInput),
+    field("f-runas", "Run as user", runasInput, "a user id (GUID)"),
+    field("f-error", "Error code", errorInput, "e.g. 0x80040265"),
+    field("f-sort", "Order", sortSelect),
     h("button", { type: "submit" }, "Filter"));
   form.addEventListener("submit", (e) => {
     e.preventDefault();
     const q = new URLSearchParams();
     if (statusSelect.value) q.set("status", statusSelect.value);
     if (nameInput.value.trim()) q.set("name", nameInput.value.trim());
+    if (fromInput.value) q.set("from", new Date(fromInput.value).toISOString().replace(/\.\d{3}Z$/, "Z"));
+    if (toInput.value) q.set("to", new Date(toInput.value).toISOString().replace(/\.\d{3}Z$/, "Z"));
+    if (runasInput.value.trim()) q.set("runas", runasInput.value.trim());
+    if (errorInput.value.trim()) q.set("error", errorInput.value.trim());
+    if (sortSelect.value) q.set("sort", sortSelect.value);
     navigate(`/ui/operations${q.size ? `?${q}` : ""}`);
   });
   const body = h("tbody");
   const table = h("table", {},
-    h("caption", { class: "muted" }, "Newest first"),
-    h("thead", {}, h("tr", {}, ["Operation", "Custom API", "Status", "Created", "Ended"]
+    h("caption", { class: "muted" }, oldest ? "Oldest first" : "Newest first"),
+    h("thead", {}, h("tr", {}, ["Operation", "Custom API", "Status", "Created", "Ended", "Error"]
       .map((t) => h("th", { scope: "col" }, t)))),
     body);
   const bulk = h("button", { type: "button", class: "danger", hidden: readOnly },
@@ -389,8 +453,9 @@ async function operations(params) {
     h("div", { class: "pager" }, first, next, pageNote));
 
   const q = new URLSearchParams({
-    $select: "backgroundoperationid,name,backgroundoperationstatuscode,createdon,endtime",
-    $orderby: "createdon desc",
+    $select: "backgroundoperationid,name,backgroundoperationstatuscode,createdon,endtime,errorcode",
+    // Only `createdon` is offered: the list reads it by index (ix_bo_created) at any depth.
+    $orderby: oldest ? "createdon asc" : "createdon desc",
   });
   const filter = listFilter(params);
   if (filter) q.set("$filter", filter);
@@ -406,8 +471,9 @@ async function operations(params) {
       h("td", { class: `status-${r.backgroundoperationstatuscode}`, "data-col": "status" },
         r[`backgroundoperationstatuscode${LABEL}`] ?? statusLabel(r.backgroundoperationstatuscode)),
       h("td", {}, when(r.createdon)),
-      h("td", { "data-col": "ended" }, when(r.endtime)))));
-    if (!res.value.length) body.replaceChildren(h("tr", {}, h("td", { colspan: 5 }, "No operations.")));
+      h("td", { "data-col": "ended" }, when(r.endtime)),
+      h("td", { "data-col": "error" }, errorCodeText(r.errorcode)))));
+    if (!res.value.length) body.replaceChildren(h("tr", {}, h("td", { colspan: 6 }, "No operations.")));
     const link = res["@odata.nextLink"];
     next.disabled = !link;
     next.onclick = () => { page += 1; load(new URL(link).pathname + new URL(link).search).catch(fail); };
@@ -421,7 +487,7 @@ async function operations(params) {
 
   // Live: a shown row takes its new status at once; a row not shown may be new, and the first
   // page (newest first) is read again, at most once a second, to place it under the filter.
-  const reloadFirst = debounce(() => { if (page === 1) load(firstUrl).catch(fail); }, 1000);
+  const reloadFirst = debounce(() => { if (page === 1 && !oldest) load(firstUrl).catch(fail); }, 1000);
   watchChanges((change) => {
     if (change.resync) return reloadFirst();
     const tr = body.querySelector(`tr[data-id="${change.backgroundOperationId}"]`);
