@@ -404,6 +404,57 @@ test("list filters live in the URL: created between, run-as user, error code, or
   }
 });
 
+test("custom APIs with their parameters; webhooks, steps and their recent failures", async () => {
+  const server = await startServer(["--callback-allow-http", "--callback-allow-private",
+    "--retry-base-delay", "20ms"]);
+  const { base } = server;
+  try {
+    // A webhook nobody listens at (a closed loopback port): its system jobs fail.
+    const ep = await call(base, "POST", "/api/data/v9.2/serviceendpoints", {
+      name: "dead hook", url: "http://127.0.0.1:9/hook", contract: 8, authtype: 4, authvalue: "k",
+    });
+    assert.equal(ep.status, 204);
+    const endpointId = /\(([0-9a-f-]{36})\)/.exec(ep.headers.get("odata-entityid"))[1];
+    const st = await call(base, "POST", "/api/data/v9.2/sdkmessageprocessingsteps", {
+      name: "notify the dead hook", stage: 40, mode: 1, rank: 1, supporteddeployment: 0,
+      "sdkmessageid@odata.bind": "/sdkmessages(10bb454c-9e87-4f40-b9b5-7422624bbdb5)",
+      "eventhandler_serviceendpoint@odata.bind": `/serviceendpoints(${endpointId})`,
+    });
+    assert.equal(st.status, 204);
+    const op = await submit(base, "bgops_Echo", { Text: "hook me" });
+    await waitStatus(base, op, 30);
+    let failed = [];
+    for (let i = 0; i < 600 && !failed.length; i++) {
+      failed = (await call(base, "GET", "/api/data/v9.2/asyncoperations?$filter=statuscode eq 31")).body.value;
+      if (!failed.length) await sleep(50);
+    }
+    assert.equal(failed.length, 1, "the step's system job failed");
+
+    await withPage("definitions", async (page) => {
+      await signIn(page, base);
+      await page.getByRole("link", { name: "Custom APIs" }).click();
+      const fail = page.getByRole("region", { name: "bgops_Fail" });
+      await fail.waitFor();
+      const times = fail.getByRole("row", { name: /^FailTimes/ });
+      assert.deepEqual((await times.locator("td").allTextContents()).slice(0, 2), ["Integer", "required"]);
+      const message = fail.getByRole("row", { name: /^Message/ });
+      assert.deepEqual((await message.locator("td").allTextContents()).slice(0, 2), ["String", "optional"]);
+      await fail.getByRole("table", { name: "Response properties" }).getByRole("row", { name: /^Attempts/ }).waitFor();
+
+      await page.getByRole("link", { name: "Webhooks & steps" }).click();
+      await page.getByTestId("endpoints").getByRole("row", { name: /dead hook/ }).waitFor();
+      await page.getByTestId("steps").getByRole("row", { name: /notify the dead hook/ }).waitFor();
+      const failure = page.getByTestId("failures").getByRole("row").filter({ hasText: op });
+      await failure.waitFor();
+      await failure.getByRole("link", { name: op }).click();
+      await page.getByTestId("jobs").getByRole("row").filter({ hasText: "Failed" }).waitFor();
+      assert.deepEqual(page.problems, []);
+    });
+  } finally {
+    server.stop();
+  }
+});
+
 test("overview: throughput and failure-rate charts, counts by custom API, nodes", async () => {
   const server = await startServer();
   const { base } = server;

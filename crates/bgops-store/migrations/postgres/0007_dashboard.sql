@@ -6,3 +6,6 @@ CREATE INDEX ix_bo_created ON backgroundoperation (createdon, backgroundoperatio
 -- failure-rate charts): an index-only range; unfinished rows are not in it.
 CREATE INDEX ix_bo_end ON backgroundoperation (endtime, backgroundoperationstatuscode, name)
     WHERE endtime IS NOT NULL;
+-- The steps page's recent failures of system jobs (`statuscode eq 31`, newest completed
+-- first, the key as tie-breaker).
+CREATE INDEX ix_ao_status_completed ON asyncoperation (statuscode, completedon, asyncoperationid);

@@ -5,3 +5,6 @@ CREATE INDEX ix_bo_created ON backgroundoperation (createdon, backgroundoperatio
 -- Operations finished per minute, by custom API and outcome (the overview's throughput and
 -- failure-rate charts): a range of this index alone, never the rows.
 CREATE INDEX ix_bo_end ON backgroundoperation (endtime, backgroundoperationstatuscode, name);
+-- The steps page's recent failures of system jobs (`statuscode eq 31`, newest completed
+-- first, the key as tie-breaker).
+CREATE INDEX ix_ao_status_completed ON asyncoperation (statuscode, completedon, asyncoperationid);

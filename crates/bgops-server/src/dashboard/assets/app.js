@@ -518,6 +518,22 @@ async function operation(id) {
     headers: { Prefer: 'odata.include-annotations="*"' },
   });
   let row = await load();
+  // Its OnBackgroundOperationComplete system jobs (by the indexed regarding lookup).
+  const jobs = h("div", { "data-testid": "jobs" });
+  const loadJobs = () => api(`${WEB_API}/asyncoperations?${new URLSearchParams({
+    $select: "name,statuscode,startedon,completedon,errorcode,message,retrycount,_owningextensionid_value",
+    $filter: `_regardingobjectid_value eq ${id}`, $orderby: "createdon asc" })}`,
+  { headers: { Prefer: 'odata.include-annotations="*"' } })
+    .then((r) => jobs.replaceChildren(dataTable("OnBackgroundOperationComplete system jobs",
+      ["Job", "Step", "Status", "Started", "Completed", "Retries", "Error"],
+      r.value.map((j) => h("tr", {}, h("th", { scope: "row" }, j.name ?? "—"),
+        h("td", {}, label(j, "_owningextensionid_value")), h("td", {}, label(j, "statuscode")),
+        h("td", {}, when(j.startedon)), h("td", {}, when(j.completedon)), h("td", {}, j.retrycount ?? 0),
+        h("td", {}, `${errorCodeText(j.errorcode)} ${j.message ?? ""}`.trim()))))))
+    .catch((err) => {
+      if (err instanceof SignedOut) throw err;
+      jobs.replaceChildren(h("p", { class: "muted" }, `System jobs: ${err.message}`));
+    });
   const render = () => {
     const code = row.backgroundoperationstatuscode;
     const terminal = row.backgroundoperationstatecode === 3;
@@ -558,6 +574,7 @@ async function operation(id) {
         field("Time to live", row.ttlinseconds != null ? `${row.ttlinseconds} s after the last change` : null)),
       h("h2", {}, "Inputs"), parameters(row.inputparameters),
       h("h2", {}, "Outputs"), parameters(row.outputparameters),
+      h("h2", {}, "System jobs"), jobs,
       h("p", {}, cancel, resubmit, " ", h("a", { href: "/ui/operations" }, "All operations")));
     clearInterval(timer);
     // A running operation is watched through its status monitor: one row by key per tick.
@@ -568,12 +585,86 @@ async function operation(id) {
           if (s.backgroundOperationStatusCode !== row.backgroundoperationstatuscode) {
             row = await load();
             render();
+            loadJobs().catch(fail);
           }
         } catch (err) { fail(err); }
       }, 1000);
     }
   };
   render();
+  await loadJobs();
+}
+
+/** Every row of a Web API collection query (these tables are small: definitions). */
+async function all(path) {
+  const out = [];
+  let url = path;
+  while (url) {
+    const res = await api(url, { headers: { Prefer: 'odata.include-annotations="*"' } });
+    out.push(...res.value);
+    const next = res["@odata.nextLink"];
+    url = next ? new URL(next).pathname + new URL(next).search : null;
+  }
+  return out;
+}
+
+/** A table with a caption, column headings and rows of cells. */
+function dataTable(caption, headings, rows, attrs = {}) {
+  return h("table", attrs, h("caption", { class: "muted" }, caption),
+    h("thead", {}, h("tr", {}, headings.map((t) => h("th", { scope: "col" }, t)))),
+    h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: headings.length }, "None."))));
+}
+
+const label = (row, col) => row[`${col}${LABEL}`] ?? row[col] ?? "—";
+
+async function customApis() {
+  const [apis, params, props] = await Promise.all([
+    all(`${WEB_API}/customapis?$select=uniquename,displayname,description,isfunction,executeprivilegename,bindingtype&$orderby=uniquename`),
+    all(`${WEB_API}/customapirequestparameters?$select=uniquename,type,isoptional,description,_customapiid_value&$orderby=uniquename`),
+    all(`${WEB_API}/customapiresponseproperties?$select=uniquename,type,description,_customapiid_value&$orderby=uniquename`),
+  ]);
+  const of = (list, id) => list.filter((p) => p._customapiid_value === id);
+  show("Custom APIs", ...apis.map((a) => h("section", { class: "api", "aria-labelledby": `api-${a.customapiid}` },
+    h("h2", { id: `api-${a.customapiid}` }, a.uniquename),
+    h("p", {}, `${a.displayname ?? ""}${a.description ? ` — ${a.description}` : ""}`, " ",
+      h("span", { class: "muted" }, a.isfunction ? "function (GET)" : "action (POST)",
+        a.executeprivilegename ? `, needs ${a.executeprivilegename}` : ""), " ",
+      h("a", { href: `/ui/operations?${new URLSearchParams({ name: a.uniquename })}` }, "Its operations")),
+    dataTable("Request parameters", ["Name", "Type", "Required", "Description"],
+      of(params, a.customapiid).map((p) => h("tr", {}, h("th", { scope: "row" }, p.uniquename),
+        h("td", {}, label(p, "type")), h("td", {}, p.isoptional ? "optional" : "required"),
+        h("td", {}, p.description ?? "")))),
+    dataTable("Response properties", ["Name", "Type", "Description"],
+      of(props, a.customapiid).map((p) => h("tr", {}, h("th", { scope: "row" }, p.uniquename),
+        h("td", {}, label(p, "type")), h("td", {}, p.description ?? "")))))),
+  apis.length ? null : h("p", {}, "No custom API is defined."));
+}
+
+async function steps() {
+  const [endpoints, registered, failures] = await Promise.all([
+    all(`${WEB_API}/serviceendpoints?$select=name,url,contract,authtype&$orderby=name`),
+    all(`${WEB_API}/sdkmessageprocessingsteps?$select=name,stage,mode,statecode,_eventhandler_value,_sdkmessageid_value&$orderby=name`),
+    // Recent failures: newest first, read by index (statuscode, completedon).
+    api(`${WEB_API}/asyncoperations?$select=name,errorcode,message,completedon,_owningextensionid_value,_regardingobjectid_value&$filter=statuscode eq 31&$orderby=completedon desc&$top=20`,
+      { headers: { Prefer: 'odata.include-annotations="*"' } }).then((r) => r.value),
+  ]);
+  show("Webhooks & steps",
+    dataTable("Service endpoints (webhooks)", ["Name", "URL", "Contract", "Authentication"],
+      endpoints.map((e) => h("tr", {}, h("th", { scope: "row" }, e.name), h("td", {}, e.url ?? ""),
+        h("td", {}, label(e, "contract")), h("td", {}, label(e, "authtype")))),
+      { "data-testid": "endpoints" }),
+    dataTable("Steps", ["Name", "Message", "Handler", "Stage", "Mode", "State"],
+      registered.map((st) => h("tr", {}, h("th", { scope: "row" }, st.name),
+        h("td", {}, label(st, "_sdkmessageid_value")), h("td", {}, label(st, "_eventhandler_value")),
+        h("td", {}, label(st, "stage")), h("td", {}, label(st, "mode")), h("td", {}, label(st, "statecode")))),
+      { "data-testid": "steps" }),
+    dataTable("Recent failures of their system jobs (the last 20)", ["Completed", "Step", "Operation", "Error"],
+      failures.map((f) => h("tr", {}, h("td", {}, when(f.completedon)),
+        h("td", {}, label(f, "_owningextensionid_value")),
+        h("td", {}, f._regardingobjectid_value
+          ? h("a", { href: `/ui/operations/${f._regardingobjectid_value}` }, f._regardingobjectid_value) : "—"),
+        h("td", {}, `${errorCodeText(f.errorcode)} ${f.message ?? ""}`.trim()))),
+      { "data-testid": "failures" }));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -597,7 +688,8 @@ async function route({ focus = false } = {}) {
   nav.hidden = false;
   document.getElementById("signout").hidden = false;
   const path = location.pathname.replace(/\/+$/, "");
-  const view = path.startsWith("/ui/operations") ? "operations" : "overview";
+  const view = path.startsWith("/ui/operations") ? "operations"
+    : path === "/ui/apis" ? "apis" : path === "/ui/steps" ? "steps" : "overview";
   for (const a of nav.querySelectorAll("a")) {
     if (a.dataset.view === view) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
@@ -612,6 +704,8 @@ async function route({ focus = false } = {}) {
     const m = path.match(/^\/ui\/operations\/([^/]+)$/);
     if (m) await operation(decodeURIComponent(m[1]));
     else if (path === "/ui/operations") await operations(new URLSearchParams(location.search));
+    else if (path === "/ui/apis") await customApis();
+    else if (path === "/ui/steps") await steps();
     else if (path === "/ui" || path === "") await overview();
     else show("Not found", h("p", {}, "No such page. ", h("a", { href: "/ui/" }, "Overview")));
   } catch (err) {
