@@ -3,8 +3,9 @@
 // against the real bgops binary on a throw-away SQLite file. Signs in, reads the overview,
 // filters the list (the filter lives in the URL), opens an operation, cancels it and watches it
 // change without a reload; checks the Content-Security-Policy holds (no violation, no script
-// error) and that --dashboard read-only hides and refuses the action. A failing test leaves a
-// screenshot in tests/dashboard/artifacts/.
+// error), follows changes live, cancels by filter, resubmits, shows charts, definitions and steps,
+// checks contrast, labels and keyboard use in both themes, and that --dashboard read-only hides
+// and refuses the actions. A failing test leaves a screenshot in tests/dashboard/artifacts/.
 
 const { test, before, after } = require("node:test");
 const assert = require("node:assert/strict");
@@ -513,6 +514,98 @@ test("read-only: no cancel button, and the page's writes are refused", async () 
     // A program (no Sec-Fetch-Site) may still cancel: read-only is the dashboard's.
     const r = await call(base, "GET", `/api/backgroundoperation/${long}`);
     assert.equal(r.body.backgroundOperationStatusCode, 20);
+  } finally {
+    server.stop();
+  }
+});
+
+/** Text whose contrast with its background is below WCAG AA (4.5:1, 3:1 for large text) on the
+ * current page, as `text (ratio)` lines; disabled controls are exempt, as in WCAG. */
+function lowContrast(page) {
+  return page.evaluate(() => {
+    const rgb = (c) => (c.match(/[\d.]+/g) || []).map(Number);
+    const lum = ([r, g, b]) => {
+      const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+      return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+    };
+    const background = (el) => {
+      for (let e = el; e; e = e.parentElement) {
+        const c = rgb(getComputedStyle(e).backgroundColor);
+        if (c.length === 3 || (c.length === 4 && c[3] > 0)) return c.slice(0, 3);
+      }
+      return [255, 255, 255];
+    };
+    const bad = [];
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+      const el = n.parentElement;
+      if (!n.textContent.trim() || !el || el.closest("[hidden], .skip, :disabled, svg")) continue;
+      const box = el.getBoundingClientRect();
+      if (!box.width || !box.height) continue;
+      const cs = getComputedStyle(el);
+      const [a, b] = [lum(rgb(cs.color)), lum(background(el))];
+      const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+      const size = parseFloat(cs.fontSize);
+      const large = size >= 24 || (size >= 18.66 && Number(cs.fontWeight) >= 700);
+      if (ratio < (large ? 3 : 4.5)) bad.push(`${n.textContent.trim().slice(0, 40)} (${ratio.toFixed(2)})`);
+    }
+    return bad;
+  });
+}
+
+test("every page: labels, contrast in light and dark, and the keyboard", async () => {
+  const server = await startServer();
+  const { base } = server;
+  try {
+    const done = await submit(base, "bgops_Fail", { FailTimes: 5, Permanent: true });
+    await waitStatus(base, done, 31);
+    const long = await submit(base, "bgops_Delay", { DelayMs: 600000 });
+    await waitStatus(base, long, 20);
+    await withPage("a11y", async (page) => {
+      await signIn(page, base);
+      const pages = [
+        ["/ui/", "Overview"], ["/ui/operations", "Operations"], [`/ui/operations/${done}`, "Operation bgops_Fail"],
+        ["/ui/apis", "Custom APIs"], ["/ui/steps", "Webhooks & steps"],
+      ];
+      for (const scheme of ["light", "dark"]) {
+        await page.emulateMedia({ colorScheme: scheme });
+        for (const [url, heading] of pages) {
+          await page.goto(`${base}${url}`);
+          await page.getByRole("heading", { name: heading, exact: true }).waitFor();
+          await page.locator("table, .cards").first().waitFor();
+          assert.deepEqual(await lowContrast(page), [], `contrast of ${url} (${scheme})`);
+          const unlabeled = await page.evaluate(() => [...document.querySelectorAll("input, select, button")]
+            .filter((el) => !el.hidden && !(el.labels?.length || el.textContent.trim() || el.getAttribute("aria-label")))
+            .map((el) => el.outerHTML));
+          assert.deepEqual(unlabeled, [], `labels on ${url}`);
+          const images = await page.evaluate(() => [...document.querySelectorAll("svg")]
+            .filter((el) => el.getAttribute("role") !== "img" || !el.getAttribute("aria-label")).length);
+          assert.equal(images, 0, `charts are named images on ${url}`);
+        }
+      }
+      // The theme follows the system.
+      await page.emulateMedia({ colorScheme: "dark" });
+      const dark = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+      await page.emulateMedia({ colorScheme: "light" });
+      const light = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+      assert.notEqual(dark, light);
+
+      // Keyboard only: reach the bulk cancel from the filter form, open the dialog, keep them.
+      await page.goto(`${base}/ui/operations?status=20`);
+      await page.locator(`tr[data-id="${long}"]`).waitFor();
+      await page.getByRole("button", { name: "Filter" }).focus();
+      await page.keyboard.press("Tab");
+      assert.equal(await page.evaluate(() => document.activeElement.textContent), "Cancel all matching…");
+      await page.keyboard.press("Enter");
+      const dialog = page.getByRole("dialog");
+      await dialog.getByRole("heading", { name: "Cancel 1 operation matching this filter?" }).waitFor();
+      assert.equal(await page.evaluate(() => document.activeElement.textContent), "Keep them",
+        "focus starts on the safe answer");
+      await page.keyboard.press("Escape");
+      await dialog.waitFor({ state: "detached" });
+      assert.equal((await call(base, "GET", `/api/backgroundoperation/${long}`)).body.backgroundOperationStatusCode, 20);
+      assert.deepEqual(page.problems, []);
+    });
   } finally {
     server.stop();
   }
