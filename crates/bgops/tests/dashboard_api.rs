@@ -374,3 +374,34 @@ async fn the_summary_counts_finished_operations_per_minute_and_shows_the_nodes_h
         .unwrap()
         .ends_with('Z'));
 }
+
+#[tokio::test]
+async fn the_page_and_its_modules_are_served_with_the_policy_and_an_unknown_asset_is_not_found() {
+    let s = Server::start(&[]);
+    for file in [
+        "app.js",
+        "ui.js",
+        "overview.js",
+        "operations.js",
+        "definitions.js",
+        "app.css",
+    ] {
+        let resp = s
+            .client
+            .get(s.url(&format!("/ui/assets/{file}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "{file}");
+        let csp = resp.headers()["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("script-src 'self'"), "{file}: {csp}");
+        assert!(!resp.text().await.unwrap().is_empty(), "{file}");
+    }
+    let resp = s
+        .client
+        .get(s.url("/ui/assets/nope.js"))
+        .send()
+        .await
+        .unwrap();
+    expect_error(resp, 404, None, "unknown asset").await;
+}
