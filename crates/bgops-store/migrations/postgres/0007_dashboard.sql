@@ -2,6 +2,11 @@
 -- (`$orderby=createdon desc`, the key as tie-breaker, `COLLATE "C"` since 0002), reads this
 -- index from its position instead of sorting the table.
 CREATE INDEX ix_bo_created ON backgroundoperation (createdon, backgroundoperationid);
+-- The list filtered by status, newest first (`backgroundoperationstatuscode eq 31`, paged by
+-- key), and the dashboard's bulk cancel, which reads the waiting and in-progress rows a filter
+-- selects (`… eq 0 or … eq 20`): ranges of this index, never the finished rows.
+CREATE INDEX ix_bo_status_created
+    ON backgroundoperation (backgroundoperationstatuscode, createdon, backgroundoperationid);
 -- Operations finished per minute, by custom API and outcome (the overview's throughput and
 -- failure-rate charts): an index-only range; unfinished rows are not in it.
 CREATE INDEX ix_bo_end ON backgroundoperation (endtime, backgroundoperationstatuscode, name)
