@@ -8,7 +8,7 @@ unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-cargo build -p bgops --locked
+cargo build -p bgops --locked  # into $CARGO_TARGET_DIR when set; the suite looks there
 if [ ! -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
     echo "no Chromium at ${CHROMIUM:-/usr/bin/chromium}: apt-get install chromium" >&2
     exit 1

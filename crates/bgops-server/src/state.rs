@@ -88,6 +88,9 @@ pub struct Shared {
     pub stopping: tokio_util::sync::CancellationToken,
     /// When `/metrics` last read the queue summary.
     pub queue_refresh: Arc<crate::routes::metrics::QueueRefresh>,
+    /// The dashboard overview's activity (finished per minute, lease holders), shared by every
+    /// viewer.
+    pub activity: Arc<crate::dashboard::activity::Activity>,
     /// Transport and edge: TLS, trusted proxies, service protection, the JWT challenge.
     pub edge: Arc<Edge>,
 }
@@ -115,6 +118,7 @@ impl AppState {
             streams: Arc::new(tokio::sync::Semaphore::new(streams)),
             stopping: tokio_util::sync::CancellationToken::new(),
             queue_refresh: Arc::default(),
+            activity: Arc::default(),
             edge: Arc::new(Edge::default()),
         }))
     }

@@ -27,7 +27,7 @@ pub use deliveries::*;
 pub use error::StoreError;
 pub use idempotency::*;
 pub(crate) use observe::trace_column;
-pub use observe::{QueueSummary, WriteObserver, WriterObserver};
+pub use observe::{FinishedBucket, LeaseHolder, QueueSummary, WriteObserver, WriterObserver};
 pub use security::*;
 pub use store::*;
 pub use system_jobs::*;

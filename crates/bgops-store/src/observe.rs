@@ -88,3 +88,30 @@ impl Eq for WriterObserver {}
 pub(crate) fn trace_column(text: Option<String>) -> Option<TraceParent> {
     text.and_then(|t| TraceParent::parse(&t).ok())
 }
+
+/// Operations that finished in one minute with one outcome, for one custom API: a bucket of
+/// the dashboard's throughput and failure-rate charts, read from the `endtime` index alone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FinishedBucket {
+    /// The minute's start (milliseconds since the epoch, a multiple of 60,000).
+    pub minute: i64,
+    /// The custom API's unique name.
+    pub name: String,
+    /// Succeeded, Failed or Canceled.
+    pub status: OperationStatus,
+    /// How many.
+    pub count: u64,
+}
+
+/// A node as the operations table knows it: the owner of leases on rows (there is no node
+/// table), with how many it holds and when the latest one expires (renewals push it forward,
+/// so it is the node's last sign of life plus one lease length).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeaseHolder {
+    /// The `leaseowner` (the node id).
+    pub owner: String,
+    /// Rows it holds a lease on (attempts running, or reserved).
+    pub leases: u64,
+    /// The latest of their `leaseexpiresat`.
+    pub latest_expiry: Timestamp,
+}

@@ -725,4 +725,17 @@ pub trait Store: crate::security::SecurityStore + Send + Sync + 'static {
     /// The unfinished operations by status and the oldest waiting, from the partial indexes
     /// of unfinished rows only (metrics and the dashboard refresh it in the background).
     async fn queue_summary(&self) -> Result<crate::QueueSummary, StoreError>;
+
+    /// The operations that finished at or after `from` and before `to`, per minute, custom API
+    /// and outcome, from the `endtime` index alone: the cost grows with the rows finished in
+    /// that range, never with the table.
+    async fn finished_per_minute(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<crate::FinishedBucket>, StoreError>;
+
+    /// The current lease owners of operations (the nodes running or holding them), from the
+    /// partial index of leased rows.
+    async fn lease_holders(&self) -> Result<Vec<crate::LeaseHolder>, StoreError>;
 }

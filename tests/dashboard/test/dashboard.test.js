@@ -3,8 +3,9 @@
 // against the real bgops binary on a throw-away SQLite file. Signs in, reads the overview,
 // filters the list (the filter lives in the URL), opens an operation, cancels it and watches it
 // change without a reload; checks the Content-Security-Policy holds (no violation, no script
-// error) and that --dashboard read-only hides and refuses the action. A failing test leaves a
-// screenshot in tests/dashboard/artifacts/.
+// error), follows changes live, cancels by filter, resubmits, shows charts, definitions and steps,
+// checks contrast, labels and keyboard use in both themes, and that --dashboard read-only hides
+// and refuses the actions. A failing test leaves a screenshot in tests/dashboard/artifacts/.
 
 const { test, before, after } = require("node:test");
 const assert = require("node:assert/strict");
@@ -16,7 +17,9 @@ const readline = require("node:readline");
 const { chromium } = require("playwright-core");
 
 const REPO_ROOT = path.resolve(__dirname, "..", "..", "..");
-const BINARY = process.env.BGOPS_BIN || path.join(REPO_ROOT, "target", "debug", "bgops");
+// The binary `cargo build` made: $BGOPS_BIN, else under $CARGO_TARGET_DIR, else ./target.
+const BINARY = process.env.BGOPS_BIN
+  || path.join(process.env.CARGO_TARGET_DIR || path.join(REPO_ROOT, "target"), "debug", "bgops");
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const ARTIFACTS = path.join(__dirname, "..", "artifacts");
 const TOKEN = "dashboard-suite-admin-token";
@@ -198,6 +201,292 @@ test("an operation canceled elsewhere changes on its open page", async () => {
   }
 });
 
+test("the list and the overview follow changes without a reload", async () => {
+  const server = await startServer();
+  const { base } = server;
+  try {
+    await withPage("live-list", async (page) => {
+      await signIn(page, base);
+      await page.goto(`${base}/ui/operations`);
+      await page.getByRole("heading", { name: "Operations" }).waitFor();
+      await page.locator("tbody tr").filter({ hasText: "No operations." }).waitFor();
+      // Marks this document: a reload would lose it.
+      await page.evaluate(() => { window.notReloaded = true; });
+
+      const long = await submit(base, "bgops_Delay", { DelayMs: 600000 });
+      const row = page.locator(`tr[data-id="${long}"]`);
+      await row.waitFor({ timeout: 15000 });
+      await row.locator("[data-col=status]").filter({ hasText: "In Progress" }).waitFor({ timeout: 15000 });
+      assert.equal(await call(base, "DELETE", `/api/backgroundoperation/${long}`).then((r) => r.status), 200);
+      await row.locator("[data-col=status]").filter({ hasText: "Canceled" }).waitFor({ timeout: 15000 });
+      assert.equal(await page.evaluate(() => window.notReloaded), true, "no reload");
+
+      // The overview's counts follow too.
+      await page.getByRole("link", { name: "Overview" }).click();
+      await page.getByRole("heading", { name: "Overview" }).waitFor();
+      await page.evaluate(() => { window.notReloaded = true; });
+      assert.equal((await page.getByTestId("count-20").locator(".n").textContent()).trim(), "0");
+      const next = await submit(base, "bgops_Delay", { DelayMs: 600000 });
+      await waitStatus(base, next, 20);
+      await page.getByTestId("count-20").locator(".n").filter({ hasText: /^1$/ }).waitFor({ timeout: 20000 });
+      assert.equal(await page.evaluate(() => window.notReloaded), true, "no reload");
+      assert.deepEqual(page.problems, []);
+    });
+  } finally {
+    server.stop();
+  }
+});
+
+test("the stream of changes is open only while the page is visible", async () => {
+  // One stream slot: while the page holds it, another stream is refused (429).
+  const server = await startServer(["--max-event-streams", "1"]);
+  const { base } = server;
+  /** The status of a stream opened now (closed at once). */
+  const tryStream = async () => {
+    const ctrl = new AbortController();
+    const resp = await fetch(`${base}/api/events`, {
+      headers: { Authorization: `Bearer ${TOKEN}`, Accept: "text/event-stream" },
+      signal: ctrl.signal,
+    });
+    ctrl.abort();
+    return resp.status;
+  };
+  const waitStream = async (status) => {
+    for (let i = 0; i < 200; i++) {
+      if ((await tryStream()) === status) return;
+      await sleep(50);
+    }
+    throw new Error(`a stream never answered ${status}`);
+  };
+  const setHidden = (page, hidden) => page.evaluate((hidden) => {
+    Object.defineProperty(document, "hidden", { configurable: true, get: () => hidden });
+    document.dispatchEvent(new Event("visibilitychange"));
+  }, hidden);
+  try {
+    await withPage("live-hidden", async (page) => {
+      await signIn(page, base);
+      await page.goto(`${base}/ui/operations`);
+      await page.getByRole("heading", { name: "Operations" }).waitFor();
+      await waitStream(429);
+      await setHidden(page, true);
+      await waitStream(200);
+      const long = await submit(base, "bgops_Delay", { DelayMs: 600000 });
+      await waitStatus(base, long, 20);
+      await sleep(1500);
+      assert.equal(await page.locator(`tr[data-id="${long}"]`).count(), 0, "no reads while hidden");
+      // Visible again: the list reads afresh and holds the stream again.
+      await setHidden(page, false);
+      await page.locator(`tr[data-id="${long}"]`).waitFor({ timeout: 15000 });
+      await waitStream(429);
+      assert.deepEqual(page.problems, []);
+    });
+  } finally {
+    server.stop();
+  }
+});
+
+test("cancel every operation a filter selects, after a confirmation showing the count", async () => {
+  const server = await startServer();
+  const { base } = server;
+  try {
+    const longs = [];
+    for (let i = 0; i < 3; i++) longs.push(await submit(base, "bgops_Delay", { DelayMs: 600000 }));
+    const echo = await submit(base, "bgops_Echo", { Text: "stays" });
+    await waitStatus(base, echo, 30);
+    await withPage("bulk-cancel", async (page) => {
+      await signIn(page, base);
+      await page.goto(`${base}/ui/operations?name=bgops_Delay`);
+      await page.locator("tbody tr").filter({ hasText: "bgops_Delay" }).nth(2).waitFor();
+
+      // Kept: nothing happens.
+      await page.getByRole("button", { name: "Cancel all matching…" }).click();
+      const dialog = page.getByRole("dialog");
+      await dialog.getByRole("heading", { name: "Cancel 3 operations matching this filter?" }).waitFor();
+      await page.keyboard.press("Escape");
+      await dialog.waitFor({ state: "detached" });
+      for (const id of longs) {
+        assert.notEqual((await call(base, "GET", `/api/backgroundoperation/${id}`)).body.backgroundOperationStatusCode, 32);
+      }
+
+      // Confirmed: the three are canceled on the server, the echo is untouched.
+      await page.getByRole("button", { name: "Cancel all matching…" }).click();
+      await dialog.getByRole("button", { name: "Cancel 3" }).click();
+      await page.getByTestId("bulk-note").filter({ hasText: "Cancellation requested for 3 operations." }).waitFor();
+      for (const id of longs) await waitStatus(base, id, 32);
+      await page.locator("tbody tr [data-col=status]").filter({ hasText: "Canceled" }).nth(2).waitFor({ timeout: 15000 });
+      assert.equal((await call(base, "GET", `/api/backgroundoperation/${echo}`)).body.backgroundOperationStatusCode, 30);
+      assert.deepEqual(page.problems, []);
+    });
+  } finally {
+    server.stop();
+  }
+});
+
+test("resubmit a finished operation: a new one with the same inputs, linked", async () => {
+  const server = await startServer();
+  const { base } = server;
+  try {
+    const first = await submit(base, "bgops_Echo", { Text: "once more" });
+    await waitStatus(base, first, 30);
+    await withPage("resubmit", async (page) => {
+      await signIn(page, base);
+      await page.goto(`${base}/ui/operations/${first}`);
+      await page.getByTestId("status").filter({ hasText: "Succeeded" }).waitFor();
+      assert.equal(await page.getByRole("button", { name: "Cancel" }).isVisible(), false);
+      await page.getByRole("button", { name: "Resubmit" }).click();
+      await page.waitForURL(new RegExp(`/ui/operations/[0-9a-f-]{36}\\?resubmittedFrom=${first}$`));
+      const id = /operations\/([0-9a-f-]{36})/.exec(page.url())[1];
+      assert.notEqual(id, first);
+      await page.getByTestId("resubmitted-from").getByRole("link", { name: first }).waitFor();
+      await waitStatus(base, id, 30);
+      const r = await call(base, "GET", `/api/backgroundoperation/${id}`);
+      assert.equal(r.body.Text, "once more");
+      assert.deepEqual(page.problems, []);
+    });
+  } finally {
+    server.stop();
+  }
+});
+
+test("list filters live in the URL: created between, run-as user, error code, order", async () => {
+  const server = await startServer();
+  const { base } = server;
+  try {
+    const first = await submit(base, "bgops_Echo", { Text: "first" });
+    await waitStatus(base, first, 30);
+    const failed = await submit(base, "bgops_Fail", { FailTimes: 5, Permanent: true, ErrorCode: 0x80040265 | 0 });
+    await waitStatus(base, failed, 31);
+    const last = await submit(base, "bgops_Echo", { Text: "last" });
+    await waitStatus(base, last, 30);
+    const me = (await call(base, "GET", "/api/data/v9.2/WhoAmI()")).body.UserId;
+    const rows = (page) => page.locator("tbody tr[data-id]");
+    const ids = (page) => rows(page).evaluateAll((trs) => trs.map((tr) => tr.dataset.id));
+    await withPage("list-filters", async (page) => {
+      await signIn(page, base);
+      await page.goto(`${base}/ui/operations`);
+      await rows(page).nth(2).waitFor();
+      assert.deepEqual(await ids(page), [last, failed, first], "newest first");
+
+      // The form writes every filter into the URL.
+      await page.getByLabel("Error code").fill("0x80040265");
+      await page.getByLabel("Run as user").fill(me);
+      await page.getByLabel("Order").selectOption("oldest");
+      await page.getByRole("button", { name: "Filter" }).click();
+      await page.waitForURL(/error=0x80040265/);
+      const url = new URL(page.url());
+      assert.equal(url.searchParams.get("runas"), me);
+      assert.equal(url.searchParams.get("sort"), "oldest");
+      // The filtered view replaced the list (its caption names the order).
+      await page.locator("caption").filter({ hasText: "Oldest first" }).waitFor();
+      await page.locator(`tr[data-id="${failed}"]`).waitFor();
+      assert.deepEqual(await ids(page), [failed]);
+      assert.equal(await page.locator(`tr[data-id="${failed}"] [data-col=error]`).textContent(), "0x80040265");
+
+      // A shared URL: oldest first, created in the last hour, by this user.
+      const from = new Date(Date.now() - 3600_000).toISOString();
+      await page.goto(`${base}/ui/operations?${new URLSearchParams({ from, runas: me, sort: "oldest" })}`);
+      await rows(page).nth(2).waitFor();
+      assert.deepEqual(await ids(page), [first, failed, last], "oldest first");
+      assert.equal(await page.getByLabel("Order").inputValue(), "oldest");
+      assert.notEqual(await page.getByLabel("Created from").inputValue(), "");
+
+      // Nothing was created in the future, nor run by another user.
+      const future = new Date(Date.now() + 3600_000).toISOString();
+      await page.goto(`${base}/ui/operations?${new URLSearchParams({ from: future })}`);
+      await page.locator("tbody tr").filter({ hasText: "No operations." }).waitFor();
+      await page.goto(`${base}/ui/operations?runas=00000000-0000-0000-0000-00000000abcd`);
+      await page.locator("tbody tr").filter({ hasText: "No operations." }).waitFor();
+      await page.goto(`${base}/ui/operations?${new URLSearchParams({ to: future })}`);
+      await rows(page).nth(2).waitFor();
+      assert.deepEqual(page.problems, []);
+    });
+  } finally {
+    server.stop();
+  }
+});
+
+test("custom APIs with their parameters; webhooks, steps and their recent failures", async () => {
+  const server = await startServer(["--callback-allow-http", "--callback-allow-private",
+    "--retry-base-delay", "20ms"]);
+  const { base } = server;
+  try {
+    // A webhook nobody listens at (a closed loopback port): its system jobs fail.
+    const ep = await call(base, "POST", "/api/data/v9.2/serviceendpoints", {
+      name: "dead hook", url: "http://127.0.0.1:9/hook", contract: 8, authtype: 4, authvalue: "k",
+    });
+    assert.equal(ep.status, 204);
+    const endpointId = /\(([0-9a-f-]{36})\)/.exec(ep.headers.get("odata-entityid"))[1];
+    const st = await call(base, "POST", "/api/data/v9.2/sdkmessageprocessingsteps", {
+      name: "notify the dead hook", stage: 40, mode: 1, rank: 1, supporteddeployment: 0,
+      "sdkmessageid@odata.bind": "/sdkmessages(10bb454c-9e87-4f40-b9b5-7422624bbdb5)",
+      "eventhandler_serviceendpoint@odata.bind": `/serviceendpoints(${endpointId})`,
+    });
+    assert.equal(st.status, 204);
+    const op = await submit(base, "bgops_Echo", { Text: "hook me" });
+    await waitStatus(base, op, 30);
+    let failed = [];
+    for (let i = 0; i < 600 && !failed.length; i++) {
+      failed = (await call(base, "GET", "/api/data/v9.2/asyncoperations?$filter=statuscode eq 31")).body.value;
+      if (!failed.length) await sleep(50);
+    }
+    assert.equal(failed.length, 1, "the step's system job failed");
+
+    await withPage("definitions", async (page) => {
+      await signIn(page, base);
+      await page.getByRole("link", { name: "Custom APIs" }).click();
+      const fail = page.getByRole("region", { name: "bgops_Fail" });
+      await fail.waitFor();
+      const times = fail.getByRole("row", { name: /^FailTimes/ });
+      assert.deepEqual((await times.locator("td").allTextContents()).slice(0, 2), ["Integer", "required"]);
+      const message = fail.getByRole("row", { name: /^Message/ });
+      assert.deepEqual((await message.locator("td").allTextContents()).slice(0, 2), ["String", "optional"]);
+      await fail.getByRole("table", { name: "Response properties" }).getByRole("row", { name: /^Attempts/ }).waitFor();
+
+      await page.getByRole("link", { name: "Webhooks & steps" }).click();
+      await page.getByTestId("endpoints").getByRole("row", { name: /dead hook/ }).waitFor();
+      await page.getByTestId("steps").getByRole("row", { name: /notify the dead hook/ }).waitFor();
+      const failure = page.getByTestId("failures").getByRole("row").filter({ hasText: op });
+      await failure.waitFor();
+      await failure.getByRole("link", { name: op }).click();
+      await page.getByTestId("jobs").getByRole("row").filter({ hasText: "Failed" }).waitFor();
+      assert.deepEqual(page.problems, []);
+    });
+  } finally {
+    server.stop();
+  }
+});
+
+test("overview: throughput and failure-rate charts, counts by custom API, nodes", async () => {
+  const server = await startServer();
+  const { base } = server;
+  try {
+    const ids = [];
+    for (let i = 0; i < 3; i++) ids.push(await submit(base, "bgops_Echo", { Text: `c${i}` }));
+    ids.push(await submit(base, "bgops_Fail", { FailTimes: 5, Permanent: true }));
+    await waitStatus(base, ids[3], 31);
+    for (const id of ids.slice(0, 3)) await waitStatus(base, id, 30);
+    const long = await submit(base, "bgops_Delay", { DelayMs: 600000 });
+    await waitStatus(base, long, 20);
+    await withPage("overview-charts", async (page) => {
+      await signIn(page, base);
+      const throughput = page.getByRole("img", { name: /Operations finished per minute over the last hour: 4 in all/ });
+      await throughput.waitFor();
+      assert.equal(await throughput.locator("rect").count(), 60, "a bar per minute");
+      await page.getByRole("img", { name: /failed, per minute over the last hour: 1 of 4/ }).waitFor();
+      await page.getByTestId("failure-rate").filter({ hasText: "25 %" }).waitFor();
+      const echoRow = page.getByTestId("by-api").getByRole("row", { name: /bgops_Echo/ });
+      assert.deepEqual(await echoRow.locator("td").allTextContents(), ["3", "0", "0"]);
+      const nodes = page.getByTestId("nodes");
+      assert.equal(await nodes.locator("tbody tr").count(), 1);
+      assert.equal(await nodes.locator("tbody tr td").first().textContent(), "1");
+      await nodes.getByText("renewing").waitFor();
+      assert.deepEqual(page.problems, [], "no script error and no CSP violation");
+    });
+  } finally {
+    server.stop();
+  }
+});
+
 test("read-only: no cancel button, and the page's writes are refused", async () => {
   const server = await startServer(["--dashboard", "read-only"]);
   const { base } = server;
@@ -209,6 +498,10 @@ test("read-only: no cancel button, and the page's writes are refused", async () 
       await page.goto(`${base}/ui/operations/${long}`);
       await page.getByTestId("status").filter({ hasText: "In Progress" }).waitFor();
       assert.equal(await page.getByRole("button", { name: "Cancel" }).isVisible(), false);
+      assert.equal(await page.getByRole("button", { name: "Resubmit" }).isVisible(), false);
+      await page.goto(`${base}/ui/operations`);
+      await page.locator(`tr[data-id="${long}"]`).waitFor();
+      assert.equal(await page.getByRole("button", { name: "Cancel all matching…" }).isVisible(), false);
       const status = await page.evaluate(async (id) => {
         const resp = await fetch(`/api/backgroundoperation/${id}`, {
           method: "DELETE",
@@ -221,6 +514,98 @@ test("read-only: no cancel button, and the page's writes are refused", async () 
     // A program (no Sec-Fetch-Site) may still cancel: read-only is the dashboard's.
     const r = await call(base, "GET", `/api/backgroundoperation/${long}`);
     assert.equal(r.body.backgroundOperationStatusCode, 20);
+  } finally {
+    server.stop();
+  }
+});
+
+/** Text whose contrast with its background is below WCAG AA (4.5:1, 3:1 for large text) on the
+ * current page, as `text (ratio)` lines; disabled controls are exempt, as in WCAG. */
+function lowContrast(page) {
+  return page.evaluate(() => {
+    const rgb = (c) => (c.match(/[\d.]+/g) || []).map(Number);
+    const lum = ([r, g, b]) => {
+      const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+      return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+    };
+    const background = (el) => {
+      for (let e = el; e; e = e.parentElement) {
+        const c = rgb(getComputedStyle(e).backgroundColor);
+        if (c.length === 3 || (c.length === 4 && c[3] > 0)) return c.slice(0, 3);
+      }
+      return [255, 255, 255];
+    };
+    const bad = [];
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+      const el = n.parentElement;
+      if (!n.textContent.trim() || !el || el.closest("[hidden], .skip, :disabled, svg")) continue;
+      const box = el.getBoundingClientRect();
+      if (!box.width || !box.height) continue;
+      const cs = getComputedStyle(el);
+      const [a, b] = [lum(rgb(cs.color)), lum(background(el))];
+      const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+      const size = parseFloat(cs.fontSize);
+      const large = size >= 24 || (size >= 18.66 && Number(cs.fontWeight) >= 700);
+      if (ratio < (large ? 3 : 4.5)) bad.push(`${n.textContent.trim().slice(0, 40)} (${ratio.toFixed(2)})`);
+    }
+    return bad;
+  });
+}
+
+test("every page: labels, contrast in light and dark, and the keyboard", async () => {
+  const server = await startServer();
+  const { base } = server;
+  try {
+    const done = await submit(base, "bgops_Fail", { FailTimes: 5, Permanent: true });
+    await waitStatus(base, done, 31);
+    const long = await submit(base, "bgops_Delay", { DelayMs: 600000 });
+    await waitStatus(base, long, 20);
+    await withPage("a11y", async (page) => {
+      await signIn(page, base);
+      const pages = [
+        ["/ui/", "Overview"], ["/ui/operations", "Operations"], [`/ui/operations/${done}`, "Operation bgops_Fail"],
+        ["/ui/apis", "Custom APIs"], ["/ui/steps", "Webhooks & steps"],
+      ];
+      for (const scheme of ["light", "dark"]) {
+        await page.emulateMedia({ colorScheme: scheme });
+        for (const [url, heading] of pages) {
+          await page.goto(`${base}${url}`);
+          await page.getByRole("heading", { name: heading, exact: true }).waitFor();
+          await page.locator("table, .cards").first().waitFor();
+          assert.deepEqual(await lowContrast(page), [], `contrast of ${url} (${scheme})`);
+          const unlabeled = await page.evaluate(() => [...document.querySelectorAll("input, select, button")]
+            .filter((el) => !el.hidden && !(el.labels?.length || el.textContent.trim() || el.getAttribute("aria-label")))
+            .map((el) => el.outerHTML));
+          assert.deepEqual(unlabeled, [], `labels on ${url}`);
+          const images = await page.evaluate(() => [...document.querySelectorAll("svg")]
+            .filter((el) => el.getAttribute("role") !== "img" || !el.getAttribute("aria-label")).length);
+          assert.equal(images, 0, `charts are named images on ${url}`);
+        }
+      }
+      // The theme follows the system.
+      await page.emulateMedia({ colorScheme: "dark" });
+      const dark = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+      await page.emulateMedia({ colorScheme: "light" });
+      const light = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+      assert.notEqual(dark, light);
+
+      // Keyboard only: reach the bulk cancel from the filter form, open the dialog, keep them.
+      await page.goto(`${base}/ui/operations?status=20`);
+      await page.locator(`tr[data-id="${long}"]`).waitFor();
+      await page.getByRole("button", { name: "Filter" }).focus();
+      await page.keyboard.press("Tab");
+      assert.equal(await page.evaluate(() => document.activeElement.textContent), "Cancel all matching…");
+      await page.keyboard.press("Enter");
+      const dialog = page.getByRole("dialog");
+      await dialog.getByRole("heading", { name: "Cancel 1 operation matching this filter?" }).waitFor();
+      assert.equal(await page.evaluate(() => document.activeElement.textContent), "Keep them",
+        "focus starts on the safe answer");
+      await page.keyboard.press("Escape");
+      await dialog.waitFor({ state: "detached" });
+      assert.equal((await call(base, "GET", `/api/backgroundoperation/${long}`)).body.backgroundOperationStatusCode, 20);
+      assert.deepEqual(page.problems, []);
+    });
   } finally {
     server.stop();
   }

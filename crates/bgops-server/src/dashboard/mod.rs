@@ -1,12 +1,16 @@
-//! The dashboard (SPEC §15): hand-written HTML, CSS and JavaScript embedded in the binary and
-//! served at `/` and `/ui/…`. It is a client of the Web API like any other — it signs in with
+//! The dashboard (SPEC §15): hand-written HTML, CSS and JavaScript modules embedded in the
+//! binary and served at `/` and `/ui/…`. It is a client of the Web API like any other — it signs in with
 //! an API key kept in `sessionStorage` and calls the same endpoints with the same privileges —
 //! plus one read: `GET /api/dashboard/summary`, the queue summary `/metrics` also uses, read at
-//! most every few seconds however many people watch.
+//! most every few seconds however many people watch; and the actions of [`actions`] (bulk
+//! cancel, resubmit), which run through the same service layer with the caller's privileges.
 //!
 //! Its pages carry a strict Content-Security-Policy (only this origin's script and style, no
 //! inline code, no framing), and [`guard`] refuses cross-site writes (`Sec-Fetch-Site`) and,
 //! with `--dashboard read-only`, every write a page of this origin sends.
+
+mod actions;
+pub mod activity;
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
@@ -24,7 +28,7 @@ use crate::state::AppState;
 /// Whether and how the dashboard is served.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum DashboardMode {
-    /// Served, with its actions (cancel).
+    /// Served, with its actions (cancel, bulk cancel, resubmit).
     #[default]
     On,
     /// Served without actions: its pages hide them and the server refuses writes they send.
@@ -39,8 +43,21 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
     frame-ancestors 'none'";
 
 const INDEX: &str = include_str!("assets/index.html");
-const APP_JS: &str = include_str!("assets/app.js");
-const APP_CSS: &str = include_str!("assets/app.css");
+
+/// The script modules and the style sheet, by file name under `/ui/assets/`.
+const ASSETS: &[(&str, &str, &str)] = &[
+    ("app.js", JS, include_str!("assets/app.js")),
+    ("ui.js", JS, include_str!("assets/ui.js")),
+    ("overview.js", JS, include_str!("assets/overview.js")),
+    ("operations.js", JS, include_str!("assets/operations.js")),
+    ("definitions.js", JS, include_str!("assets/definitions.js")),
+    (
+        "app.css",
+        "text/css; charset=utf-8",
+        include_str!("assets/app.css"),
+    ),
+];
+const JS: &str = "text/javascript; charset=utf-8";
 
 /// The dashboard's routes (none when it is off).
 pub fn routes(mode: DashboardMode) -> Router<AppState> {
@@ -51,21 +68,23 @@ pub fn routes(mode: DashboardMode) -> Router<AppState> {
         .route("/", get(|| async { Redirect::to("/ui/") }))
         .route("/ui", get(|| async { Redirect::to("/ui/") }))
         .route("/ui/", get(index))
-        .route(
-            "/ui/assets/app.js",
-            get(|| async { asset(APP_JS, "text/javascript; charset=utf-8") }),
-        )
-        .route(
-            "/ui/assets/app.css",
-            get(|| async { asset(APP_CSS, "text/css; charset=utf-8") }),
-        )
+        .route("/ui/assets/{file}", get(asset_file))
         .route("/ui/{*view}", get(index))
         .route("/api/dashboard/summary", get(summary))
+        .merge(actions::routes())
 }
 
 /// Every view is the same page; the script reads the path.
 async fn index() -> Response {
     asset(INDEX, "text/html; charset=utf-8")
+}
+
+/// One of [`ASSETS`]; any other name is the unknown-segment 404.
+async fn asset_file(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
+    match ASSETS.iter().find(|(name, _, _)| *name == file) {
+        Some((_, content_type, body)) => asset(body, content_type),
+        None => api_error_response(&ApiError::unknown_segment(&file)),
+    }
 }
 
 fn asset(body: &'static str, content_type: &'static str) -> Response {
@@ -91,7 +110,8 @@ fn asset(body: &'static str, content_type: &'static str) -> Response {
 
 /// `GET /api/dashboard/summary`: the unfinished operations by status and the oldest waiting
 /// one's creation time, as last read (at most [`crate::routes::metrics::QUEUE_REFRESH`] ago),
-/// and whether the dashboard is read-only.
+/// whether the dashboard is read-only, and the [`activity::Activity`] (finished per minute over
+/// the last hour, by custom API, and the nodes holding leases), read at most as often.
 async fn summary(State(state): State<AppState>, _caller: Caller) -> Result<Response, AppError> {
     let (summary, read_at) = crate::routes::metrics::queue_summary(&state)
         .await
@@ -103,6 +123,7 @@ async fn summary(State(state): State<AppState>, _caller: Caller) -> Result<Respo
         "oldestWaitingCreatedOn": summary.oldest_waiting.map(|t| t.to_dataverse()),
         "readAt": read_at.to_dataverse(),
         "readOnly": state.config.dashboard == DashboardMode::ReadOnly,
+        "activity": state.activity.read(&state).await,
     });
     Ok(crate::response::json(StatusCode::OK, &body))
 }

@@ -226,6 +226,35 @@ async fn submit(
     }
 }
 
+/// Submits `name` again in the background, as `caller`, with the inputs an earlier operation
+/// stored (`stored_inputs`, the Key/Value text): the dashboard's resubmit. The inputs are typed
+/// and checked against the custom API as it is defined now, and the caller's privileges apply,
+/// exactly as for a new request; no callback and no trace context are carried over.
+pub(crate) async fn resubmit(
+    state: &AppState,
+    caller: &Caller,
+    root: &Root,
+    name: &str,
+    stored_inputs: &str,
+) -> Result<OperationId, AppError> {
+    let api = lookup(state, name).await?;
+    authorize_call(state, caller, &api, true)?;
+    let body: Map<String, Value> = bgops_core::params::parse_key_value_json(stored_inputs)
+        .into_iter()
+        .map(|(k, v)| {
+            let json = bgops_core::params::stored_value_to_json(api.request_type(&k), v);
+            (k, json)
+        })
+        .collect();
+    let inputs = api.validate_request(&body)?;
+    let follow_up = FollowUp {
+        callback: None,
+        trace: None,
+    };
+    let submitted = submit(state, caller, root, &api, &inputs, follow_up, None).await?;
+    Ok(submitted.id)
+}
+
 /// Marks a response answered from an earlier request with the same `Idempotency-Key`.
 fn mark_replay(resp: &mut Response, submitted: &Submitted) {
     if submitted.replayed {

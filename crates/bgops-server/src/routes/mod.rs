@@ -2,7 +2,7 @@
 //! fallbacks that keep every answer in the Dataverse error shape.
 
 mod backgroundoperations;
-mod custom_api;
+pub(crate) mod custom_api;
 mod custom_api_defs;
 mod entity_definitions;
 mod events;
@@ -10,7 +10,7 @@ mod health;
 pub(crate) mod metrics;
 mod security;
 mod service;
-mod status_monitor;
+pub(crate) mod status_monitor;
 mod steps;
 mod tables;
 

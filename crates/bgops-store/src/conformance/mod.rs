@@ -129,6 +129,7 @@ cases!(
     changes_follow_versions,
     concurrent_status_reads_of_one_operation_all_find_it,
     queue_summary_counts_unfinished_rows,
+    finished_per_minute_and_lease_holders,
     trace_parent_is_kept_with_the_row,
 );
 
@@ -216,6 +217,7 @@ macro_rules! store_conformance_tests {
             changes_follow_versions,
             concurrent_status_reads_of_one_operation_all_find_it,
             queue_summary_counts_unfinished_rows,
+            finished_per_minute_and_lease_holders,
             trace_parent_is_kept_with_the_row,
         );
     };

@@ -1,6 +1,6 @@
 //! What operators and traces read from a store: the queue summary and the stored trace context.
 
-use bgops_core::{OperationId, TraceParent};
+use bgops_core::{OperationId, OperationStatus, Timestamp, TraceParent};
 
 use super::*;
 use crate::QueueSummary;
@@ -80,4 +80,71 @@ pub async fn trace_parent_is_kept_with_the_row(db: &dyn TestDatabase) {
         .find(|r| r.id == traced.id)
         .expect("the traced row is claimed");
     assert_eq!(claimed.trace_parent, Some(tp));
+}
+
+/// Finished operations are counted per minute, custom API and outcome, within the asked range
+/// only; unfinished ones are not. The lease holders are the nodes holding leases on rows.
+pub async fn finished_per_minute_and_lease_holders(db: &dyn TestDatabase) {
+    let store = db.open().await;
+    let store = store.as_ref();
+    // Times from the start of the minute after t(0).
+    let m0 = t(0).0 / 60_000 * 60_000 + 60_000;
+    let at = |ms: i64| Timestamp(m0 + ms);
+    let all = |from: i64, to: i64| store.finished_per_minute(at(from), at(to));
+    assert!(all(-60_000, 3_600_000).await.expect("finished").is_empty());
+    assert!(store.lease_holders().await.expect("leases").is_empty());
+    let mk = || NewOperation {
+        id: OperationId::new_random(),
+        ..new_op(t(0))
+    };
+    let (ok, bad, still) = (mk(), mk(), mk());
+    for op in [&ok, &bad, &still] {
+        running(store, op, t(100)).await;
+    }
+    assert!(record(store, ok.id, Fence::Attempt(1), at(5), succeeded("[]")).await);
+    assert!(
+        record(
+            store,
+            bad.id,
+            Fence::Attempt(1),
+            at(59_999),
+            failed("no", None)
+        )
+        .await
+    );
+
+    let mut buckets = all(-60_000, 3_600_000).await.expect("finished");
+    buckets.sort_by_key(|b| b.status.code());
+    let name = new_op(t(0)).name;
+    assert_eq!(
+        buckets,
+        vec![
+            crate::FinishedBucket {
+                minute: m0,
+                name: name.clone(),
+                status: OperationStatus::Succeeded,
+                count: 1
+            },
+            crate::FinishedBucket {
+                minute: m0,
+                name,
+                status: OperationStatus::Failed,
+                count: 1
+            },
+        ]
+    );
+    // `from` is inclusive, `to` exclusive.
+    assert_eq!(all(6, 3_600_000).await.expect("finished").len(), 1);
+    assert!(all(-60_000, 5).await.expect("finished").is_empty());
+    assert_eq!(all(5, 6).await.expect("finished").len(), 1);
+
+    let holders = store.lease_holders().await.expect("leases");
+    assert_eq!(
+        holders,
+        vec![crate::LeaseHolder {
+            owner: "node-a".into(),
+            leases: 1,
+            latest_expiry: t(1_000_000_000),
+        }]
+    );
 }

@@ -28,6 +28,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/postgres/0005_external_identity.sql"),
     ),
     (6, include_str!("../../migrations/postgres/0006_trace.sql")),
+    (
+        7,
+        include_str!("../../migrations/postgres/0007_dashboard.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.

@@ -6,6 +6,7 @@
 //! Every statement runs in the schema the URL names (`options=-c search_path=…`, or the user's
 //! default), so several bgops installations (or tests) can share one database.
 
+mod activity;
 mod batcher;
 mod completion;
 mod connect;
@@ -486,5 +487,19 @@ impl Store for PgStore {
     async fn queue_summary(&self) -> Result<crate::QueueSummary, StoreError> {
         let c = self.reader().await?;
         operations::queue_summary(&*c).await
+    }
+
+    async fn finished_per_minute(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<crate::FinishedBucket>, StoreError> {
+        let c = self.reader().await?;
+        activity::finished_per_minute(&*c, from, to).await
+    }
+
+    async fn lease_holders(&self) -> Result<Vec<crate::LeaseHolder>, StoreError> {
+        let c = self.reader().await?;
+        activity::lease_holders(&*c).await
     }
 }

@@ -45,6 +45,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/sqlite/0012_external_identity.sql"),
     ),
     (13, include_str!("../../migrations/sqlite/0013_trace.sql")),
+    (
+        14,
+        include_str!("../../migrations/sqlite/0014_dashboard.sql"),
+    ),
 ];
 
 /// Applies every migration the database has not recorded, in order.

@@ -2,6 +2,7 @@
 //! commits many callers' writes in one transaction (group commit), and a small pool of read
 //! connections.
 
+mod activity;
 mod checkpoint;
 mod completion;
 mod external_identity;
@@ -414,5 +415,19 @@ impl Store for SqliteStore {
 
     async fn queue_summary(&self) -> Result<crate::QueueSummary, StoreError> {
         self.readers.run(operations::queue_summary).await
+    }
+
+    async fn finished_per_minute(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<crate::FinishedBucket>, StoreError> {
+        self.readers
+            .run(move |conn| activity::finished_per_minute(conn, from, to))
+            .await
+    }
+
+    async fn lease_holders(&self) -> Result<Vec<crate::LeaseHolder>, StoreError> {
+        self.readers.run(activity::lease_holders).await
     }
 }

@@ -1,70 +1,12 @@
-// The bgops dashboard: a client of the Web API like any other. It signs in with an API key kept
-// in sessionStorage (gone when the tab closes), sends it as a bearer token, and builds every
-// element with textContent (no markup from data).
+// The bgops dashboard's entry point: routes the URL to its view (the page is the same for every
+// /ui/ path) and keeps navigation inside the app.
 
-const KEY = "bgops.token";
-const WEB_API = "/api/data/v9.2";
-const REFRESH_MS = 5000;
-const PAGE_SIZE = 50;
-const STATUSES = [
-  [0, "Waiting For Resources"],
-  [20, "In Progress"],
-  [22, "Canceling"],
-  [30, "Succeeded"],
-  [31, "Failed"],
-  [32, "Canceled"],
-];
-const LABEL = "@OData.Community.Display.V1.FormattedValue";
-
-const main = document.getElementById("main");
-let timer = null; // the current view's refresh, cleared on every navigation
-let readOnly = false;
-
-/** An element with attributes and children (strings become text nodes). */
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
-    else el.setAttribute(k, v === true ? "" : String(v));
-  }
-  for (const c of children.flat()) {
-    if (c !== null && c !== undefined) el.append(c instanceof Node ? c : String(c));
-  }
-  return el;
-}
-
-function show(title, ...content) {
-  document.title = `${title} · bgops`;
-  main.replaceChildren(h("h1", {}, title), ...content);
-}
-
-class SignedOut extends Error {}
-
-/** Calls the Web API with the signed-in key; a 401 signs out. */
-async function api(path, { method = "GET", headers = {} } = {}) {
-  const token = sessionStorage.getItem(KEY);
-  if (!token) throw new SignedOut();
-  const resp = await fetch(path, {
-    method,
-    headers: { Authorization: `Bearer ${token}`, Accept: "application/json", ...headers },
-  });
-  if (resp.status === 401) {
-    sessionStorage.removeItem(KEY);
-    throw new SignedOut();
-  }
-  const text = await resp.text();
-  const body = text ? JSON.parse(text) : null;
-  if (!resp.ok) {
-    throw new Error(body?.error?.message ?? `${resp.status} ${resp.statusText}`);
-  }
-  return body;
-}
-
-function navigate(url) {
-  history.pushState(null, "", url);
-  route({ focus: true });
-}
+import {
+  router, KEY, WEB_API, main, view, h, show, api, navigate, stopWatching, signIn, fail,
+} from "./ui.js";
+import { overview } from "./overview.js";
+import { operation, operations } from "./operations.js";
+import { customApis, steps } from "./definitions.js";
 
 // Links inside the app navigate without a reload.
 document.addEventListener("click", (e) => {
@@ -79,229 +21,21 @@ document.getElementById("signout").addEventListener("click", () => {
   navigate("/ui/");
 });
 
-function age(iso) {
-  if (!iso) return "—";
-  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
-  if (s < 120) return `${s} s`;
-  if (s < 7200) return `${Math.round(s / 60)} min`;
-  return `${Math.round(s / 3600)} h`;
-}
-
-function when(iso) {
-  return iso ? new Date(iso).toLocaleString() : "—";
-}
-
-function statusLabel(code) {
-  return STATUSES.find(([c]) => c === code)?.[1] ?? String(code);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Views
-
-function signIn(message) {
-  document.getElementById("nav").hidden = true;
-  document.getElementById("signout").hidden = true;
-  document.getElementById("who").textContent = "";
-  const input = h("input", {
-    id: "token", name: "token", type: "password", autocomplete: "off", required: true,
-    "aria-describedby": "token-help",
-  });
-  const error = h("p", { class: "error", role: "alert" }, message ?? "");
-  const form = h("form", { class: "signin" },
-    h("div", {}, h("label", { for: "token" }, "API key"), input,
-      h("p", { id: "token-help", class: "muted" },
-        "Kept in this tab only, and sent to this server with every call.")),
-    h("button", { type: "submit", class: "primary" }, "Sign in"),
-    error);
-  form.addEventListener("submit", async (e) => {
-    e.preventDefault();
-    sessionStorage.setItem(KEY, input.value.trim());
-    try {
-      await api(`${WEB_API}/WhoAmI()`);
-      route({ focus: true });
-    } catch (err) {
-      sessionStorage.removeItem(KEY);
-      error.textContent = err instanceof SignedOut ? "That key was not accepted." : err.message;
-    }
-  });
-  show("Sign in", form);
-  input.focus();
-}
-
-async function overview() {
-  const cards = h("div", { class: "cards", "aria-live": "polite" });
-  const note = h("p", { class: "muted" });
-  show("Overview", cards, note);
-  const refresh = async () => {
-    const s = await api("/api/dashboard/summary");
-    readOnly = s.readOnly;
-    const card = (label, n, status) =>
-      h("a", { class: "card", href: `/ui/operations?status=${status}`, "data-testid": `count-${status}` },
-        h("span", { class: "n" }, n), label);
-    cards.replaceChildren(
-      card("waiting", s.waiting, 0),
-      card("in progress", s.inProgress, 20),
-      card("canceling", s.canceling, 22),
-      h("div", { class: "card" }, h("span", { class: "n", "data-testid": "oldest" },
-        age(s.oldestWaitingCreatedOn)), "oldest waiting"));
-    note.textContent = `As read ${when(s.readAt)}; refreshed every ${REFRESH_MS / 1000} s.`;
-  };
-  await refresh();
-  timer = setInterval(() => refresh().catch(fail), REFRESH_MS);
-}
-
-/** The OData `$filter` for the list's filters, values quoted as OData literals. */
-function listFilter(params) {
-  const parts = [];
-  const status = params.get("status");
-  if (status && /^\d+$/.test(status)) parts.push(`backgroundoperationstatuscode eq ${status}`);
-  const name = params.get("name");
-  if (name) parts.push(`name eq '${name.replaceAll("'", "''")}'`);
-  return parts.join(" and ");
-}
-
-async function operations(params) {
-  const statusSelect = h("select", { id: "f-status", name: "status" },
-    h("option", { value: "" }, "Any"),
-    STATUSES.map(([c, l]) => h("option", { value: c, selected: params.get("status") === String(c) }, l)));
-  const nameInput = h("input", { id: "f-name", name: "name", value: params.get("name") ?? "" });
-  const form = h("form", { class: "filters", role: "search" },
-    h("div", {}, h("label", { for: "f-status" }, "Status"), statusSelect),
-    h("div", {}, h("label", { for: "f-name" }, "Custom API"), nameInput),
-    h("button", { type: "submit" }, "Filter"));
-  form.addEventListener("submit", (e) => {
-    e.preventDefault();
-    const q = new URLSearchParams();
-    if (statusSelect.value) q.set("status", statusSelect.value);
-    if (nameInput.value.trim()) q.set("name", nameInput.value.trim());
-    navigate(`/ui/operations${q.size ? `?${q}` : ""}`);
-  });
-  const body = h("tbody");
-  const table = h("table", {},
-    h("caption", { class: "muted" }, "Newest first"),
-    h("thead", {}, h("tr", {}, ["Operation", "Custom API", "Status", "Created", "Ended"]
-      .map((t) => h("th", { scope: "col" }, t)))),
-    body);
-  const next = h("button", { type: "button", disabled: true }, "Next page");
-  const first = h("button", { type: "button", disabled: true }, "First page");
-  const pageNote = h("span", { class: "muted", "aria-live": "polite" });
-  show("Operations", form, table, h("div", { class: "pager" }, first, next, pageNote));
-
-  const q = new URLSearchParams({
-    $select: "backgroundoperationid,name,backgroundoperationstatuscode,createdon,endtime",
-    $orderby: "createdon desc",
-  });
-  const filter = listFilter(params);
-  if (filter) q.set("$filter", filter);
-  const firstUrl = `${WEB_API}/backgroundoperations?${q}`;
-  let page = 1;
-  const load = async (url) => {
-    const res = await api(url, {
-      headers: { Prefer: `odata.maxpagesize=${PAGE_SIZE},odata.include-annotations="*"` },
-    });
-    body.replaceChildren(...res.value.map((r) => h("tr", {},
-      h("td", {}, h("a", { href: `/ui/operations/${r.backgroundoperationid}` }, r.backgroundoperationid)),
-      h("td", {}, r.name),
-      h("td", { class: `status-${r.backgroundoperationstatuscode}` },
-        r[`backgroundoperationstatuscode${LABEL}`] ?? statusLabel(r.backgroundoperationstatuscode)),
-      h("td", {}, when(r.createdon)),
-      h("td", {}, when(r.endtime)))));
-    if (!res.value.length) body.replaceChildren(h("tr", {}, h("td", { colspan: 5 }, "No operations.")));
-    const link = res["@odata.nextLink"];
-    next.disabled = !link;
-    next.onclick = () => { page += 1; load(new URL(link).pathname + new URL(link).search).catch(fail); };
-    first.disabled = page === 1;
-    pageNote.textContent = `Page ${page}`;
-  };
-  first.onclick = () => { page = 1; load(firstUrl).catch(fail); };
-  await load(firstUrl);
-}
-
-/** Key/Value parameters as stored (`[{"key":…,"value":…}]`) or an object, as rows. */
-function parameters(text) {
-  if (!text) return h("p", { class: "muted" }, "None.");
-  let v;
-  try { v = JSON.parse(text); } catch { return h("pre", {}, text); }
-  const pairs = Array.isArray(v) ? v.map((p) => [p.key ?? p.Key, p.value ?? p.Value]) : Object.entries(v);
-  if (!pairs.length) return h("p", { class: "muted" }, "None.");
-  return h("table", {}, h("tbody", {}, pairs.map(([k, val]) => h("tr", {},
-    h("th", { scope: "row" }, k),
-    h("td", {}, typeof val === "object" ? JSON.stringify(val) : String(val))))));
-}
-
-async function operation(id) {
-  if (!/^[0-9a-f-]{36}$/i.test(id)) throw new Error("That is not an operation id.");
-  const load = () => api(`${WEB_API}/backgroundoperations(${id})`, {
-    headers: { Prefer: 'odata.include-annotations="*"' },
-  });
-  let row = await load();
-  const render = () => {
-    const code = row.backgroundoperationstatuscode;
-    const terminal = row.backgroundoperationstatecode === 3;
-    const cancel = h("button", { type: "button", class: "danger", hidden: terminal || readOnly }, "Cancel");
-    cancel.addEventListener("click", async () => {
-      if (!confirm(`Cancel operation ${id} (${row.name})?`)) return;
-      cancel.disabled = true;
-      try {
-        await api(`/api/backgroundoperation/${id}`, { method: "DELETE" });
-        row = await load();
-        render();
-      } catch (err) { fail(err); }
-    });
-    const field = (label, value, attrs = {}) => [h("dt", {}, label), h("dd", attrs, value ?? "—")];
-    show(`Operation ${row.name}`,
-      h("dl", { class: "fields" },
-        field("Id", row.backgroundoperationid),
-        field("Status", row[`backgroundoperationstatuscode${LABEL}`] ?? statusLabel(code),
-          { class: `status-${code}`, "data-testid": "status", "aria-live": "polite" }),
-        field("Created", when(row.createdon)),
-        field("Started", when(row.starttime)),
-        field("Ended", when(row.endtime)),
-        field("Retries", row.retrycount),
-        field("Error", row.errorcode != null ? `${row.errorcode}: ${row.errormessage ?? ""}` : null),
-        field("Time to live", row.ttlinseconds != null ? `${row.ttlinseconds} s after the last change` : null)),
-      h("h2", {}, "Inputs"), parameters(row.inputparameters),
-      h("h2", {}, "Outputs"), parameters(row.outputparameters),
-      h("p", {}, cancel, " ", h("a", { href: "/ui/operations" }, "All operations")));
-    clearInterval(timer);
-    // A running operation is watched through its status monitor: one row by key per tick.
-    if (!terminal) {
-      timer = setInterval(async () => {
-        try {
-          const s = await api(`/api/backgroundoperation/${id}`);
-          if (s.backgroundOperationStatusCode !== row.backgroundoperationstatuscode) {
-            row = await load();
-            render();
-          }
-        } catch (err) { fail(err); }
-      }, 1000);
-    }
-  };
-  render();
-}
-
-// ---------------------------------------------------------------------------------------------
-// Routing
-
-function fail(err) {
-  clearInterval(timer);
-  if (err instanceof SignedOut) return signIn("Signed out: the key is missing or no longer valid.");
-  main.append(h("p", { class: "error", role: "alert" }, err.message));
-}
-
 /** Shows the view the URL names; after an in-app navigation, moves focus to it (a first load
  * leaves focus at the top, where the skip link is). */
 async function route({ focus = false } = {}) {
-  clearInterval(timer);
-  timer = null;
+  clearInterval(view.timer);
+  view.timer = null;
+  stopWatching();
   if (!sessionStorage.getItem(KEY)) return signIn();
   const nav = document.getElementById("nav");
   nav.hidden = false;
   document.getElementById("signout").hidden = false;
   const path = location.pathname.replace(/\/+$/, "");
-  const view = path.startsWith("/ui/operations") ? "operations" : "overview";
+  const current = path.startsWith("/ui/operations") ? "operations"
+    : path === "/ui/apis" ? "apis" : path === "/ui/steps" ? "steps" : "overview";
   for (const a of nav.querySelectorAll("a")) {
-    if (a.dataset.view === view) a.setAttribute("aria-current", "page");
+    if (a.dataset.view === current) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   }
   try {
@@ -310,10 +44,12 @@ async function route({ focus = false } = {}) {
       document.getElementById("who").textContent = `User ${me.UserId}`;
     }
     const s = await api("/api/dashboard/summary");
-    readOnly = s.readOnly;
+    view.readOnly = s.readOnly;
     const m = path.match(/^\/ui\/operations\/([^/]+)$/);
     if (m) await operation(decodeURIComponent(m[1]));
     else if (path === "/ui/operations") await operations(new URLSearchParams(location.search));
+    else if (path === "/ui/apis") await customApis();
+    else if (path === "/ui/steps") await steps();
     else if (path === "/ui" || path === "") await overview();
     else show("Not found", h("p", {}, "No such page. ", h("a", { href: "/ui/" }, "Overview")));
   } catch (err) {
@@ -322,4 +58,5 @@ async function route({ focus = false } = {}) {
   if (focus) main.focus({ preventScroll: true });
 }
 
+router.route = route;
 route();

@@ -165,11 +165,28 @@ fn is_null(sql: &mut Sql, column: &Column, negated: bool) -> Result<(), StoreErr
     Ok(())
 }
 
+/// Whether `column` is `NOT NULL` in every table of the schema: the times every write sets.
+fn never_null(column: &Column) -> bool {
+    matches!(column.logical_name, "createdon" | "modifiedon")
+}
+
 /// Appends "the row comes strictly after `after` in `order`":
 /// `(c1 after v1) OR (c1 = v1 AND c2 after v2) OR …`, where NULL is before every value
 /// ascending and after every value descending.
 fn keyset(sql: &mut Sql, order: &[(&Column, bool)], after: &[Cell]) -> Result<(), StoreError> {
     keyset_shape(order, after)?;
+    // A bound on the first column alone, implied by the expansion below, so that PostgreSQL
+    // starts the index scan at the position instead of filtering every row before it (it
+    // derives no range from the OR; SQLite does). Ascending it holds for any column (NULL
+    // sorts first); descending only for columns that cannot be NULL.
+    if let (Some((column, descending)), Some(value)) = (order.first(), after.first()) {
+        if *value != Cell::Null && (!descending || never_null(column)) {
+            sql.push(&operand(column)?);
+            sql.push(if *descending { " <= " } else { " >= " });
+            bind_operand(sql, column, value)?;
+            sql.push(" AND ");
+        }
+    }
     sql.push("(");
     for i in 0..order.len() {
         if i > 0 {

@@ -1,0 +1,407 @@
+//! The dashboard's actions over HTTP against the real binary: the bulk cancel (a preview of the
+//! count, then the cancel from the same filter) and resubmit, each with the signed-in user's
+//! privileges (a Basic User reaches only their own operations), and refused when the dashboard
+//! is read-only. Errors keep the Dataverse shape.
+
+mod common;
+
+use std::time::Duration;
+
+use common::custom_apis::{entity_id, plugin_type_id, post, API, ECHO_PLUGIN};
+use common::{expect_error, Server};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+const BASIC_USER: &str = "99772695-2de3-4052-b2d4-b1bd2201509c";
+const ACCESS_DENIED: &str = "0x80048405";
+const LONG: Duration = Duration::from_secs(20);
+
+/// A user made over the Web API, with a key.
+struct User {
+    id: String,
+    key: String,
+}
+
+async fn basic_user(s: &Server, name: &str) -> User {
+    let resp = post(
+        s,
+        "systemusers",
+        &json!({ "fullname": name, "internalemailaddress": format!("{name}@example.com") }),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT, "create {name}");
+    let id = entity_id(&resp);
+    let resp = post(
+        s,
+        &format!("systemusers({id})/systemuserroles_association/$ref"),
+        &json!({ "@odata.id": format!("{}{API}/roles({BASIC_USER})", s.base) }),
+    )
+    .await;
+    assert_eq!(
+        resp.status(),
+        StatusCode::NO_CONTENT,
+        "give {name} Basic User"
+    );
+    let resp = post(
+        s,
+        &format!("systemusers({id})/bgops_apikeys"),
+        &json!({ "name": "tests" }),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::CREATED, "key for {name}");
+    let body: Value = resp.json().await.unwrap();
+    let key = body["key"].as_str().expect("the key").to_owned();
+    User { id, key }
+}
+
+/// A custom API anyone may run, on a built-in plug-in, with one integer or string input.
+async fn create_api(s: &Server, name: &str, plugin: &str, param: (&str, i64), out: &str) {
+    let plugin = plugin_type_id(s, plugin).await;
+    let resp = post(
+        s,
+        "customapis",
+        &json!({
+            "uniquename": name, "name": name, "displayname": name, "bindingtype": 0,
+            "isfunction": false, "isprivate": false, "allowedcustomprocessingsteptype": 0,
+            "executeprivilegename": null,
+            "PluginTypeId@odata.bind": format!("plugintypes({plugin})"),
+            "CustomAPIRequestParameters": [
+                {"uniquename": param.0, "name": param.0, "displayname": param.0,
+                 "type": param.1, "isoptional": false}
+            ],
+            "CustomAPIResponseProperties": [
+                {"uniquename": out, "name": out, "displayname": out, "type": param.1}
+            ]
+        }),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT, "create {name}");
+}
+
+async fn setup(extra: &[&str]) -> (Server, User, User) {
+    let s = Server::start(extra);
+    create_api(&s, "test_Echo", ECHO_PLUGIN, ("Text", 10), "Text").await;
+    create_api(
+        &s,
+        "test_Delay",
+        "Bgops.Diagnostics.Delay",
+        ("DelayMs", 7),
+        "DelayedMs",
+    )
+    .await;
+    let alice = basic_user(&s, "alice").await;
+    let bob = basic_user(&s, "bob").await;
+    (s, alice, bob)
+}
+
+/// A request with `key` (the admin token when `None`).
+fn req(s: &Server, method: Method, path: &str, key: Option<&str>) -> reqwest::RequestBuilder {
+    s.client
+        .request(method, s.url(path))
+        .bearer_auth(key.unwrap_or(common::TOKEN))
+}
+
+async fn submit_as(s: &Server, key: &str, api: &str, body: Value) -> String {
+    let resp = req(s, Method::POST, &format!("{API}/{api}"), Some(key))
+        .header("Prefer", "respond-async")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::ACCEPTED, "submit {api}");
+    resp.headers()["x-ms-dyn-backgroundoperationid"]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// `/api/dashboard/cancel` with `filter` (percent-encoded here), by `method`.
+async fn bulk(s: &Server, method: Method, key: Option<&str>, filter: Option<&str>) -> Value {
+    let mut r = req(s, method, "/api/dashboard/cancel", key);
+    if let Some(f) = filter {
+        r = r.query(&[("$filter", f)]);
+    }
+    let resp = r.send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK, "bulk cancel");
+    resp.json().await.unwrap()
+}
+
+async fn status_code(s: &Server, id: &str) -> i64 {
+    s.status(id).await.2["backgroundOperationStatusCode"]
+        .as_i64()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_bulk_cancel_previews_the_count_then_cancels_only_the_callers_rows() {
+    let (s, alice, bob) = setup(&[]).await;
+    let long = json!({ "DelayMs": 600000 });
+    let a1 = submit_as(&s, &alice.key, "test_Delay", long.clone()).await;
+    let a2 = submit_as(&s, &alice.key, "test_Delay", long.clone()).await;
+    let a_done = submit_as(&s, &alice.key, "test_Echo", json!({ "Text": "x" })).await;
+    let b1 = submit_as(&s, &bob.key, "test_Delay", long.clone()).await;
+    s.wait_terminal(&a_done, LONG).await;
+    let filter = "name eq 'test_Delay'";
+
+    // The preview counts what the caller may cancel: Alice's two, all three for the admin;
+    // the finished echo is not counted.
+    let p = bulk(&s, Method::GET, Some(&alice.key), Some(filter)).await;
+    assert_eq!(p["count"], 2, "{p}");
+    assert!(p["batch"].as_u64().unwrap() >= 2);
+    assert_eq!(
+        bulk(&s, Method::GET, Some(&alice.key), None).await["count"],
+        2
+    );
+    assert_eq!(bulk(&s, Method::GET, None, Some(filter)).await["count"], 3);
+    assert_eq!(
+        bulk(&s, Method::GET, Some(&bob.key), Some(filter)).await["count"],
+        1
+    );
+
+    // Alice's cancel with no filter reaches her unfinished rows only.
+    let c = bulk(&s, Method::POST, Some(&alice.key), None).await;
+    assert_eq!(c, json!({ "canceled": 2, "more": false }));
+    for id in [&a1, &a2] {
+        s.wait_status(id, 32, LONG).await;
+    }
+    assert!(
+        [0, 20].contains(&status_code(&s, &b1).await),
+        "Bob's operation is untouched"
+    );
+    assert_eq!(status_code(&s, &a_done).await, 30);
+    assert_eq!(
+        bulk(&s, Method::GET, Some(&alice.key), Some(filter)).await["count"],
+        0
+    );
+    let c = bulk(&s, Method::POST, Some(&alice.key), Some(filter)).await;
+    assert_eq!(c["canceled"], 0);
+
+    // The admin's cancel from the same filter reaches Bob's.
+    let c = bulk(&s, Method::POST, None, Some(filter)).await;
+    assert_eq!(c["canceled"], 1);
+    s.wait_status(&b1, 32, LONG).await;
+    let _ = alice.id;
+}
+
+#[tokio::test]
+async fn a_bad_filter_is_a_dataverse_error_and_a_user_without_the_privilege_is_refused() {
+    let (s, _alice, _bob) = setup(&[]).await;
+    for method in [Method::GET, Method::POST] {
+        let resp = req(&s, method.clone(), "/api/dashboard/cancel", None)
+            .query(&[("$filter", "nosuchcolumn eq 1")])
+            .send()
+            .await
+            .unwrap();
+        expect_error(resp, 400, None, "unknown column").await;
+        let resp = req(&s, method.clone(), "/api/dashboard/cancel", None)
+            .query(&[("$filter", "name eq")])
+            .send()
+            .await
+            .unwrap();
+        expect_error(resp, 400, None, "bad syntax").await;
+        let resp = s
+            .client
+            .request(method, s.url("/api/dashboard/cancel"))
+            .send()
+            .await
+            .unwrap();
+        expect_error(resp, 401, None, "no key").await;
+    }
+    // A user with no role holds no Write on backgroundoperation.
+    let resp = post(
+        &s,
+        "systemusers",
+        &json!({ "fullname": "nora", "internalemailaddress": "nora@example.com" }),
+    )
+    .await;
+    let nora = entity_id(&resp);
+    let resp = post(
+        &s,
+        &format!("systemusers({nora})/bgops_apikeys"),
+        &json!({ "name": "t" }),
+    )
+    .await;
+    let key = resp.json::<Value>().await.unwrap()["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let resp = req(&s, Method::POST, "/api/dashboard/cancel", Some(&key))
+        .send()
+        .await
+        .unwrap();
+    expect_error(resp, 403, None, "no privilege").await;
+}
+
+#[tokio::test]
+async fn resubmit_runs_the_same_inputs_again_as_the_caller_linked_to_the_original() {
+    let (s, alice, bob) = setup(&[]).await;
+    let first = submit_as(&s, &alice.key, "test_Echo", json!({ "Text": "again" })).await;
+    s.wait_terminal(&first, LONG).await;
+
+    let resp = req(
+        &s,
+        Method::POST,
+        &format!("/api/dashboard/resubmit/{first}"),
+        Some(&alice.key),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    let location = resp.headers()["location"].to_str().unwrap().to_owned();
+    let body: Value = resp.json().await.unwrap();
+    let new = body["backgroundOperationId"].as_str().unwrap().to_owned();
+    assert_ne!(new, first);
+    assert_eq!(body["resubmittedFrom"], first.as_str());
+    assert_eq!(body["location"], location.as_str());
+    assert!(location.ends_with(&format!("/api/backgroundoperation/{new}")));
+    let done = s.wait_terminal(&new, LONG).await;
+    assert_eq!(done["backgroundOperationStatusCode"], 30, "{done}");
+    assert_eq!(done["Text"], "again");
+    let row = s.row(&new).await;
+    assert_eq!(row["name"], "test_Echo");
+    assert_eq!(
+        row["_runas_value"].as_str().or(row["runas"].as_str()),
+        Some(alice.id.as_str()),
+        "{row}"
+    );
+
+    // Bob cannot see Alice's operation: not found, as an absent one.
+    let resp = req(
+        &s,
+        Method::POST,
+        &format!("/api/dashboard/resubmit/{first}"),
+        Some(&bob.key),
+    )
+    .send()
+    .await
+    .unwrap();
+    expect_error(resp, 404, None, "another user's operation").await;
+
+    // Only finished operations; ids are GUIDs.
+    let running = submit_as(&s, &alice.key, "test_Delay", json!({ "DelayMs": 600000 })).await;
+    let resp = req(
+        &s,
+        Method::POST,
+        &format!("/api/dashboard/resubmit/{running}"),
+        Some(&alice.key),
+    )
+    .send()
+    .await
+    .unwrap();
+    let msg = expect_error(resp, 400, None, "not finished").await;
+    assert!(msg.contains("finished"), "{msg}");
+    let resp = req(&s, Method::POST, "/api/dashboard/resubmit/not-a-guid", None)
+        .send()
+        .await
+        .unwrap();
+    expect_error(resp, 400, None, "bad id").await;
+}
+
+#[tokio::test]
+async fn read_only_refuses_every_action() {
+    let s = Server::start(&["--dashboard", "read-only"]);
+    let id = s.submit("bgops_Delay", json!({ "DelayMs": 600000 })).await;
+    for (method, path) in [
+        (Method::GET, "/api/dashboard/cancel".to_owned()),
+        (Method::POST, "/api/dashboard/cancel".to_owned()),
+        (Method::POST, format!("/api/dashboard/resubmit/{id}")),
+    ] {
+        let resp = req(&s, method, &path, None).send().await.unwrap();
+        let msg = expect_error(resp, 403, Some(ACCESS_DENIED), &path).await;
+        assert!(msg.contains("read-only"), "{msg}");
+    }
+    assert!([0, 20].contains(&status_code(&s, &id).await));
+}
+
+#[tokio::test]
+async fn the_summary_counts_finished_operations_per_minute_and_shows_the_nodes_holding_leases() {
+    let s = Server::start(&[]);
+    let summary = || async {
+        let resp = req(&s, Method::GET, "/api/dashboard/summary", None)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        resp.json::<Value>().await.unwrap()
+    };
+    let mut done = Vec::new();
+    for i in 0..3 {
+        done.push(
+            s.submit("bgops_Echo", json!({ "Text": format!("e{i}") }))
+                .await,
+        );
+    }
+    done.push(
+        s.submit(
+            "bgops_Fail",
+            json!({ "FailTimes": 5, "Permanent": true, "Message": "no" }),
+        )
+        .await,
+    );
+    for id in &done {
+        s.wait_terminal(id, LONG).await;
+    }
+    let long = s.submit("bgops_Delay", json!({ "DelayMs": 600000 })).await;
+    s.wait_status(&long, 20, LONG).await;
+
+    let a = summary().await["activity"].clone();
+    let minutes = a["minutes"].as_array().expect("minutes");
+    assert_eq!(minutes.len(), 60, "one bucket per minute of the last hour");
+    let sum = |k: &str| minutes.iter().map(|m| m[k].as_u64().unwrap()).sum::<u64>();
+    assert_eq!(
+        (sum("succeeded"), sum("failed"), sum("canceled")),
+        (3, 1, 0),
+        "{a}"
+    );
+    let by_api = a["byApi"].as_array().unwrap();
+    let echo = by_api
+        .iter()
+        .find(|r| r["name"] == "bgops_Echo")
+        .expect("echo");
+    assert_eq!(echo["succeeded"], 3);
+    let fail = by_api
+        .iter()
+        .find(|r| r["name"] == "bgops_Fail")
+        .expect("fail");
+    assert_eq!(fail["failed"], 1);
+    let nodes = a["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 1, "{a}");
+    assert_eq!(nodes[0]["leases"], 1);
+    assert_eq!(nodes[0]["expired"], false);
+    assert!(nodes[0]["latestLeaseExpiry"]
+        .as_str()
+        .unwrap()
+        .ends_with('Z'));
+}
+
+#[tokio::test]
+async fn the_page_and_its_modules_are_served_with_the_policy_and_an_unknown_asset_is_not_found() {
+    let s = Server::start(&[]);
+    for file in [
+        "app.js",
+        "ui.js",
+        "overview.js",
+        "operations.js",
+        "definitions.js",
+        "app.css",
+    ] {
+        let resp = s
+            .client
+            .get(s.url(&format!("/ui/assets/{file}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "{file}");
+        let csp = resp.headers()["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("script-src 'self'"), "{file}: {csp}");
+        assert!(!resp.text().await.unwrap().is_empty(), "{file}");
+    }
+    let resp = s
+        .client
+        .get(s.url("/ui/assets/nope.js"))
+        .send()
+        .await
+        .unwrap();
+    expect_error(resp, 404, None, "unknown asset").await;
+}
