@@ -61,58 +61,82 @@ impl AuditContext {
     }
 }
 
-/// Middleware: gives the request its [`AuditContext`] and logs a 401 or 403 answer.
+/// Middleware: gives the request its [`AuditContext`] and logs a 401 or 403 answer. (With
+/// instrumentation on, [`crate::observe::around_request`] does this in the same layer.)
 pub async fn layer(mut req: Request, next: Next) -> Response {
-    let peer = req
-        .extensions()
-        .get::<crate::edge::ClientAddr>()
-        .and_then(|c| c.0);
-    let ctx = Arc::new(AuditContext {
-        peer,
-        ..AuditContext::default()
-    });
-    req.extensions_mut().insert(ctx.clone());
-    let method = req.method().clone();
-    let path = req.uri().path().to_owned();
+    let entered = Entered::enter(&mut req);
     let resp = next.run(req).await;
-    match resp.status().as_u16() {
-        401 => {
-            let reason = ctx
-                .failure
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .clone()
-                .unwrap_or_else(|| "-".to_owned());
-            tracing::warn!(
-                target: TARGET,
-                event = "authentication_failed",
-                peer = %ctx.peer(),
-                %method,
-                %path,
-                %reason,
-            );
-        }
-        403 => {
-            let (user, name) = ctx.user();
-            let denial = resp
-                .extensions()
-                .get::<crate::error::Denial>()
-                .map(|d| d.0.clone())
-                .unwrap_or_default();
-            tracing::warn!(
-                target: TARGET,
-                event = "privilege_denied",
-                peer = %ctx.peer(),
-                user,
-                name,
-                %method,
-                %path,
-                denial,
-            );
-        }
-        _ => {}
-    }
+    entered.leave(&resp);
     resp
+}
+
+/// A request's audit context, from before it is handled to its answer.
+pub struct Entered {
+    ctx: Arc<AuditContext>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+}
+
+impl Entered {
+    /// Gives `req` its [`AuditContext`].
+    pub fn enter(req: &mut Request) -> Self {
+        let peer = req
+            .extensions()
+            .get::<crate::edge::ClientAddr>()
+            .and_then(|c| c.0);
+        let ctx = Arc::new(AuditContext {
+            peer,
+            ..AuditContext::default()
+        });
+        req.extensions_mut().insert(ctx.clone());
+        Self {
+            ctx,
+            method: req.method().clone(),
+            uri: req.uri().clone(),
+        }
+    }
+
+    /// Logs the answer if it is a 401 or a 403.
+    pub fn leave(&self, resp: &Response) {
+        let (ctx, method, path) = (&self.ctx, &self.method, self.uri.path());
+        match resp.status().as_u16() {
+            401 => {
+                let reason = ctx
+                    .failure
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .clone()
+                    .unwrap_or_else(|| "-".to_owned());
+                tracing::warn!(
+                    target: TARGET,
+                    event = "authentication_failed",
+                    peer = %ctx.peer(),
+                    %method,
+                    %path,
+                    %reason,
+                );
+            }
+            403 => {
+                let (user, name) = ctx.user();
+                let denial = resp
+                    .extensions()
+                    .get::<crate::error::Denial>()
+                    .map(|d| d.0.clone())
+                    .unwrap_or_default();
+                tracing::warn!(
+                    target: TARGET,
+                    event = "privilege_denied",
+                    peer = %ctx.peer(),
+                    user,
+                    name,
+                    %method,
+                    %path,
+                    denial,
+                );
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Logs that `caller` acts as `acting`.

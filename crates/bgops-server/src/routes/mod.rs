@@ -57,17 +57,17 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             crate::dashboard::guard,
         ));
-    // Request spans and HTTP metrics, unless `--instrumentation off` turned them off.
+    // Request spans, HTTP metrics and the audit context in one layer; the audit context alone
+    // when `--instrumentation off` turned the others off.
     let router = if state.engine.config().metrics.enabled() {
         router.layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::observe::around_request,
         ))
     } else {
-        router
+        router.layer(axum::middleware::from_fn(crate::audit::layer))
     };
     router
-        .layer(axum::middleware::from_fn(crate::audit::layer))
         .layer(CatchPanicLayer::custom(
             |_: Box<dyn std::any::Any + Send>| {
                 tracing::error!("a request handler panicked");
