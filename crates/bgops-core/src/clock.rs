@@ -9,6 +9,11 @@ use std::time::Duration;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+/// `0000-01-01T00:00:00Z` in milliseconds: the earliest instant the Web API form can write.
+const FIRST_SHOWN: i64 = -62_167_219_200_000;
+/// `9999-12-31T23:59:59.999Z` in milliseconds: the latest instant the Web API form can write.
+const LAST_SHOWN: i64 = 253_402_300_799_999;
+
 /// A point in time, in milliseconds since the Unix epoch (UTC).
 ///
 /// Stored as an integer so that every backend compares and indexes it the same way.
@@ -45,10 +50,14 @@ impl Timestamp {
     }
 
     /// Parses an RFC 3339 / ISO 8601 date-time (with offset or `Z`), as clients send them.
+    /// An instant outside years 0000–9999 in UTC (`0000-01-01T00:00:00+01:00` is one) is
+    /// refused: [`Timestamp::to_dataverse`] could not show it, so it would not read back.
     pub fn parse_rfc3339(s: &str) -> Option<Timestamp> {
         let t = OffsetDateTime::parse(s, &Rfc3339).ok()?;
-        let ms = t.unix_timestamp_nanos() / 1_000_000;
-        i64::try_from(ms).ok().map(Timestamp)
+        let ms = i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()?;
+        (FIRST_SHOWN..=LAST_SHOWN)
+            .contains(&ms)
+            .then_some(Timestamp(ms))
     }
 }
 
@@ -127,6 +136,29 @@ mod tests {
             Some(Timestamp(1_700_000_000_000))
         );
         assert_eq!(Timestamp::parse_rfc3339("yesterday"), None);
+    }
+
+    /// Found by `fuzz/fuzz_targets/header_values.rs`: with an offset, a date-time in year 0000
+    /// is an instant of year -1 in UTC, written back as `-001-12-31T00:01:00Z`; a DateTime
+    /// parameter stored that way reached its plug-in as a String.
+    #[test]
+    fn refuses_instants_the_web_api_form_cannot_show() {
+        assert_eq!(Timestamp::parse_rfc3339("0000-01-01T00:00:00+23:59"), None);
+        assert_eq!(Timestamp::parse_rfc3339("9999-12-31T23:59:59-00:01"), None);
+        for s in [
+            "0000-01-01T00:00:00Z",
+            "0000-01-01T00:00:00-01:00",
+            "9999-12-31T23:59:59.999Z",
+            "9999-12-31T23:59:59+23:59",
+        ] {
+            let t = Timestamp::parse_rfc3339(s).expect(s);
+            let second = Timestamp(t.0.div_euclid(1000) * 1000);
+            assert_eq!(
+                Timestamp::parse_rfc3339(&t.to_dataverse()),
+                Some(second),
+                "{s}"
+            );
+        }
     }
 
     #[test]

@@ -96,7 +96,12 @@ impl WebhookSecret {
         now_secs: i64,
         tolerance_secs: i64,
     ) -> Result<(), SignatureError> {
-        if (now_secs - timestamp).abs() > tolerance_secs {
+        // The timestamp is the sender's header, any i64: measure the distance without overflow.
+        let stale = match u64::try_from(tolerance_secs) {
+            Ok(tolerance) => now_secs.abs_diff(timestamp) > tolerance,
+            Err(_) => true,
+        };
+        if stale {
             return Err(SignatureError::Stale);
         }
         for sig in signature_header.split(' ') {
@@ -155,6 +160,31 @@ mod tests {
         assert_eq!(
             WebhookSecret::parse("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
             Err(SignatureError::BadSecret)
+        );
+    }
+
+    /// Found by `fuzz/fuzz_targets/webhook_signature.rs`: `now - timestamp` overflowed (a
+    /// panic in debug builds) for a `webhook-timestamp` far from now.
+    #[test]
+    fn timestamps_far_from_now_are_stale_without_overflow() {
+        let s = WebhookSecret::parse(SECRET).unwrap();
+        for (timestamp, now) in [
+            (i64::MIN, TS),
+            (i64::MAX, -TS),
+            (-8_249_187_138_026_668_032, 3_689_348_595_577_782_271),
+        ] {
+            assert_eq!(
+                s.verify(ID, timestamp, BODY.as_bytes(), SIGNATURE, now, 300),
+                Err(SignatureError::Stale)
+            );
+        }
+        assert_eq!(
+            s.verify(ID, i64::MIN, BODY.as_bytes(), SIGNATURE, i64::MAX, i64::MAX),
+            Err(SignatureError::Stale)
+        );
+        assert_eq!(
+            s.verify(ID, TS, BODY.as_bytes(), SIGNATURE, TS, -1),
+            Err(SignatureError::Stale)
         );
     }
 }

@@ -94,6 +94,8 @@ pub fn query_pairs(q: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Decodes `%XX` escapes and `+` (a space) of one query name or value; a malformed escape stays
+/// as written, invalid UTF-8 becomes U+FFFD.
 pub fn percent_decode(s: &str) -> String {
     let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
     let bytes = s.as_bytes();

@@ -20,7 +20,7 @@ pub mod forwarded;
 mod idempotency;
 pub mod jwt;
 pub mod limiter;
-mod prefer;
+pub mod prefer;
 mod response;
 mod routes;
 mod state;
@@ -35,6 +35,9 @@ use tokio_util::sync::CancellationToken;
 pub use app::{run, run_with_registry, webhook_secret, RunError, Settings};
 pub use edge::EdgeSettings;
 pub use error::AppError;
+/// How handlers read query strings and write `@odata.nextLink`; public for the fuzz targets
+/// (`fuzz/`), which feed the parsers exactly what a request's query string becomes.
+pub use extract::{percent_decode, percent_encode, query_pairs};
 pub use state::{AppState, ServerConfig};
 
 /// The router with every route, limit and fallback, over `state`, behind the edge middleware
