@@ -53,6 +53,15 @@ pub fn plan(table: &Table, options: &QueryOptions) -> Result<QueryPlan, ApiError
     let mut orderby: Vec<(Column, bool)> = Vec::new();
     for item in &options.orderby {
         let column = *resolve(table, &item.column)?;
+        // A page's position carries its last row's sort values in `$skiptoken`, which a memo
+        // (up to 100,000 characters) would make too long for a link; Dataverse does not sort
+        // on multiple lines of text either.
+        if matches!(column.column_type, ColumnType::Memo { .. }) {
+            return Err(ApiError::bad_syntax(format!(
+                "'{}' is a multiple-lines-of-text column and cannot be used in $orderby.",
+                column.logical_name
+            )));
+        }
         // A repeated column cannot change the order: the first mention decides.
         if !orderby.iter().any(|(c, _)| *c == column) {
             orderby.push((column, item.descending));

@@ -494,3 +494,14 @@ fn hand_built_options_are_checked_too() {
     };
     assert!(plan(&account(), &options).is_err());
 }
+
+#[test]
+fn memo_columns_cannot_order_a_page() {
+    // A page's `$skiptoken` carries its last row's sort values: a memo would not fit a link.
+    let t = account();
+    assert_eq!(
+        message(plan_of(&t, &[("$orderby", "description desc")])),
+        "Bad Request - Error in query syntax: 'description' is a multiple-lines-of-text column and cannot be used in $orderby."
+    );
+    assert!(plan_of(&t, &[("$orderby", "name desc")]).is_ok());
+}
