@@ -106,6 +106,28 @@ async fn create_users(admin: &Target, rows: &[UserRow]) -> Result<Vec<String>> {
     Ok(keys)
 }
 
+/// Warm-up: one status request with every token of `target` (each verified and cached by the
+/// server), then `extra` requests of the load itself. The server caches a login for 30 s, so
+/// every case is warmed right before it is measured.
+async fn warm(target: &Target, ids: &Arc<Vec<String>>, concurrency: usize, extra: usize) {
+    let tokens: Vec<String> = match &target.tokens {
+        Some(all) => all.to_vec(),
+        None => vec![target.token.clone()],
+    };
+    let path = format!("/api/backgroundoperation/{}", ids[0]);
+    for token in tokens {
+        let one = Target::new(target.addr, &token);
+        let _ = load::request(&one, Method::GET, &path, None, false).await;
+    }
+    load::closed_loop(
+        target,
+        &Workload::Poll(ids.clone()),
+        concurrency,
+        Stop::Count(extra),
+    )
+    .await;
+}
+
 /// The mean of a case's rounds: rate and CPU per 1k averaged, latencies of the first round.
 fn mean(runs: &[Throughput]) -> Throughput {
     let n = runs.len() as f64;
@@ -189,14 +211,7 @@ pub(super) async fn edge(
     let mut poll_rounds: Vec<Vec<Throughput>> = vec![Vec::new(); cases.len()];
     for i in (0..cases.len()).chain((0..cases.len()).rev()) {
         let (name, target) = &cases[i];
-        // Warm-up: every token of the case seen once (verified and cached).
-        load::closed_loop(
-            target,
-            &Workload::Poll(ids.clone()),
-            args.concurrency,
-            Stop::Count(n_users.max(500) * 2),
-        )
-        .await;
+        warm(target, &ids, args.concurrency, 1_000).await;
         let t = poll(target, ids.clone(), args, &pids).await;
         println!(
             "edge poll, {name}: {:.0}/s, p50 {:.2} ms, p99 {:.2} ms, {:.3} CPU s/1k",
@@ -219,6 +234,7 @@ pub(super) async fn edge(
     let order: Vec<usize> = (0..cases.len()).chain((0..cases.len()).rev()).collect();
     for i in order {
         let (name, target) = &cases[i];
+        warm(target, &ids, args.concurrency, 0).await;
         let meter = CpuMeter::start(&pids);
         let r = load::closed_loop(
             target,
@@ -267,13 +283,7 @@ pub(super) async fn edge(
     let mut limited = Vec::new();
     for (name, many) in [("API key, 1 user", false), ("API keys, many users", true)] {
         let target = target_of(server.addr, &users.keys, many);
-        load::closed_loop(
-            &target,
-            &Workload::Poll(ids.clone()),
-            args.concurrency,
-            Stop::Count(n_users.max(500) * 2),
-        )
-        .await;
+        warm(&target, &ids, args.concurrency, 1_000).await;
         let t = poll(&target, ids.clone(), args, &pids).await;
         println!(
             "edge poll with the limiter, {name}: {:.0}/s, p50 {:.2} ms, p99 {:.2} ms",
