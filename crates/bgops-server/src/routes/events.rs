@@ -60,7 +60,9 @@ pub fn wants_event_stream(headers: &HeaderMap) -> bool {
 pub enum Visibility {
     /// Every operation (Global read depth: a System Administrator).
     All,
-    /// The operations this user submitted or runs as (Basic depth).
+    /// The operations this user owns — runs as (Basic depth): the same owner column as every
+    /// other read (`bgops_engine::access`), so a Delegate who submitted as someone else sees
+    /// that operation in no read, this stream included.
     Own(UserId),
 }
 
@@ -69,7 +71,7 @@ impl Visibility {
     pub fn sees(&self, op: &BackgroundOperation) -> bool {
         match self {
             Visibility::All => true,
-            Visibility::Own(user) => op.run_as == *user || op.created_by == *user,
+            Visibility::Own(user) => op.run_as == *user,
         }
     }
 }
@@ -333,6 +335,42 @@ fn change_event(root: &str, op: &BackgroundOperation) -> Event {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn own_visibility_follows_the_owner_column_as_every_other_read() {
+        let (alice, dave) = (UserId::new_random(), UserId::new_random());
+        let now = bgops_core::Timestamp(0);
+        // Dave (a Delegate) submitted it to run as Alice.
+        let op = BackgroundOperation {
+            id: OperationId::new_random(),
+            name: "test_Echo".into(),
+            display_name: "Echo".into(),
+            status: OperationStatus::Succeeded,
+            input_parameters: "[]".into(),
+            output_parameters: None,
+            start_time: None,
+            end_time: None,
+            retry_count: 0,
+            error_code: None,
+            error_message: None,
+            run_as: alice,
+            priority: 0,
+            ttl_seconds: 60,
+            created_on: now,
+            modified_on: now,
+            created_by: dave,
+            version_number: 1,
+            attempt: 0,
+            max_retries: 3,
+            trace_parent: None,
+        };
+        assert!(Visibility::Own(alice).sees(&op));
+        assert!(
+            !Visibility::Own(dave).sees(&op),
+            "not the creator's row at Basic depth"
+        );
+        assert!(Visibility::All.sees(&op));
+    }
 
     #[test]
     fn event_streams_are_asked_for_by_accept() {
