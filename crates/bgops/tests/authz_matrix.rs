@@ -9,22 +9,15 @@ mod common;
 
 use std::time::Duration;
 
-use common::custom_apis::{entity_id, plugin_type_id, post, API, ECHO_PLUGIN};
+use common::custom_apis::{create_api, post, API, ECHO_PLUGIN};
 use common::idp::{claims, sign_hs256, unix};
+use common::users::{user, User, BASIC_USER, DELEGATE};
 use common::Server;
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
 
-const BASIC_USER: &str = "99772695-2de3-4052-b2d4-b1bd2201509c";
-const DELEGATE: &str = "6b1a2f6e-0d5c-4a8e-9a43-1f1d8b0c2d71";
 const UNAUTHENTICATED: &str =
     "The request is not authenticated: send 'Authorization: Bearer {token}' with a valid API key.";
-
-/// A user the test made, with a working key.
-struct User {
-    id: String,
-    key: String,
-}
 
 /// A server with Alice and Bob (Basic User), Dave (Basic User and Delegate), Nora (no role),
 /// and `test_Echo` / `test_Delay` custom APIs anyone may execute.
@@ -44,63 +37,6 @@ fn with_key(s: &Server, method: Method, path: &str, key: Option<&str>) -> Reques
         Some(k) => r.bearer_auth(k),
         None => r,
     }
-}
-
-async fn user(s: &Server, name: &str, roles: &[&str], oid: Option<&str>) -> User {
-    let mut body =
-        json!({ "fullname": name, "internalemailaddress": format!("{name}@example.com") });
-    if let Some(oid) = oid {
-        body["azureactivedirectoryobjectid"] = json!(oid);
-    }
-    let resp = post(s, "systemusers", &body).await;
-    assert_eq!(resp.status(), StatusCode::NO_CONTENT, "create {name}");
-    let id = entity_id(&resp);
-    for role in roles {
-        let resp = post(
-            s,
-            &format!("systemusers({id})/systemuserroles_association/$ref"),
-            &json!({ "@odata.id": format!("{}{API}/roles({role})", s.base) }),
-        )
-        .await;
-        assert_eq!(resp.status(), StatusCode::NO_CONTENT, "give {name} {role}");
-    }
-    let resp = post(
-        s,
-        &format!("systemusers({id})/bgops_apikeys"),
-        &json!({ "name": "tests" }),
-    )
-    .await;
-    assert_eq!(resp.status(), StatusCode::CREATED, "key for {name}");
-    let body: Value = resp.json().await.unwrap();
-    let key = body["key"]
-        .as_str()
-        .expect("the key, shown once")
-        .to_owned();
-    assert!(key.starts_with("bgops_"));
-    User { id, key }
-}
-
-async fn create_api(s: &Server, name: &str, plugin: &str, param: (&str, i64), out: &str) {
-    let plugin = plugin_type_id(s, plugin).await;
-    let resp = post(
-        s,
-        "customapis",
-        &json!({
-            "uniquename": name, "name": name, "displayname": name, "bindingtype": 0,
-            "isfunction": false, "isprivate": false, "allowedcustomprocessingsteptype": 0,
-            "executeprivilegename": null,
-            "PluginTypeId@odata.bind": format!("plugintypes({plugin})"),
-            "CustomAPIRequestParameters": [
-                {"uniquename": param.0, "name": param.0, "displayname": param.0,
-                 "type": param.1, "isoptional": false}
-            ],
-            "CustomAPIResponseProperties": [
-                {"uniquename": out, "name": out, "displayname": out, "type": param.1}
-            ]
-        }),
-    )
-    .await;
-    assert_eq!(resp.status(), StatusCode::NO_CONTENT, "create {name}");
 }
 
 async fn env() -> Env {

@@ -7,75 +7,18 @@ mod common;
 
 use std::time::Duration;
 
-use common::custom_apis::{entity_id, plugin_type_id, post, API, ECHO_PLUGIN};
+use common::custom_apis::{create_api, entity_id, post, API, ECHO_PLUGIN};
+use common::users::{user, User, BASIC_USER};
 use common::{expect_error, Server};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-const BASIC_USER: &str = "99772695-2de3-4052-b2d4-b1bd2201509c";
 const ACCESS_DENIED: &str = "0x80048405";
 const LONG: Duration = Duration::from_secs(20);
 
-/// A user made over the Web API, with a key.
-struct User {
-    id: String,
-    key: String,
-}
-
+/// A Basic User made over the Web API, with a key.
 async fn basic_user(s: &Server, name: &str) -> User {
-    let resp = post(
-        s,
-        "systemusers",
-        &json!({ "fullname": name, "internalemailaddress": format!("{name}@example.com") }),
-    )
-    .await;
-    assert_eq!(resp.status(), StatusCode::NO_CONTENT, "create {name}");
-    let id = entity_id(&resp);
-    let resp = post(
-        s,
-        &format!("systemusers({id})/systemuserroles_association/$ref"),
-        &json!({ "@odata.id": format!("{}{API}/roles({BASIC_USER})", s.base) }),
-    )
-    .await;
-    assert_eq!(
-        resp.status(),
-        StatusCode::NO_CONTENT,
-        "give {name} Basic User"
-    );
-    let resp = post(
-        s,
-        &format!("systemusers({id})/bgops_apikeys"),
-        &json!({ "name": "tests" }),
-    )
-    .await;
-    assert_eq!(resp.status(), StatusCode::CREATED, "key for {name}");
-    let body: Value = resp.json().await.unwrap();
-    let key = body["key"].as_str().expect("the key").to_owned();
-    User { id, key }
-}
-
-/// A custom API anyone may run, on a built-in plug-in, with one integer or string input.
-async fn create_api(s: &Server, name: &str, plugin: &str, param: (&str, i64), out: &str) {
-    let plugin = plugin_type_id(s, plugin).await;
-    let resp = post(
-        s,
-        "customapis",
-        &json!({
-            "uniquename": name, "name": name, "displayname": name, "bindingtype": 0,
-            "isfunction": false, "isprivate": false, "allowedcustomprocessingsteptype": 0,
-            "executeprivilegename": null,
-            "PluginTypeId@odata.bind": format!("plugintypes({plugin})"),
-            "CustomAPIRequestParameters": [
-                {"uniquename": param.0, "name": param.0, "displayname": param.0,
-                 "type": param.1, "isoptional": false}
-            ],
-            "CustomAPIResponseProperties": [
-                {"uniquename": out, "name": out, "displayname": out, "type": param.1}
-            ]
-        }),
-    )
-    .await;
-    assert_eq!(resp.status(), StatusCode::NO_CONTENT, "create {name}");
+    user(s, name, &[BASIC_USER], None).await
 }
 
 async fn setup(extra: &[&str]) -> (Server, User, User) {

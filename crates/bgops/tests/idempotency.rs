@@ -7,11 +7,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::custom_apis::{create_echo, entity_id, post, API};
+use common::custom_apis::create_echo;
+use common::users::{user, BASIC_USER};
 use common::{expect_error, Server, FAST};
-
-/// The built-in Basic User role.
-const BASIC_USER: &str = "99772695-2de3-4052-b2d4-b1bd2201509c";
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -160,42 +158,8 @@ async fn keys_are_per_user() {
     // A custom API anyone may run, and a second user, a Basic User with an API key of its
     // own, made over the Web API.
     create_echo(&server, "test_Echo").await;
-    let resp = post(
-        &server,
-        "systemusers",
-        &json!({ "fullname": "Second User", "internalemailaddress": "second@example.com" }),
-    )
-    .await;
-    assert_eq!(
-        resp.status(),
-        StatusCode::NO_CONTENT,
-        "create the second user"
-    );
-    let user = entity_id(&resp);
-    let resp = post(
-        &server,
-        &format!("systemusers({user})/systemuserroles_association/$ref"),
-        &json!({ "@odata.id": format!("{}{API}/roles({BASIC_USER})", server.base) }),
-    )
-    .await;
-    assert_eq!(
-        resp.status(),
-        StatusCode::NO_CONTENT,
-        "give the second user Basic User"
-    );
-    let resp = post(
-        &server,
-        &format!("systemusers({user})/bgops_apikeys"),
-        &json!({ "name": "tests" }),
-    )
-    .await;
-    assert_eq!(
-        resp.status(),
-        StatusCode::CREATED,
-        "a key for the second user"
-    );
-    let key: Value = resp.json().await.unwrap();
-    let other_token = key["key"].as_str().expect("the key, shown once");
+    let other = user(&server, "Second User", &[BASIC_USER], None).await;
+    let other_token = other.key.as_str();
     let body = json!({ "Text": "mine" });
     let mine = keyed(&server, common::TOKEN, "test_Echo", "shared", &body)
         .send()

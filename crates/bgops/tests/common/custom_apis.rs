@@ -76,3 +76,28 @@ pub async fn create_echo(s: &Server, name: &str) -> String {
     assert_eq!(resp.status(), StatusCode::NO_CONTENT, "create {name}");
     entity_id(&resp)
 }
+
+/// Creates action `name` anyone may run, on built-in `plugin`, with one required input
+/// `param` (name, type code) and one response property `out` of the same type.
+pub async fn create_api(s: &Server, name: &str, plugin: &str, param: (&str, i64), out: &str) {
+    let plugin = plugin_type_id(s, plugin).await;
+    let resp = post(
+        s,
+        "customapis",
+        &json!({
+            "uniquename": name, "name": name, "displayname": name, "bindingtype": 0,
+            "isfunction": false, "isprivate": false, "allowedcustomprocessingsteptype": 0,
+            "executeprivilegename": null,
+            "PluginTypeId@odata.bind": format!("plugintypes({plugin})"),
+            "CustomAPIRequestParameters": [
+                {"uniquename": param.0, "name": param.0, "displayname": param.0,
+                 "type": param.1, "isoptional": false}
+            ],
+            "CustomAPIResponseProperties": [
+                {"uniquename": out, "name": out, "displayname": out, "type": param.1}
+            ]
+        }),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT, "create {name}");
+}

@@ -6,6 +6,7 @@ pub mod custom_apis;
 pub mod idp;
 pub mod metadata;
 pub mod pki;
+pub mod users;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
