@@ -1,7 +1,9 @@
 //! The dashboard's reads at scale (issue 15: "the list and overview answer in under 50 ms at
-//! 1,000,000 rows"): with `--scale-rows` rows in the table, the queue summary behind the
-//! overview (read fresh each time: the harness waits out the summary's refresh interval) and
-//! the list pages the dashboard asks for, each timed over sequential requests on one
+//! 1,000,000 rows"): with `--scale-rows` rows in the table, the summary behind the overview —
+//! its first read after the server started, which waits for the database, then as viewers get
+//! it each time it is out of date (the harness waits out the refresh interval: the answer is the
+//! last summary while a read in the background replaces it) — and the list pages the dashboard
+//! asks for, each timed over sequential requests on one
 //! connection-per-request client, as a browser tab would send them.
 
 use serde::Serialize;
@@ -70,7 +72,16 @@ pub(super) async fn dashboard_at_scale(target: &Target) -> Result<Vec<DashboardR
     let mut reads = Vec::new();
     let (read, _) = time(
         target,
-        "overview summary (read fresh)",
+        "overview summary, first read after start (waits for the database)",
+        "/api/dashboard/summary",
+        1,
+        Duration::ZERO,
+    )
+    .await?;
+    reads.push(read);
+    let (read, _) = time(
+        target,
+        "overview summary, out of date (read again in the background)",
         "/api/dashboard/summary",
         3,
         SUMMARY_REFRESH,

@@ -1,6 +1,6 @@
 //! The overview's activity: operations finished per minute over the last hour (throughput and
-//! failure rate) and the nodes holding leases, kept here and read again at most every
-//! [`REFRESH`], shared by every viewer.
+//! failure rate) and the nodes holding leases, kept here and read again in the background at
+//! most every [`REFRESH`] while someone looks, shared by every viewer.
 //!
 //! The per-minute counts are cheap to keep fresh: a minute that has passed does not change, so
 //! after the first read of the hour each refresh reads only the minutes since the last complete
@@ -12,6 +12,7 @@
 //! in the past means the node stopped renewing). A node with no attempt running is not shown.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bgops_core::{OperationStatus, Timestamp};
@@ -35,13 +36,14 @@ const MINUTES: i64 = 60;
 /// The activity, shared by every viewer.
 #[derive(Debug, Default)]
 pub struct Activity {
-    inner: tokio::sync::Mutex<Inner>,
+    /// The counts, held by the one read that runs at a time.
+    inner: Arc<tokio::sync::Mutex<Inner>>,
+    /// What viewers are shown: the last read's JSON and when that read ended.
+    shown: std::sync::Mutex<Option<(Instant, Value)>>,
 }
 
 #[derive(Debug, Default)]
 struct Inner {
-    /// When it was last read, to decide whether to read again.
-    read: Option<Instant>,
     /// Finished operations by minute start.
     minutes: BTreeMap<i64, Vec<FinishedBucket>>,
     /// Minutes before this one are complete and need no second read.
@@ -53,19 +55,58 @@ struct Inner {
 }
 
 impl Activity {
-    /// The activity as JSON for the summary: `{"minutes": [...], "byApi": [...], "nodes": [...]}`,
-    /// read again first when older than [`REFRESH`]. A failed or slow read leaves the last one.
+    /// The activity as JSON for the summary: `{"minutes": [...], "byApi": [...], "nodes": [...]}`.
+    /// Older than [`REFRESH`], the last one is shown while one read in the background (started
+    /// by the first viewer to find it old) replaces it: no viewer waits for the database, and
+    /// nothing is read while no one looks. Only the very first viewer waits for a read. A failed
+    /// or slow read leaves the last one.
     pub async fn read(&self, state: &AppState) -> Value {
-        let mut inner = self.inner.lock().await;
-        if inner.read.is_none_or(|at| at.elapsed() >= REFRESH) {
-            let now = state.engine.clock().now();
-            match tokio::time::timeout(READ_WAIT, inner.refresh(state, now)).await {
-                Ok(Ok(())) => inner.read = Some(Instant::now()),
-                Ok(Err(e)) => tracing::warn!(error = %e, "reading the dashboard's activity failed"),
-                Err(_) => tracing::warn!("reading the dashboard's activity took too long"),
+        match self.shown() {
+            Some((at, shown)) => {
+                if at.elapsed() >= REFRESH {
+                    if let Ok(inner) = self.inner.clone().try_lock_owned() {
+                        let state = state.clone();
+                        tokio::spawn(async move {
+                            let mut inner = inner;
+                            state.activity.refresh(&state, &mut inner).await;
+                        });
+                    }
+                }
+                shown
+            }
+            None => {
+                let mut inner = self.inner.lock().await;
+                if self.shown().is_none() {
+                    self.refresh(state, &mut inner).await;
+                }
+                self.shown()
+                    .map_or_else(|| inner.to_json(), |(_, shown)| shown)
             }
         }
-        inner.to_json()
+    }
+
+    fn shown(&self) -> Option<(Instant, Value)> {
+        self.shown
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Reads what changed since the last read into `inner` and shows it.
+    async fn refresh(&self, state: &AppState, inner: &mut Inner) {
+        let now = state.engine.clock().now();
+        match tokio::time::timeout(READ_WAIT, inner.refresh(state, now)).await {
+            Ok(Ok(())) => {
+                let json = inner.to_json();
+                *self
+                    .shown
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                    Some((Instant::now(), json));
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "reading the dashboard's activity failed"),
+            Err(_) => tracing::warn!("reading the dashboard's activity took too long"),
+        }
     }
 }
 

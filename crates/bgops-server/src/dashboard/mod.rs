@@ -1,8 +1,9 @@
 //! The dashboard (SPEC §15): hand-written HTML, CSS and JavaScript modules embedded in the
 //! binary and served at `/` and `/ui/…`. It is a client of the Web API like any other — it signs in with
 //! an API key kept in `sessionStorage` and calls the same endpoints with the same privileges —
-//! plus one read: `GET /api/dashboard/summary`, the queue summary `/metrics` also uses, read at
-//! most every few seconds however many people watch; and the actions of [`actions`] (bulk
+//! plus one read: `GET /api/dashboard/summary`, the queue summary `/metrics` also uses, read in
+//! the background at most every few seconds however many people watch (and not at all when
+//! no one does); and the actions of [`actions`] (bulk
 //! cancel, resubmit), which run through the same service layer with the caller's privileges.
 //!
 //! Its pages carry a strict Content-Security-Policy (only this origin's script and style, no
@@ -109,9 +110,10 @@ fn asset(body: &'static str, content_type: &'static str) -> Response {
 }
 
 /// `GET /api/dashboard/summary`: the unfinished operations by status and the oldest waiting
-/// one's creation time, as last read (at most [`crate::routes::metrics::QUEUE_REFRESH`] ago),
-/// whether the dashboard is read-only, and the [`activity::Activity`] (finished per minute over
-/// the last hour, by custom API, and the nodes holding leases), read at most as often.
+/// one's creation time, as last read (read again in the background when older than
+/// [`crate::routes::metrics::QUEUE_REFRESH`]), whether the dashboard is read-only, and the
+/// [`activity::Activity`] (finished per minute over the last hour, by custom API, and the nodes
+/// holding leases), kept the same way. No viewer waits for the database but the first.
 async fn summary(State(state): State<AppState>, _caller: Caller) -> Result<Response, AppError> {
     let (summary, read_at) = crate::routes::metrics::queue_summary(&state)
         .await

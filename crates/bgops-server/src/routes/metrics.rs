@@ -1,7 +1,8 @@
 //! `GET /metrics`: every metric in the OpenMetrics text format, for a scraper holding the
 //! metrics token (`--metrics-token`; the route does not exist without one). The queue gauges
-//! come from a summary read at most once per [`QUEUE_REFRESH`] whoever scrapes, from the
-//! partial indexes of unfinished rows only, so scraping never scans the operations table.
+//! come from a summary read at most once per [`QUEUE_REFRESH`] whoever scrapes, in the background
+//! (a scrape answers with the last one), from the partial indexes of unfinished rows only, so
+//! scraping never scans the operations table nor waits for it.
 
 use std::time::{Duration, Instant};
 
@@ -18,7 +19,7 @@ use crate::state::AppState;
 /// The oldest queue summary a scrape may show.
 pub const QUEUE_REFRESH: Duration = Duration::from_secs(5);
 
-/// How long a scrape waits for a fresh queue summary before answering with the last one.
+/// How long a queue summary read may take; a slower one is given up and the last summary kept.
 const SUMMARY_WAIT: Duration = Duration::from_secs(2);
 
 /// The last queue summary read, shared by every scrape and every dashboard.
@@ -26,7 +27,18 @@ const SUMMARY_WAIT: Duration = Duration::from_secs(2);
 pub struct QueueRefresh {
     /// The last summary, when it was read (to decide whether to read again) and as what time
     /// (to show).
-    last: tokio::sync::Mutex<Option<(Instant, Timestamp, QueueSummary)>>,
+    last: std::sync::Mutex<Option<(Instant, Timestamp, QueueSummary)>>,
+    /// Held while a read runs: one read at a time, however many ask.
+    reading: std::sync::Arc<tokio::sync::Mutex<()>>,
+}
+
+impl QueueRefresh {
+    fn last(&self) -> Option<(Instant, Timestamp, QueueSummary)> {
+        self.last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
 }
 
 /// Answers the metrics to a caller with the metrics token.
@@ -60,16 +72,39 @@ pub async fn metrics(State(state): State<AppState>, req: Request) -> Result<Resp
     Ok(resp)
 }
 
-/// The queue summary, read again when the last read is older than [`QUEUE_REFRESH`] (with
-/// the gauges updated); concurrent callers wait for one read instead of each making their own.
-/// `None` when it was never read successfully.
+/// The queue summary. Younger than [`QUEUE_REFRESH`], the last one read; older, still the last
+/// one, while one read in the background (started by the first caller to find it old, whoever
+/// else asks meanwhile) replaces it — so no request waits for the database, and nothing is read
+/// while no one asks. Only the very first caller waits for a read. The gauges are updated with
+/// every read. `None` when it was never read successfully.
 pub async fn queue_summary(state: &AppState) -> Option<(QueueSummary, Timestamp)> {
-    let mut last = state.queue_refresh.last.lock().await;
-    if let Some((at, read_at, summary)) = last.as_ref() {
-        if at.elapsed() < QUEUE_REFRESH {
-            return Some((summary.clone(), *read_at));
+    let refresh = &state.queue_refresh;
+    match refresh.last() {
+        Some((at, read_at, summary)) => {
+            if at.elapsed() >= QUEUE_REFRESH {
+                if let Ok(reading) = refresh.reading.clone().try_lock_owned() {
+                    let state = state.clone();
+                    tokio::spawn(async move {
+                        read_summary(&state).await;
+                        drop(reading);
+                    });
+                }
+            }
+            Some((summary, read_at))
+        }
+        None => {
+            let _reading = refresh.reading.lock().await;
+            if refresh.last().is_none() {
+                read_summary(state).await;
+            }
+            refresh.last().map(|(_, read_at, s)| (s, read_at))
         }
     }
+}
+
+/// Reads the queue summary, updates the gauges and keeps it; a failed or slow read keeps the
+/// last one (and says so in the log).
+async fn read_summary(state: &AppState) {
     let read = tokio::time::timeout(SUMMARY_WAIT, state.engine.store().queue_summary()).await;
     match read {
         Ok(Ok(summary)) => {
@@ -79,12 +114,16 @@ pub async fn queue_summary(state: &AppState) -> Option<(QueueSummary, Timestamp)
                 .map(|t| Duration::from_millis(u64::try_from(now.0 - t.0).unwrap_or(0)))
                 .unwrap_or_default();
             state.engine.config().metrics.queue(&summary, age);
-            *last = Some((Instant::now(), now, summary));
+            *state
+                .queue_refresh
+                .last
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                Some((Instant::now(), now, summary));
         }
         Ok(Err(e)) => tracing::warn!(error = %e, "reading the queue summary failed"),
         Err(_) => {
             tracing::warn!("reading the queue summary took too long; answering with the last one")
         }
     }
-    last.as_ref().map(|(_, read_at, s)| (s.clone(), *read_at))
 }
