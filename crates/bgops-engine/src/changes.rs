@@ -3,7 +3,9 @@
 //! read meanwhile. One map from operation id to a `tokio::sync::watch` channel, fed by this
 //! node's own writes (SQLite) or by the store's events from every node (PostgreSQL's
 //! `LISTEN/NOTIFY`, this node's included), and a node-wide generation for streams of every
-//! change. A waiter re-reads the row when woken; the fan-out carries no state, only "look".
+//! change. A waiter re-reads the row when woken; the fan-out carries no state, only "look" —
+//! and whether the change may have ended the operation: an attempt that started or a
+//! submission did not, so a long poll waiting for the end sleeps through them without a read.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -20,7 +22,7 @@ pub struct Changes {
 #[derive(Default)]
 struct Shared {
     /// One channel per operation someone waits for; removed with its last watcher.
-    by_id: Mutex<HashMap<OperationId, watch::Sender<u64>>>,
+    by_id: Mutex<HashMap<OperationId, watch::Sender<Stamp>>>,
     /// Moves on every change of any operation (streams of every change).
     any: watch::Sender<u64>,
 }
@@ -31,7 +33,7 @@ impl Changes {
         Self::default()
     }
 
-    fn map(&self) -> MutexGuard<'_, HashMap<OperationId, watch::Sender<u64>>> {
+    fn map(&self) -> MutexGuard<'_, HashMap<OperationId, watch::Sender<Stamp>>> {
         // Every change to the map is one call: a panic elsewhere leaves it consistent.
         self.inner
             .by_id
@@ -45,11 +47,13 @@ impl Changes {
         let rx = self
             .map()
             .entry(id)
-            .or_insert_with(|| watch::channel(0).0)
+            .or_insert_with(|| watch::channel(Stamp::default()).0)
             .subscribe();
+        let ends = rx.borrow().ends;
         ChangeWatch {
             id,
             rx,
+            ends,
             changes: self.clone(),
         }
     }
@@ -59,8 +63,20 @@ impl Changes {
         self.inner.any.subscribe()
     }
 
-    /// These operations changed state: wakes their watchers and the streams of every change.
+    /// These operations changed state, perhaps to a terminal one (an outcome, a cancel, a
+    /// lease taken back, or a change this node cannot tell apart): wakes their watchers and
+    /// the streams of every change.
     pub fn publish(&self, ids: &[OperationId]) {
+        self.send(ids, true);
+    }
+
+    /// These operations changed state but did not end (submitted, or an attempt started):
+    /// wakes the streams of their changes, not the waits for their end.
+    pub fn publish_not_ended(&self, ids: &[OperationId]) {
+        self.send(ids, false);
+    }
+
+    fn send(&self, ids: &[OperationId], may_have_ended: bool) {
         if ids.is_empty() {
             return;
         }
@@ -69,7 +85,7 @@ impl Changes {
             if !map.is_empty() {
                 for id in ids {
                     if let Some(tx) = map.get(id) {
-                        tx.send_modify(|n| *n = n.wrapping_add(1));
+                        tx.send_modify(|s| s.moved(may_have_ended));
                     }
                 }
             }
@@ -81,7 +97,7 @@ impl Changes {
     /// every watcher to read once.
     pub fn publish_all(&self) {
         for tx in self.map().values() {
-            tx.send_modify(|n| *n = n.wrapping_add(1));
+            tx.send_modify(|s| s.moved(true));
         }
         self.inner.any.send_modify(|n| *n = n.wrapping_add(1));
     }
@@ -92,10 +108,30 @@ impl Changes {
     }
 }
 
+/// What an operation's channel carries: how many changes were published, and how many of
+/// them may have ended it. Counts, not flags, so a wake that finds several changes at once
+/// still knows whether any of them may have ended it.
+#[derive(Clone, Copy, Debug, Default)]
+struct Stamp {
+    changes: u64,
+    ends: u64,
+}
+
+impl Stamp {
+    fn moved(&mut self, may_have_ended: bool) {
+        self.changes = self.changes.wrapping_add(1);
+        if may_have_ended {
+            self.ends = self.ends.wrapping_add(1);
+        }
+    }
+}
+
 /// A wait for one operation's changes; dropping it (a client that went away) unregisters it.
 pub struct ChangeWatch {
     id: OperationId,
-    rx: watch::Receiver<u64>,
+    rx: watch::Receiver<Stamp>,
+    /// The `ends` count last seen.
+    ends: u64,
     changes: Changes,
 }
 
@@ -105,6 +141,22 @@ impl ChangeWatch {
         if self.rx.changed().await.is_err() {
             // The channel is only dropped with its last watcher, which is this one: never.
             std::future::pending::<()>().await;
+        }
+        self.ends = self.rx.borrow_and_update().ends;
+    }
+
+    /// Waits until the operation changes in a way that may have ended it (after the watch was
+    /// taken or last woken); sleeps through submissions and attempt starts.
+    pub async fn may_have_ended(&mut self) {
+        loop {
+            if self.rx.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+            let ends = self.rx.borrow_and_update().ends;
+            if ends != self.ends {
+                self.ends = ends;
+                return;
+            }
         }
     }
 }
@@ -159,6 +211,34 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(1), w.changed())
             .await
             .expect("the change published between watch and wait wakes it");
+    }
+
+    #[tokio::test]
+    async fn a_wait_for_the_end_sleeps_through_starts_but_not_through_an_end_among_them() {
+        let changes = Changes::new();
+        let id = OperationId::new_random();
+        let mut end = changes.watch(id);
+        let mut any = changes.watch(id);
+        changes.publish_not_ended(&[id]);
+        tokio::time::timeout(Duration::from_secs(1), any.changed())
+            .await
+            .expect("a start is a change");
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), end.may_have_ended())
+                .await
+                .is_err(),
+            "a start does not wake a wait for the end"
+        );
+        // An end followed by a start (a retry) before the waiter runs: it still wakes.
+        changes.publish(&[id]);
+        changes.publish_not_ended(&[id]);
+        tokio::time::timeout(Duration::from_secs(1), end.may_have_ended())
+            .await
+            .expect("the end among the changes wakes it");
+        changes.publish_all();
+        tokio::time::timeout(Duration::from_secs(1), end.may_have_ended())
+            .await
+            .expect("a resync wakes it");
     }
 
     #[test]

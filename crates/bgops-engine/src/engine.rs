@@ -128,11 +128,19 @@ impl Inner {
         self.jobs.notify_one();
     }
 
-    /// To call after a committed write changed these operations' state (an attempt started,
-    /// an outcome, a cancel): wakes their waiters.
+    /// To call after a committed write changed these operations' state in a way that may
+    /// have ended them (an outcome, a cancel, a lease taken back): wakes their waiters.
     pub fn changed(&self, ids: &[OperationId]) {
         if self.publishes_changes {
             self.changes.publish(ids);
+        }
+    }
+
+    /// To call after a committed write changed these operations' state without ending them
+    /// (a submission, an attempt started): wakes their event streams, not their long polls.
+    pub fn changed_not_ended(&self, ids: &[OperationId]) {
+        if self.publishes_changes {
+            self.changes.publish_not_ended(ids);
         }
     }
 
@@ -307,7 +315,7 @@ impl Engine {
         let names: Vec<String> = ops.iter().map(|o| o.name.clone()).collect();
         self.inner.store.insert_operations(ops).await?;
         self.inner.wake.notify_one();
-        self.inner.changed(&ids);
+        self.inner.changed_not_ended(&ids);
         for name in names {
             self.inner.config.metrics.submitted(&name, 1);
         }
@@ -325,7 +333,7 @@ impl Engine {
                 Ok(out) => {
                     if out == InsertOnce::Inserted {
                         self.inner.wake.notify_one();
-                        self.inner.changed(&[id]);
+                        self.inner.changed_not_ended(&[id]);
                     }
                     return Ok(out);
                 }

@@ -473,10 +473,13 @@ pub enum StoreEvent {
     Canceled(OperationId),
     /// Operations ended: their callbacks and system jobs may be due.
     Ended,
-    /// These operations changed state (an attempt started, an outcome, a cancel): whoever
-    /// waits for them reads them again. One notification carries at most
-    /// [`CHANGED_IDS_PER_EVENT`] ids; a batch that changed more sends several.
+    /// These operations changed state, perhaps to a terminal one (an outcome, a cancel, a
+    /// lease taken back): whoever waits for them reads them again. One notification carries at
+    /// most [`CHANGED_IDS_PER_EVENT`] ids; a batch that changed more sends several.
     Changed(Vec<OperationId>),
+    /// These operations changed state without ending (submitted, an attempt started): event
+    /// streams read them again; waits for their end need not. Carried like `Changed`.
+    Started(Vec<OperationId>),
     /// Events may have been lost (the listening connection was re-established): look at
     /// everything once.
     Resync,

@@ -166,7 +166,7 @@ async fn write_start(
                     .lock_running()
                     .entry(id)
                     .and_modify(|r| r.started = true);
-                inner.changed(&[id]);
+                inner.changed_not_ended(&[id]);
                 return Start::Written;
             }
             Ok(false) => {

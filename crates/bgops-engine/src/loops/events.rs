@@ -56,6 +56,7 @@ impl EventRelay {
             }
             StoreEvent::Ended => inner.operations_ended(),
             StoreEvent::Changed(ids) => inner.changes.publish(&ids),
+            StoreEvent::Started(ids) => inner.changes.publish_not_ended(&ids),
             StoreEvent::Resync => {
                 inner.wake.notify_one();
                 inner.operations_ended();

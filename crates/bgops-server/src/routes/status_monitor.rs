@@ -150,7 +150,7 @@ pub(crate) async fn read(
 }
 
 /// Reads `id` until it is terminal, `wait` has passed or the service stops; reads again only
-/// when the fan-out says it changed. The watch is taken before the first read, so a change
+/// when the fan-out says it changed in a way that may have ended it (not when it started). The watch is taken before the first read, so a change
 /// committed in between still wakes it; it is dropped with the request (a client that hangs
 /// up leaves nothing behind).
 async fn wait_for_end(
@@ -163,7 +163,7 @@ async fn wait_for_end(
     let mut op = read(state, id).await?;
     while !op.status.is_terminal() {
         tokio::select! {
-            _ = watch.changed() => {}
+            _ = watch.may_have_ended() => {}
             _ = tokio::time::sleep_until(deadline) => break,
             _ = state.stopping.cancelled() => break,
         }

@@ -85,7 +85,7 @@ async fn write(
     if inserted.len() > undo.len() {
         // New rows are changes streams of every change show.
         for id in inserted.iter().filter(|id| !undo.contains(*id)) {
-            listen::changed(c, id);
+            listen::started(c, id);
         }
         listen::work(c);
     }

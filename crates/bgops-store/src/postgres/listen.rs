@@ -25,6 +25,7 @@ const WORK: &str = "work";
 const ENDED: &str = "ended";
 const CANCEL: &str = "cancel:";
 const CHANGED: &str = "changed:";
+const STARTED: &str = "started:";
 
 /// Events kept for a slow subscriber before it misses some (it then resyncs).
 const BACKLOG: usize = 1024;
@@ -50,16 +51,36 @@ pub fn changed(c: &dyn Db, id: &str) {
     c.notify(format!("{CHANGED}{id}"));
 }
 
+/// Operation `id` changed state without ending (submitted, or an attempt started): event
+/// streams read it again, long polls waiting for its end do not. Packed like [`changed`].
+pub fn started(c: &dyn Db, id: &str) {
+    c.notify(format!("{STARTED}{id}"));
+}
+
 /// The payloads to send for a transaction: each one asked for, except that the ids of the
-/// `changed:` ones travel together, a bounded number per payload.
+/// `changed:` ones travel together, a bounded number per payload, and so do the `started:`
+/// ones.
 pub fn pack(payloads: Vec<String>) -> Vec<String> {
-    let (changed, mut out): (Vec<String>, Vec<String>) =
+    let (changed, rest): (Vec<String>, Vec<String>) =
         payloads.into_iter().partition(|p| p.starts_with(CHANGED));
-    let ids: Vec<&str> = changed.iter().map(|p| &p[CHANGED.len()..]).collect();
-    for chunk in ids.chunks(CHANGED_IDS_PER_EVENT) {
-        out.push(format!("{CHANGED}{}", chunk.join(",")));
+    let (started, mut out): (Vec<String>, Vec<String>) =
+        rest.into_iter().partition(|p| p.starts_with(STARTED));
+    for (kind, payloads) in [(CHANGED, changed), (STARTED, started)] {
+        let ids: Vec<&str> = payloads.iter().map(|p| &p[kind.len()..]).collect();
+        for chunk in ids.chunks(CHANGED_IDS_PER_EVENT) {
+            out.push(format!("{kind}{}", chunk.join(",")));
+        }
     }
     out
+}
+
+/// The ids of a `changed:` or `started:` payload; an id that does not parse (another
+/// version's payload) makes it a resync: look at everything.
+fn ids(list: &str, event: fn(Vec<bgops_core::OperationId>) -> StoreEvent) -> StoreEvent {
+    list.split(',')
+        .map(str::parse)
+        .collect::<Result<Vec<_>, _>>()
+        .map_or(StoreEvent::Resync, event)
 }
 
 fn parse(payload: &str) -> Option<StoreEvent> {
@@ -67,14 +88,11 @@ fn parse(payload: &str) -> Option<StoreEvent> {
         WORK => Some(StoreEvent::Work),
         ENDED => Some(StoreEvent::Ended),
         _ => {
-            if let Some(ids) = payload.strip_prefix(CHANGED) {
-                // An id that does not parse (another version's payload): look at everything.
-                return Some(
-                    ids.split(',')
-                        .map(str::parse)
-                        .collect::<Result<Vec<_>, _>>()
-                        .map_or(StoreEvent::Resync, StoreEvent::Changed),
-                );
+            if let Some(list) = payload.strip_prefix(CHANGED) {
+                return Some(ids(list, StoreEvent::Changed));
+            }
+            if let Some(list) = payload.strip_prefix(STARTED) {
+                return Some(ids(list, StoreEvent::Started));
             }
             payload
                 .strip_prefix(CANCEL)
@@ -216,6 +234,15 @@ mod tests {
             Some(StoreEvent::Changed(vec![id, other]))
         );
         assert_eq!(parse("changed:nope"), Some(StoreEvent::Resync));
+        assert_eq!(
+            parse(&format!("started:{id}")),
+            Some(StoreEvent::Started(vec![id]))
+        );
+        assert_eq!(
+            pack(vec![format!("changed:{id}"), format!("started:{other}")]),
+            vec![format!("changed:{id}"), format!("started:{other}")],
+            "each kind travels on its own"
+        );
         assert_eq!(parse("other"), None);
     }
 }

@@ -145,7 +145,7 @@ pub async fn insert(c: &dyn Db, ops: &[NewOperation]) -> Result<(), StoreError> 
         ));
     }
     for id in &inserted {
-        listen::changed(c, id);
+        listen::started(c, id);
     }
     listen::work(c);
     Ok(())
@@ -346,7 +346,7 @@ pub async fn start_attempt(c: &dyn Db, start: &StartAttempt) -> Result<bool, Sto
         )
         .await?;
     if changed > 0 {
-        listen::changed(c, &start.id.to_string());
+        listen::started(c, &start.id.to_string());
     }
     Ok(changed > 0)
 }
