@@ -8,7 +8,10 @@
 #![warn(missing_docs)]
 
 mod labels;
+mod sharded;
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::time::Duration;
 
 use bgops_store::{QueueSummary, WriteObserver};
@@ -21,6 +24,7 @@ use prometheus_client::registry::{Registry, Unit};
 
 use labels::*;
 pub use labels::{BoundedNames, DeliveryKind, DeliveryOutcome, Outcome, OTHER};
+pub use sharded::{ShardedCounter, ShardedHistogram};
 
 /// The most custom API names with series of their own; later ones are counted as
 /// [`OTHER`]. Custom APIs are created over the Web API, so their number is the users' choice.
@@ -57,18 +61,19 @@ pub struct Metrics {
     delivery_time: HistogramFamily<KindLabels>,
     queue: Family<QueueLabels, Gauge>,
     oldest_waiting: Gauge<f64, std::sync::atomic::AtomicU64>,
-    http_requests: Family<HttpLabels, Counter>,
-    http_time: HistogramFamily<RouteLabels>,
-    /// Handles of the HTTP series already created, by route label (the families stay the
-    /// record; these are clones of their entries).
-    http_cache: std::sync::RwLock<std::collections::HashMap<String, RouteSeries>>,
+    http_requests: Family<HttpLabels, ShardedCounter>,
+    http_time: Family<RouteLabels, ShardedHistogram, fn() -> ShardedHistogram>,
+    /// Each thread's handles of the HTTP series it has recorded, by route label (the families
+    /// stay the record; these are clones of their entries): a request looks its series up
+    /// without a lock or a cache line another thread writes.
+    http_cache: thread_local::ThreadLocal<RefCell<HashMap<String, RouteSeries>>>,
     write_batch: HistogramFamily<BackendLabels>,
     write_commit: HistogramFamily<BackendLabels>,
     write_failed: Family<BackendLabels, Counter>,
 }
 
 /// One method's series of a route: its duration histogram and its counters by status.
-type MethodSeries = (&'static str, Histogram, Vec<(u16, Counter)>);
+type MethodSeries = (&'static str, ShardedHistogram, Vec<(u16, ShardedCounter)>);
 
 /// One route's HTTP series, by method.
 #[derive(Debug, Default)]
@@ -77,13 +82,19 @@ struct RouteSeries {
 }
 
 impl RouteSeries {
-    fn find(&self, method: &str, status: u16) -> Option<(&Histogram, &Counter)> {
+    fn find(&self, method: &str, status: u16) -> Option<(&ShardedHistogram, &ShardedCounter)> {
         let (_, time, statuses) = self.methods.iter().find(|(m, _, _)| *m == method)?;
         let (_, count) = statuses.iter().find(|(s, _)| *s == status)?;
         Some((time, count))
     }
 
-    fn insert(&mut self, method: &'static str, status: u16, time: Histogram, count: Counter) {
+    fn insert(
+        &mut self,
+        method: &'static str,
+        status: u16,
+        time: ShardedHistogram,
+        count: ShardedCounter,
+    ) {
         let at = match self.methods.iter().position(|(m, _, _)| *m == method) {
             Some(at) => at,
             None => {
@@ -103,9 +114,9 @@ fn seconds_buckets() -> Histogram {
     Histogram::new(exponential_buckets(0.001, 4.0, 10))
 }
 
-fn http_buckets() -> Histogram {
+fn http_buckets() -> ShardedHistogram {
     // 0.25 ms to about 16 s, ×4 per bucket.
-    Histogram::new(exponential_buckets(0.00025, 4.0, 9))
+    ShardedHistogram::new(exponential_buckets(0.00025, 4.0, 9))
 }
 
 fn commit_buckets() -> Histogram {
@@ -211,7 +222,8 @@ impl Metrics {
             "HTTP requests answered, by method, route template and status",
             http_requests.clone(),
         );
-        let http_time: HistogramFamily<RouteLabels> = Family::new_with_constructor(http_buckets);
+        let http_time: Family<RouteLabels, ShardedHistogram, fn() -> ShardedHistogram> =
+            Family::new_with_constructor(http_buckets);
         registry.register_with_unit(
             "http_request_duration",
             "Time to answer HTTP requests (to the response's head), by method and route template",
@@ -398,15 +410,16 @@ impl Metrics {
             return;
         }
         let method = method_label(method);
-        let secs = took.as_secs_f64();
-        // The common case: this route, method and status were seen before; one look-up.
+        let cache = self.http_cache.get_or_default();
+        // The common case: this thread saw this route, method and status before; one look-up.
+        if let Some((time, count)) = cache
+            .borrow()
+            .get(route)
+            .and_then(|r| r.find(method, status))
         {
-            let cache = self.http_cache.read().unwrap_or_else(|e| e.into_inner());
-            if let Some((time, count)) = cache.get(route).and_then(|r| r.find(method, status)) {
-                time.observe(secs);
-                count.inc();
-                return;
-            }
+            time.observe(took);
+            count.inc();
+            return;
         }
         let label = self.routes.label(route);
         let time = self
@@ -424,13 +437,13 @@ impl Metrics {
                 status,
             })
             .clone();
-        time.observe(secs);
+        time.observe(took);
         count.inc();
         // Routes past the cap share the `_other` series and are not cached (the cache stays
         // as small as the label set).
         if label == route {
-            let mut cache = self.http_cache.write().unwrap_or_else(|e| e.into_inner());
             cache
+                .borrow_mut()
                 .entry(label)
                 .or_default()
                 .insert(method, status, time, count);

@@ -51,7 +51,7 @@ pub async fn around_request(
     // exporter's own filter takes this target at DEBUG).
     let span = tracing::debug_span!(
         "request",
-        otel.name = %format_args!("{method} {}", route.template.as_ref().map_or("unmatched", MatchedPath::as_str)),
+        otel.name = %format_args!("{method} {}", route.template.as_deref().unwrap_or("unmatched")),
         otel.kind = "server",
         http.request.method = %method,
         http.route = tracing::field::Empty,
@@ -81,8 +81,9 @@ pub async fn around_request(
 
 /// What the route label is made of, taken from the request before it is handled.
 struct RouteParts {
-    /// The matched route template; `None` when no route matched.
-    template: Option<MatchedPath>,
+    /// The matched route template; `None` when no route matched. A copy, not the shared
+    /// `MatchedPath`: its reference count is a cache line every core would write per request.
+    template: Option<String>,
     /// Under the Web API's `{segment}` routes: the segment's name (before any `(key)`) and
     /// whether it had a key.
     segment: Option<(String, bool)>,
@@ -90,12 +91,14 @@ struct RouteParts {
 
 impl RouteParts {
     fn of(req: &Request) -> Self {
-        let template = req.extensions().get::<MatchedPath>().cloned();
+        let template = req
+            .extensions()
+            .get::<MatchedPath>()
+            .map(|t| t.as_str().to_owned());
         let segment = template
             .as_ref()
             .filter(|t| {
-                t.as_str()
-                    .strip_prefix(WEB_API)
+                t.strip_prefix(WEB_API)
                     .is_some_and(|rest| rest.starts_with("/{segment}"))
             })
             .and_then(|_| {
@@ -119,7 +122,7 @@ impl RouteParts {
             return "unmatched".to_owned();
         };
         let Some((name, keyed)) = self.segment else {
-            return template.as_str().to_owned();
+            return template;
         };
         let known = state.catalogue.by_entity_set(&name).is_some()
             || matches!(
@@ -129,7 +132,6 @@ impl RouteParts {
             || state.engine.registry().api(&name).is_some();
         let shown = if known { name.as_str() } else { "{segment}" };
         let rest = template
-            .as_str()
             .strip_prefix(&format!("{WEB_API}/{{segment}}"))
             .unwrap_or("");
         let key = if keyed { "(…)" } else { "" };
