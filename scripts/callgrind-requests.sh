@@ -8,6 +8,8 @@
 # poll:   N status monitor GETs of one finished operation, one keep-alive connection.
 # submit: N background submissions of bgops_Echo with every worker held by a bgops_Delay, so
 #         only the submission path is counted (one connection: each is its own commit).
+# BGOPS_CALLGRIND_DATABASE=postgres://… counts against that database instead of a new SQLite
+# file (give each run a fresh database or schema: `?options=-csearch_path%3Dx`).
 # Counters are zeroed after 300 warm-up requests. Prints the total and the per-request count;
 # `callgrind_annotate --inclusive=yes FILE` shows where they go.
 set -euo pipefail
@@ -21,7 +23,7 @@ command -v valgrind >/dev/null || { echo "needs valgrind (apt-get install valgri
 dir=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 valgrind --tool=callgrind --callgrind-out-file="$dir/callgrind.out.%p" "$bin" serve \
-    --listen "127.0.0.1:$port" --database "sqlite://$dir/bgops.db" --admin-token callgrind-token \
+    --listen "127.0.0.1:$port" --database "${BGOPS_CALLGRIND_DATABASE:-sqlite://$dir/bgops.db}" --admin-token callgrind-token \
     --workers 4 "$@" >"$dir/out" 2>"$dir/err" &
 pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT
