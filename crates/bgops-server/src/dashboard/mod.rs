@@ -11,6 +11,7 @@
 
 mod actions;
 pub mod activity;
+mod history;
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
@@ -72,6 +73,7 @@ pub fn routes(mode: DashboardMode) -> Router<AppState> {
         .route("/ui/{*view}", get(index))
         .route("/api/dashboard/summary", get(summary))
         .merge(actions::routes())
+        .merge(history::routes())
 }
 
 /// Every view is the same page; the script reads the path.
