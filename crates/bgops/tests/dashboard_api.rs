@@ -331,6 +331,7 @@ async fn the_page_and_its_modules_are_served_with_the_policy_and_an_unknown_asse
         "ui.js",
         "overview.js",
         "operations.js",
+        "history.js",
         "definitions.js",
         "app.css",
     ] {

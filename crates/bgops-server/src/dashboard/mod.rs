@@ -51,6 +51,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("ui.js", JS, include_str!("assets/ui.js")),
     ("overview.js", JS, include_str!("assets/overview.js")),
     ("operations.js", JS, include_str!("assets/operations.js")),
+    ("history.js", JS, include_str!("assets/history.js")),
     ("definitions.js", JS, include_str!("assets/definitions.js")),
     (
         "app.css",
