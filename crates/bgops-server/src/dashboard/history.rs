@@ -82,7 +82,7 @@ fn opt_time(t: Option<Timestamp>) -> Value {
 }
 
 /// A callback URL without what may be secret: user information, query string and fragment.
-pub fn shown_callback_url(url: &str) -> String {
+fn shown_callback_url(url: &str) -> String {
     let end = url.find(['?', '#']).unwrap_or(url.len());
     let url = &url[..end];
     let Some((scheme, rest)) = url.split_once("://") else {

@@ -417,6 +417,7 @@ type Param<'a> = &'a (dyn tokio_postgres::types::ToSql + Sync);
 /// Writes an outcome behind its fence: `set` (which may use `$3` = the time of the write and
 /// `$4`… = `extra`) plus what every outcome clears, on the row if the fence still matches;
 /// `only` narrows the fence further. Returns how many rows changed (0 or 1).
+///
 /// With `failed` (code, message), the write also appends the failed attempt to the row's
 /// `attempthistory` (see `super::history::append_attempt`).
 async fn write_outcome(
