@@ -17,8 +17,8 @@ use bgops_core::odata::plan::{Filter, QueryPlan};
 use bgops_core::security::{is_metadata_table, owner_column, Principal, Privilege, Scope, Verb};
 use bgops_core::{ApiError, Clock, CustomApi, OperationId, UserId};
 use bgops_store::{
-    CancelOutcome, DeleteOutcome, InsertOutcome, OperationStatusView, PageRequest, RowPage, Store,
-    StoreError, UpdateMode, UpdateOutcome, WriteContext,
+    CancelOutcome, DeleteOutcome, InsertOutcome, OperationHistory, OperationStatusView,
+    PageRequest, RowPage, Store, StoreError, UpdateMode, UpdateOutcome, WriteContext,
 };
 
 /// Why a call through [`Access`] did not happen.
@@ -34,6 +34,8 @@ pub enum AccessError {
 
 /// The logical name of the operations table.
 const OPERATIONS: &str = "backgroundoperation";
+/// The logical name of the system jobs table.
+const SYSTEM_JOBS: &str = "asyncoperation";
 
 /// Rows as one principal may see and change them.
 #[derive(Clone)]
@@ -257,6 +259,33 @@ impl Access {
         // One read either way: the view carries `runas`.
         let view = self.store.get_operation_status(id).await?;
         Ok(view.filter(|v| scope.reaches(Some(v.run_as))))
+    }
+
+    /// What the dashboard's operation page shows of an operation the caller may read (the same
+    /// check as [`Access::operation_status`]: `None` when absent or outside its scope). Its
+    /// system jobs are those the caller may also read (`asyncoperation`, at its depth there);
+    /// without that privilege the list is empty.
+    pub async fn operation_history(
+        &self,
+        id: OperationId,
+    ) -> Result<Option<OperationHistory>, AccessError> {
+        let scope = self
+            .principal
+            .authorize(&Privilege::table(Verb::Read, OPERATIONS))?;
+        let Some(mut history) = self.store.operation_history(id).await? else {
+            return Ok(None);
+        };
+        if !scope.reaches(Some(history.operation.run_as)) {
+            return Ok(None);
+        }
+        match self
+            .principal
+            .authorize(&Privilege::table(Verb::Read, SYSTEM_JOBS))
+        {
+            Ok(jobs) => history.system_jobs.retain(|j| jobs.reaches(j.created_by)),
+            Err(_) => history.system_jobs.clear(),
+        }
+        Ok(Some(history))
     }
 
     /// Checks that the caller may cancel operation `id` (Write on `backgroundoperation`, the

@@ -54,6 +54,7 @@ cases!(
     failed_job_waits_for_its_retry_then_fails_with_its_error,
     job_leases_renew_expire_and_are_recovered_once,
     jobs_go_with_their_operation,
+    operation_history_lists_the_jobs,
 );
 
 /// Generates one `#[tokio::test]` per job conformance case, each on a fresh store from
@@ -76,6 +77,7 @@ macro_rules! store_job_conformance_tests {
             failed_job_waits_for_its_retry_then_fails_with_its_error,
             job_leases_renew_expire_and_are_recovered_once,
             jobs_go_with_their_operation,
+            operation_history_lists_the_jobs,
         );
     };
     ($fresh:expr; $($(#[$attr:meta])* $case:ident),+ $(,)?) => {
@@ -724,4 +726,45 @@ pub async fn jobs_go_with_their_operation(store: Arc<dyn Store>) {
     assert_eq!(swept, 1);
     assert!(jobs_of(store, op.id).await.is_empty());
     assert_eq!(jobs_of(store, keep.id).await.len(), 1);
+}
+
+/// An operation's history ([`Store::operation_history`]) lists its system jobs with their
+/// step, status, attempts and last error.
+pub async fn operation_history_lists_the_jobs(store: Arc<dyn Store>) {
+    let store = &*store;
+    let job = one_claimed_job(store, false).await;
+    let applied = store
+        .record_job_outcome(JobOutcome {
+            id: job.id,
+            fence: Fence::Attempt(1),
+            now: at(50),
+            result: JobResult::Failed {
+                error: failure("the receiver is down"),
+                retry_at: None,
+            },
+        })
+        .await
+        .unwrap();
+    assert!(applied);
+    let op = OperationId(job.operation_id.expect("the job names its operation"));
+    let history = store
+        .operation_history(op)
+        .await
+        .unwrap()
+        .expect("the operation's history");
+    assert_eq!(history.system_jobs.len(), 1, "{:?}", history.system_jobs);
+    let j = &history.system_jobs[0];
+    assert_eq!(j.id, job.id);
+    assert_eq!(j.step_id, job.step_id);
+    assert!(j.step_id.is_some());
+    assert_eq!((j.state_code, j.status_code), (Some(3), Some(31)));
+    assert_eq!((j.attempts, j.retry_count), (1, Some(0)));
+    assert_eq!(j.error_code, Some(ErrorCode::PLUGIN_ERROR.as_i32()));
+    assert_eq!(j.message.as_deref(), Some("the receiver is down"));
+    assert_eq!((j.started_on, j.completed_on), (Some(at(20)), Some(at(50))));
+    assert!(j.name.is_some());
+    assert!(
+        history.attempts.is_empty(),
+        "the operation succeeded at once"
+    );
 }

@@ -13,6 +13,7 @@ pub mod conformance_jobs;
 pub mod conformance_tables;
 mod deliveries;
 mod error;
+mod history;
 mod idempotency;
 mod observe;
 pub mod postgres;
@@ -25,6 +26,7 @@ mod url;
 
 pub use deliveries::*;
 pub use error::StoreError;
+pub use history::*;
 pub use idempotency::*;
 pub(crate) use observe::trace_column;
 pub use observe::{FinishedBucket, LeaseHolder, QueueSummary, WriteObserver, WriterObserver};

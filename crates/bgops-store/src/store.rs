@@ -741,4 +741,11 @@ pub trait Store: crate::security::SecurityStore + Send + Sync + 'static {
     /// The current lease owners of operations (the nodes running or holding them), from the
     /// partial index of leased rows.
     async fn lease_holders(&self) -> Result<Vec<crate::LeaseHolder>, StoreError>;
+
+    /// Everything the dashboard's operation page shows of one operation: the row, its failed attempts, its callback deliveries with their failed tries,
+    /// and its system jobs (see [`crate::OperationHistory`]). `None` when there is no such row.
+    async fn operation_history(
+        &self,
+        id: OperationId,
+    ) -> Result<Option<crate::OperationHistory>, StoreError>;
 }

@@ -1,19 +1,24 @@
 //! The dashboard's actions over HTTP against the real binary: the bulk cancel (a preview of the
 //! count, then the cancel from the same filter) and resubmit, each with the signed-in user's
 //! privileges (a Basic User reaches only their own operations), and refused when the dashboard
-//! is read-only. Errors keep the Dataverse shape.
+//! is read-only. Errors keep the Dataverse shape. Also an operation's history (its attempts,
+//! callback deliveries with their tries, system jobs), read with the status monitor's checks.
 
 mod common;
+mod receiver;
 
 use std::time::Duration;
 
 use common::custom_apis::{create_api, entity_id, post, API, ECHO_PLUGIN};
 use common::users::{user, User, BASIC_USER};
 use common::{expect_error, Server};
+use receiver::{Answer, Receiver, PERMISSIVE};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 const ACCESS_DENIED: &str = "0x80048405";
+/// A privilege the caller's roles do not grant.
+const MISSING_PRIVILEGE: &str = "0x80040220";
 const LONG: Duration = Duration::from_secs(20);
 
 /// A Basic User made over the Web API, with a key.
@@ -326,6 +331,7 @@ async fn the_page_and_its_modules_are_served_with_the_policy_and_an_unknown_asse
         "ui.js",
         "overview.js",
         "operations.js",
+        "history.js",
         "definitions.js",
         "app.css",
     ] {
@@ -347,4 +353,178 @@ async fn the_page_and_its_modules_are_served_with_the_policy_and_an_unknown_asse
         .await
         .unwrap();
     expect_error(resp, 404, None, "unknown asset").await;
+}
+
+/// `GET /api/dashboard/operations/{id}/history` with `key` (the admin token when `None`).
+async fn history(s: &Server, id: &str, key: Option<&str>) -> reqwest::Response {
+    req(
+        s,
+        Method::GET,
+        &format!("/api/dashboard/operations/{id}/history"),
+        key,
+    )
+    .send()
+    .await
+    .unwrap()
+}
+
+/// The history once `done` says it is complete (the callback is sent after the operation
+/// ends), within [`LONG`].
+async fn history_when(s: &Server, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let start = std::time::Instant::now();
+    loop {
+        let resp = history(s, id, None).await;
+        assert_eq!(resp.status(), StatusCode::OK, "history of {id}");
+        let body: Value = resp.json().await.unwrap();
+        if done(&body) {
+            return body;
+        }
+        assert!(start.elapsed() < LONG, "history never complete: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_history_shows_every_attempt_with_its_error_and_each_callback_try() {
+    let s = Server::start(PERMISSIVE);
+    // The receiver refuses the first try and takes the second.
+    let r = Receiver::start(vec![Answer::Status(500, None)]).await;
+    let resp = req(&s, Method::POST, &format!("{API}/bgops_Fail"), None)
+        .header("Prefer", "respond-async")
+        .header("x-ms-dyn-callback-url", r.url("/hook?sig=secret-value"))
+        .json(&json!({"FailTimes": 2, "Message": "not yet"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    let id = resp.headers()["x-ms-dyn-backgroundoperationid"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    s.wait_terminal(&id, LONG).await;
+    let h = history_when(&s, &id, |h| h["deliveries"][0]["status"] == "delivered").await;
+
+    assert_eq!(h["backgroundOperationId"], id.as_str());
+    assert_eq!(h["backgroundOperationStatusCode"], 30);
+    assert_eq!(h["retryCount"], 2);
+    assert!(h["expiresOn"].is_string(), "{h}");
+    let attempts = h["attempts"].as_array().expect("attempts");
+    assert_eq!(attempts.len(), 3, "two failures and the success: {h}");
+    for (i, a) in attempts[..2].iter().enumerate() {
+        assert_eq!(a["attempt"], i as i64 + 1, "{a}");
+        assert_eq!(a["outcome"], "Failed", "{a}");
+        assert_eq!(a["errorMessage"], "not yet", "{a}");
+        assert_eq!(a["errorCode"], -2147220891, "{a}");
+        assert!(a["endedOn"].is_string() && a["node"].is_string(), "{a}");
+    }
+    assert!(
+        attempts[0]["startedOn"].is_string(),
+        "the first start is kept"
+    );
+    assert_eq!(attempts[2]["attempt"], 3);
+    assert_eq!(attempts[2]["outcome"], "Succeeded");
+    assert!(attempts[2]["endedOn"].is_string());
+    assert_eq!(attempts[2]["errorMessage"], Value::Null);
+
+    let deliveries = h["deliveries"].as_array().expect("deliveries");
+    assert_eq!(deliveries.len(), 1, "{h}");
+    let d = &deliveries[0];
+    assert_eq!(d["url"], r.url("/hook"), "shown without its query string");
+    assert!(!h.to_string().contains("secret-value"), "{h}");
+    assert_eq!(d["attempts"], 2, "{d}");
+    assert!(d["deliveredOn"].is_string() && d["firstAttemptOn"].is_string());
+    assert!(d["webhookId"].as_str().unwrap().starts_with("msg_"), "{d}");
+    let tries = d["tries"].as_array().expect("tries");
+    assert_eq!(tries.len(), 1, "one failed try: {d}");
+    assert_eq!(tries[0]["attempt"], 1);
+    assert!(tries[0]["error"].as_str().unwrap().contains("500"), "{d}");
+    assert_eq!(h["systemJobs"], json!([]), "no step registered");
+
+    // An operation that succeeds the first time: one attempt, from the row.
+    let ok = s.submit("bgops_Fail", json!({"FailTimes": 0})).await;
+    s.wait_terminal(&ok, LONG).await;
+    let h: Value = history(&s, &ok, None).await.json().await.unwrap();
+    let attempts = h["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 1, "{h}");
+    assert_eq!(attempts[0]["outcome"], "Succeeded");
+    assert!(attempts[0]["startedOn"].is_string());
+}
+
+#[tokio::test]
+async fn the_history_is_refused_exactly_as_the_status_monitor_refuses() {
+    let (s, alice, _bob) = setup(common::FAST).await;
+    let admins = s.submit("bgops_Fail", json!({"FailTimes": 1})).await;
+    s.wait_terminal(&admins, LONG).await;
+    let alices = submit_as(&s, &alice.key, "test_Echo", json!({"Text": "mine"})).await;
+    s.wait_terminal(&alices, LONG).await;
+    let nobody = user(&s, "nobody", &[], None).await;
+
+    // Each caller gets from the history what the status monitor gives them.
+    for (who, key, id, status, code) in [
+        (
+            "alice, another's",
+            Some(alice.key.as_str()),
+            &admins,
+            404,
+            None,
+        ),
+        (
+            "alice, her own",
+            Some(alice.key.as_str()),
+            &alices,
+            200,
+            None,
+        ),
+        (
+            "no role",
+            Some(nobody.key.as_str()),
+            &admins,
+            403,
+            Some(MISSING_PRIVILEGE),
+        ),
+        ("admin", None, &admins, 200, None),
+    ] {
+        let monitor = req(
+            &s,
+            Method::GET,
+            &format!("/api/backgroundoperation/{id}"),
+            key,
+        )
+        .send()
+        .await
+        .unwrap();
+        assert_eq!(monitor.status().as_u16(), status, "{who}: status monitor");
+        let resp = history(&s, id, key).await;
+        if status == 200 {
+            assert_eq!(resp.status(), StatusCode::OK, "{who}");
+            continue;
+        }
+        let monitor_message = expect_error(monitor, status, code, who).await;
+        let message = expect_error(resp, status, code, who).await;
+        assert_eq!(message, monitor_message, "{who}: the same error");
+    }
+    let body: Value = history(&s, &admins, None).await.json().await.unwrap();
+    assert_eq!(body["attempts"].as_array().unwrap().len(), 2, "{body}");
+
+    let unknown = uuid_like();
+    expect_error(history(&s, &unknown, None).await, 404, None, "unknown").await;
+    expect_error(
+        history(&s, "not-a-guid", None).await,
+        400,
+        None,
+        "malformed",
+    )
+    .await;
+    let anonymous = s
+        .client
+        .get(s.url(&format!("/api/dashboard/operations/{admins}/history")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// An operation id no row has.
+fn uuid_like() -> String {
+    "0f0e0d0c-0b0a-4908-8706-050403020100".to_owned()
 }

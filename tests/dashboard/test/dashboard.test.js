@@ -648,3 +648,107 @@ test("pages carry a strict CSP, and every form control has a label", async () =>
     server.stop();
   }
 });
+
+test("an operation retried twice shows every attempt with its error, and each callback try", async () => {
+  // A callback receiver on loopback that refuses the first try and takes the next.
+  const http = require("node:http");
+  let hits = 0;
+  const receiver = http.createServer((req, res) => {
+    hits += 1;
+    req.resume();
+    res.writeHead(hits === 1 ? 500 : 204).end();
+  });
+  await new Promise((resolve) => receiver.listen(0, "127.0.0.1", resolve));
+  const hook = `http://127.0.0.1:${receiver.address().port}/hook`;
+  const server = await startServer(["--retry-base-delay", "20ms", "--callback-allow-http",
+    "--callback-allow-private"]);
+  const { base } = server;
+  try {
+    const r = await call(base, "POST", "/api/data/v9.2/bgops_Fail",
+      { FailTimes: 2, Message: "not yet" },
+      { Prefer: "respond-async", "x-ms-dyn-callback-url": `${hook}?sig=secret-value` });
+    assert.equal(r.status, 202);
+    const id = r.headers.get("x-ms-dyn-backgroundoperationid");
+    await waitStatus(base, id, 30);
+
+    await withPage("attempts", async (page) => {
+      await signIn(page, base);
+      await page.goto(`${base}/ui/operations/${id}`);
+      const attempts = page.getByTestId("attempts");
+      await attempts.getByRole("row").filter({ hasText: "Succeeded" }).waitFor();
+      const failed = attempts.locator("tbody tr[data-outcome=Failed]");
+      assert.equal(await failed.count(), 2, "two failed attempts");
+      for (let i = 0; i < 2; i++) {
+        const text = await failed.nth(i).textContent();
+        assert.match(text, /0x80040265 not yet/, `attempt ${i + 1}`);
+      }
+      assert.equal(await attempts.locator("tbody tr").count(), 3);
+      assert.deepEqual(await attempts.locator("tbody th").allTextContents(), ["1", "2", "3"]);
+
+      // The delivery, once sent (the page reads again while it is pending): its URL without
+      // the query string, two tries, the failed one listed.
+      const delivery = page.getByTestId("delivery");
+      await delivery.getByText("delivered", { exact: true }).waitFor();
+      const shown = await delivery.textContent();
+      assert.ok(shown.includes(hook) && !shown.includes("secret-value"), shown);
+      const tries = delivery.getByRole("table", { name: /Failed tries/ }).locator("tbody tr");
+      assert.equal(await tries.count(), 1);
+      assert.match(await tries.first().textContent(), /500/);
+      await page.getByTestId("expires").filter({ hasText: /left/ }).waitFor();
+
+      for (const scheme of ["light", "dark"]) {
+        await page.emulateMedia({ colorScheme: scheme });
+        assert.deepEqual(await lowContrast(page), [], `contrast of the attempts (${scheme})`);
+      }
+      assert.deepEqual(page.problems, []);
+    });
+  } finally {
+    server.stop();
+    receiver.close();
+  }
+});
+
+test("page load on loopback: navigation start to the overview's numbers", async () => {
+  const server = await startServer();
+  const { base } = server;
+  try {
+    for (let i = 0; i < 3; i++) await waitStatus(base, await submit(base, "bgops_Echo", { Text: `l${i}` }), 30);
+    await withPage("page-load", async (page) => {
+      // Records when the overview's first count is in the page, from navigation start.
+      await page.addInitScript(() => {
+        new MutationObserver((_, observer) => {
+          if (document.querySelector(".card .n")) {
+            window.overviewShownAt = performance.now();
+            observer.disconnect();
+          }
+        }).observe(document, { childList: true, subtree: true });
+      });
+      await signIn(page, base);
+      const figures = [];
+      for (let i = 0; i < 6; i++) {
+        await page.goto(`${base}/ui/`);
+        // (waitForFunction would evaluate a string, which the page's CSP refuses.)
+        await page.locator(".card .n").first().waitFor();
+        figures.push(await page.evaluate(() => {
+          const nav = performance.getEntriesByType("navigation")[0];
+          return {
+            shown: window.overviewShownAt,
+            domContentLoaded: nav.domContentLoadedEventEnd,
+            load: nav.loadEventEnd,
+          };
+        }));
+      }
+      // The first load warms the binary's and the browser's caches; the rest are typical.
+      const warm = figures.slice(1).map((f) => f.shown).sort((a, b) => a - b);
+      const median = warm[Math.floor(warm.length / 2)];
+      console.log(`page load on loopback (ms): first ${figures[0].shown.toFixed(1)}, `
+        + `median of ${warm.length} more ${median.toFixed(1)} (DOMContentLoaded `
+        + `${figures[figures.length - 1].domContentLoaded.toFixed(1)}); issue 15 asks under 300`);
+      // Not a timed assertion: only something absurd fails.
+      assert.ok(median < 3000, `the overview took ${median} ms`);
+      assert.deepEqual(page.problems, []);
+    });
+  } finally {
+    server.stop();
+  }
+});

@@ -12,6 +12,7 @@
 
 mod actions;
 pub mod activity;
+mod history;
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
@@ -51,6 +52,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("ui.js", JS, include_str!("assets/ui.js")),
     ("overview.js", JS, include_str!("assets/overview.js")),
     ("operations.js", JS, include_str!("assets/operations.js")),
+    ("history.js", JS, include_str!("assets/history.js")),
     ("definitions.js", JS, include_str!("assets/definitions.js")),
     (
         "app.css",
@@ -73,6 +75,7 @@ pub fn routes(mode: DashboardMode) -> Router<AppState> {
         .route("/ui/{*view}", get(index))
         .route("/api/dashboard/summary", get(summary))
         .merge(actions::routes())
+        .merge(history::routes())
 }
 
 /// Every view is the same page; the script reads the path.

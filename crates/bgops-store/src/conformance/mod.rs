@@ -22,6 +22,7 @@ mod cancellation;
 mod changes;
 mod claiming;
 mod external_identity;
+mod history;
 mod idempotency;
 mod leases;
 mod observe;
@@ -131,6 +132,8 @@ cases!(
     queue_summary_counts_unfinished_rows,
     finished_per_minute_and_lease_holders,
     trace_parent_is_kept_with_the_row,
+    failed_attempts_are_kept_with_the_row,
+    delivery_tries_are_kept_with_the_delivery,
 );
 
 /// Runs every case, each on a fresh database from `fresh`; panics on the first failure, after
@@ -219,6 +222,8 @@ macro_rules! store_conformance_tests {
             queue_summary_counts_unfinished_rows,
             finished_per_minute_and_lease_holders,
             trace_parent_is_kept_with_the_row,
+            failed_attempts_are_kept_with_the_row,
+            delivery_tries_are_kept_with_the_delivery,
         );
     };
     ($fresh:expr; $($(#[$attr:meta])* $case:ident),+ $(,)?) => {
@@ -246,6 +251,7 @@ pub use cancellation::*;
 pub use changes::*;
 pub use claiming::*;
 pub use external_identity::*;
+pub use history::*;
 pub use idempotency::*;
 pub use leases::*;
 pub use observe::*;

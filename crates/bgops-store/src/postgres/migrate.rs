@@ -32,6 +32,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         7,
         include_str!("../../migrations/postgres/0007_dashboard.sql"),
     ),
+    (
+        8,
+        include_str!("../../migrations/postgres/0008_attempt_history.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.

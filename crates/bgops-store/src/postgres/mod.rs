@@ -12,6 +12,7 @@ mod completion;
 mod connect;
 mod db;
 mod external_identity;
+mod history;
 mod idempotency;
 mod insert_batch;
 mod listen;
@@ -501,5 +502,13 @@ impl Store for PgStore {
     async fn lease_holders(&self) -> Result<Vec<crate::LeaseHolder>, StoreError> {
         let c = self.reader().await?;
         activity::lease_holders(&*c).await
+    }
+
+    async fn operation_history(
+        &self,
+        id: OperationId,
+    ) -> Result<Option<crate::OperationHistory>, StoreError> {
+        let c = self.reader().await?;
+        history::read(&*c, id).await
     }
 }

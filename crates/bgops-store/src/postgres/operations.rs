@@ -417,12 +417,16 @@ type Param<'a> = &'a (dyn tokio_postgres::types::ToSql + Sync);
 /// Writes an outcome behind its fence: `set` (which may use `$3` = the time of the write and
 /// `$4`… = `extra`) plus what every outcome clears, on the row if the fence still matches;
 /// `only` narrows the fence further. Returns how many rows changed (0 or 1).
+///
+/// With `failed` (code, message), the write also appends the failed attempt to the row's
+/// `attempthistory` (see `super::history::append_attempt`).
 async fn write_outcome(
     c: &dyn Db,
     o: &AttemptOutcome,
     set: &str,
     only: &str,
     extra: &[Param<'_>],
+    failed: Option<(&i64, &String)>,
 ) -> Result<u64, StoreError> {
     let id = o.id.to_string();
     let now = o.now.0;
@@ -467,8 +471,19 @@ async fn write_outcome(
             )
         }
     };
+    let history = match failed {
+        Some((code, message)) => {
+            let at = params.len() + 1;
+            params.push(code);
+            params.push(message);
+            // A reserved row's owner and start are the parameters after the fence's `${k}`.
+            let reserved = owner.map(|_| (k, k + 1));
+            super::history::append_attempt(reserved, at)
+        }
+        None => String::new(),
+    };
     let sql = format!(
-        "UPDATE backgroundoperation SET {start}{set}, leaseowner = NULL, \
+        "UPDATE backgroundoperation SET {start}{set}{history}, leaseowner = NULL, \
          leaseexpiresat = NULL, modifiedon = $3, expiresat = $3 + ttlinseconds * 1000, \
          versionnumber = nextval('bgops_version_seq') {fence}{only}"
     );
@@ -490,6 +505,7 @@ pub async fn record_outcome(c: &dyn Db, o: &AttemptOutcome) -> Result<Recorded, 
                  errormessage = NULL",
                 "",
                 &[outputs, outputs_json],
+                None,
             )
             .await?
         }
@@ -501,6 +517,7 @@ pub async fn record_outcome(c: &dyn Db, o: &AttemptOutcome) -> Result<Recorded, 
                  endtime = $3, errorcode = NULL, errormessage = NULL",
                 "",
                 &[],
+                None,
             )
             .await?
         }
@@ -511,6 +528,9 @@ pub async fn record_outcome(c: &dyn Db, o: &AttemptOutcome) -> Result<Recorded, 
                 Fence::Reserved { .. } => "",
                 _ => " AND backgroundoperationstatuscode = 20",
             };
+            // Either write appends the failed attempt to the row's history.
+            let code = i64::from(error.code.as_i32());
+            let failed = Some((&code, &error.message));
             let retried = match retry_at {
                 Some(at) => {
                     write_outcome(
@@ -520,6 +540,7 @@ pub async fn record_outcome(c: &dyn Db, o: &AttemptOutcome) -> Result<Recorded, 
                          retrycount = retrycount + 1, nextattemptat = $4",
                         only,
                         &[&at.0],
+                        failed,
                     )
                     .await?
                 }
@@ -529,7 +550,6 @@ pub async fn record_outcome(c: &dyn Db, o: &AttemptOutcome) -> Result<Recorded, 
                 terminal = false;
                 retried
             } else {
-                let code = i64::from(error.code.as_i32());
                 write_outcome(
                     c,
                     o,
@@ -537,6 +557,7 @@ pub async fn record_outcome(c: &dyn Db, o: &AttemptOutcome) -> Result<Recorded, 
                      endtime = $3, errorcode = $4, errormessage = $5",
                     "",
                     &[&code, &error.message],
+                    failed,
                 )
                 .await?
             }

@@ -199,8 +199,9 @@ pub async fn record(c: &dyn Db, o: &DeliveryOutcome) -> Result<bool, StoreError>
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
             "UPDATE callbackdelivery SET status = $4, nextattemptat = $5, \
-             lasterror = COALESCE($6, lasterror), deliveredon = $7, leaseowner = NULL, \
-             leaseexpiresat = NULL, modifiedon = $8 {FENCE}"
+             lasterror = COALESCE($6, lasterror), deliveredon = $7, {}, leaseowner = NULL, \
+             leaseexpiresat = NULL, modifiedon = $8 {FENCE}",
+            *super::history::APPEND_TRY
         )
     });
     let (status, next, error, delivered_on) = match &o.result {

@@ -49,6 +49,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         14,
         include_str!("../../migrations/sqlite/0014_dashboard.sql"),
     ),
+    (
+        15,
+        include_str!("../../migrations/sqlite/0015_attempt_history.sql"),
+    ),
 ];
 
 /// Applies every migration the database has not recorded, in order.

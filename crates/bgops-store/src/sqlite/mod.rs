@@ -6,6 +6,7 @@ mod activity;
 mod checkpoint;
 mod completion;
 mod external_identity;
+mod history;
 mod idempotency;
 mod migrate;
 mod operations;
@@ -429,5 +430,12 @@ impl Store for SqliteStore {
 
     async fn lease_holders(&self) -> Result<Vec<crate::LeaseHolder>, StoreError> {
         self.readers.run(activity::lease_holders).await
+    }
+
+    async fn operation_history(
+        &self,
+        id: OperationId,
+    ) -> Result<Option<crate::OperationHistory>, StoreError> {
+        self.readers.run(move |conn| history::read(conn, id)).await
     }
 }

@@ -404,12 +404,17 @@ pub fn record_outcome(
             } else {
                 " AND backgroundoperationstatuscode = 20"
             };
+            // Either write appends the failed attempt to the row's history (`:code`, `:msg`).
+            let history = super::history::append_attempt(owner.is_some());
+            let code = error.code.as_i32();
             let retried = match retry_at {
                 Some(at) => run(
-                    "backgroundoperationstatecode = 0, backgroundoperationstatuscode = 0, \
-                     retrycount = retrycount + 1, nextattemptat = :at",
+                    &format!(
+                        "backgroundoperationstatecode = 0, backgroundoperationstatuscode = 0, \
+                         retrycount = retrycount + 1, nextattemptat = :at, {history}"
+                    ),
                     only,
-                    &[(":at", &at.0)],
+                    &[(":at", &at.0), (":code", &code), (":msg", &error.message)],
                 )?,
                 None => 0,
             };
@@ -417,10 +422,11 @@ pub fn record_outcome(
                 terminal = false;
                 retried
             } else {
-                let code = error.code.as_i32();
                 run(
-                    "backgroundoperationstatecode = 3, backgroundoperationstatuscode = 31, \
-                     endtime = :now, errorcode = :code, errormessage = :msg",
+                    &format!(
+                        "backgroundoperationstatecode = 3, backgroundoperationstatuscode = 31, \
+                         endtime = :now, errorcode = :code, errormessage = :msg, {history}"
+                    ),
                     "",
                     &[(":code", &code), (":msg", &error.message)],
                 )?

@@ -139,17 +139,21 @@ pub fn record(conn: &Connection, o: &DeliveryOutcome) -> Result<bool, StoreError
         }
         DeliveryResult::GaveUp { error } => (DeliveryStatus::Failed, None, Some(error), None),
     };
-    let n = conn
-        .prepare_cached(&format!(
+    // A failed try is appended to `tries` (before `modifiedon` and `leaseowner`, which it
+    // reads, are overwritten: an UPDATE's expressions read the row as it was).
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
             "UPDATE callbackdelivery SET status = :status, nextattemptat = :next, \
-             lasterror = COALESCE(:error, lasterror), deliveredon = :delivered, \
-             leaseowner = NULL, leaseexpiresat = NULL, modifiedon = :now {FENCE}"
-        ))?
-        .execute(named_params! {
-            ":status": status.as_str(), ":next": next, ":error": error,
-            ":delivered": delivered_on, ":now": o.now.0, ":id": o.lease.id.to_string(),
-            ":attempt": o.lease.attempt, ":owner": o.lease.owner,
-        })?;
+             lasterror = COALESCE(:error, lasterror), deliveredon = :delivered, {}, \
+             leaseowner = NULL, leaseexpiresat = NULL, modifiedon = :now {FENCE}",
+            *super::history::APPEND_TRY
+        )
+    });
+    let n = conn.prepare_cached(&SQL)?.execute(named_params! {
+        ":status": status.as_str(), ":next": next, ":error": error,
+        ":delivered": delivered_on, ":now": o.now.0, ":id": o.lease.id.to_string(),
+        ":attempt": o.lease.attempt, ":owner": o.lease.owner,
+    })?;
     Ok(n > 0)
 }
 

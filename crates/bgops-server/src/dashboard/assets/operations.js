@@ -1,11 +1,12 @@
 // The operation list (filters in the URL, keyset pages, live, bulk cancel) and an operation's page
-// (cancel, resubmit, its system jobs).
+// (cancel, resubmit, its attempts and callback deliveries from history.js, its system jobs).
 
 import {
   WEB_API, PAGE_SIZE, STATUSES, LABEL, view, h, show, SignedOut, api, navigate, when,
   statusLabel, watchChanges, debounce, GUID, errorCodeValue, errorCodeText, ask, dataTable,
   label, fail,
 } from "./ui.js";
+import { operationHistory } from "./history.js";
 
 /** A URL time (ISO, UTC) as an OData literal; null when it is not a time. */
 function timeLiteral(text) {
@@ -188,6 +189,7 @@ export async function operation(id) {
     headers: { Prefer: 'odata.include-annotations="*"' },
   });
   let row = await load();
+  const hist = operationHistory(id);
   // Its OnBackgroundOperationComplete system jobs (by the indexed regarding lookup).
   const jobs = h("div", { "data-testid": "jobs" });
   const loadJobs = () => api(`${WEB_API}/asyncoperations?${new URLSearchParams({
@@ -241,9 +243,11 @@ export async function operation(id) {
         field("Ended", when(row.endtime)),
         field("Retries", row.retrycount),
         field("Error", row.errorcode != null ? `${row.errorcode}: ${row.errormessage ?? ""}` : null),
-        field("Time to live", row.ttlinseconds != null ? `${row.ttlinseconds} s after the last change` : null)),
+        field("Time to live", hist.expires)),
       h("h2", {}, "Inputs"), parameters(row.inputparameters),
       h("h2", {}, "Outputs"), parameters(row.outputparameters),
+      h("h2", {}, "Attempts"), hist.attempts,
+      h("h2", {}, "Callback deliveries"), hist.deliveries,
       h("h2", {}, "System jobs"), jobs,
       h("p", {}, cancel, resubmit, " ", h("a", { href: "/ui/operations" }, "All operations")));
     clearInterval(view.timer);
@@ -256,11 +260,12 @@ export async function operation(id) {
             row = await load();
             render();
             loadJobs().catch(fail);
+            hist.load().catch(fail);
           }
         } catch (err) { fail(err); }
       }, 1000);
     }
   };
   render();
-  await loadJobs();
+  await Promise.all([loadJobs(), hist.load()]);
 }
