@@ -37,6 +37,20 @@ pub const MAX_ROUTE_LABELS: usize = 400;
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+type ShardedFamily<L> = Family<L, ShardedHistogram, fn() -> ShardedHistogram>;
+
+/// One custom API's series as one thread holds them, each made on first use.
+#[derive(Debug, Default)]
+struct ApiSeries {
+    submitted: Option<ShardedCounter>,
+    started: Option<ShardedCounter>,
+    wait: Option<ShardedHistogram>,
+    run: Option<ShardedHistogram>,
+    /// By [`Outcome`]: succeeded, failed, canceled.
+    finished: [Option<ShardedCounter>; 3],
+    /// Not retried, retried.
+    failed: [Option<ShardedCounter>; 2],
+}
 
 /// Every metric of one bgops process.
 #[derive(Debug)]
@@ -49,16 +63,19 @@ pub struct Metrics {
     apis: BoundedNames,
     /// Caps the `route` label.
     routes: BoundedNames,
-    submitted: Family<ApiLabels, Counter>,
-    started: Family<ApiLabels, Counter>,
-    finished: Family<FinishedLabels, Counter>,
-    attempts_failed: Family<FailedLabels, Counter>,
+    submitted: Family<ApiLabels, ShardedCounter>,
+    started: Family<ApiLabels, ShardedCounter>,
+    finished: Family<FinishedLabels, ShardedCounter>,
+    attempts_failed: Family<FailedLabels, ShardedCounter>,
     leases_taken_back: Counter,
     canceled_before_start: Counter,
-    wait: HistogramFamily<ApiLabels>,
-    run: HistogramFamily<ApiLabels>,
+    wait: ShardedFamily<ApiLabels>,
+    run: ShardedFamily<ApiLabels>,
+    /// Each thread's handles of the per-custom-API series it has recorded, by name (as
+    /// `http_cache` for the HTTP series).
+    api_cache: thread_local::ThreadLocal<RefCell<HashMap<String, ApiSeries>>>,
     deliveries: Family<DeliveryLabels, Counter>,
-    delivery_time: HistogramFamily<KindLabels>,
+    delivery_time: ShardedFamily<KindLabels>,
     queue: Family<QueueLabels, Gauge>,
     oldest_waiting: Gauge<f64, std::sync::atomic::AtomicU64>,
     http_requests: Family<HttpLabels, ShardedCounter>,
@@ -109,9 +126,9 @@ impl RouteSeries {
     }
 }
 
-fn seconds_buckets() -> Histogram {
+fn seconds_buckets() -> ShardedHistogram {
     // 1 ms to about 4.4 minutes, ×4 per bucket.
-    Histogram::new(exponential_buckets(0.001, 4.0, 10))
+    ShardedHistogram::new(exponential_buckets(0.001, 4.0, 10))
 }
 
 fn http_buckets() -> ShardedHistogram {
@@ -175,14 +192,14 @@ impl Metrics {
             "Operations canceled before any attempt started, ended Canceled by this node (not in operations_finished)",
             canceled_before_start.clone(),
         );
-        let wait: HistogramFamily<ApiLabels> = Family::new_with_constructor(seconds_buckets);
+        let wait: ShardedFamily<ApiLabels> = Family::new_with_constructor(seconds_buckets);
         registry.register_with_unit(
             "operation_wait",
             "From submission to the first attempt's start, by custom API",
             Unit::Seconds,
             wait.clone(),
         );
-        let run: HistogramFamily<ApiLabels> = Family::new_with_constructor(seconds_buckets);
+        let run: ShardedFamily<ApiLabels> = Family::new_with_constructor(seconds_buckets);
         registry.register_with_unit(
             "attempt_duration",
             "How long attempts ran, by custom API",
@@ -195,7 +212,7 @@ impl Metrics {
             "Callback and webhook POSTs, by kind and outcome",
             deliveries.clone(),
         );
-        let delivery_time: HistogramFamily<KindLabels> =
+        let delivery_time: ShardedFamily<KindLabels> =
             Family::new_with_constructor(seconds_buckets);
         registry.register_with_unit(
             "delivery_duration",
@@ -264,6 +281,7 @@ impl Metrics {
             canceled_before_start,
             wait,
             run,
+            api_cache: Default::default(),
             deliveries,
             delivery_time,
             queue,
@@ -299,9 +317,27 @@ impl Metrics {
         out
     }
 
-    fn api(&self, api: &str) -> ApiLabels {
+    /// Runs `f` on this thread's handles of `api`'s series, made on first use from the
+    /// families (under `api`'s capped label). Names past the cap share the `_other` series and
+    /// are not kept (the cache stays as small as the label set).
+    fn with_api(&self, api: &str, f: impl FnOnce(&mut ApiSeries, &str)) {
+        let cache = self.api_cache.get_or_default();
+        if let Some(series) = cache.borrow_mut().get_mut(api) {
+            f(series, api);
+            return;
+        }
+        let label = self.apis.label(api);
+        if label == api {
+            let mut cache = cache.borrow_mut();
+            f(cache.entry(label).or_default(), api);
+        } else {
+            f(&mut ApiSeries::default(), &label);
+        }
+    }
+
+    fn api(label: &str) -> ApiLabels {
         ApiLabels {
-            api: self.apis.label(api),
+            api: label.to_owned(),
         }
     }
 
@@ -310,7 +346,11 @@ impl Metrics {
         if !self.enabled {
             return;
         }
-        self.submitted.get_or_create(&self.api(api)).inc_by(n);
+        self.with_api(api, |s, label| {
+            s.submitted
+                .get_or_insert_with(|| self.submitted.get_or_create(&Self::api(label)).clone())
+                .inc_by(n);
+        });
     }
 
     /// An attempt of `api` started; `waited` is the time from submission when it is the first.
@@ -318,11 +358,16 @@ impl Metrics {
         if !self.enabled {
             return;
         }
-        let labels = self.api(api);
-        self.started.get_or_create(&labels).inc();
-        if let Some(w) = waited {
-            self.wait.get_or_create(&labels).observe(w.as_secs_f64());
-        }
+        self.with_api(api, |s, label| {
+            s.started
+                .get_or_insert_with(|| self.started.get_or_create(&Self::api(label)).clone())
+                .inc();
+            if let Some(w) = waited {
+                s.wait
+                    .get_or_insert_with(|| self.wait.get_or_create(&Self::api(label)).clone())
+                    .observe(w);
+            }
+        });
     }
 
     /// An attempt of `api` ran for `ran`.
@@ -330,9 +375,11 @@ impl Metrics {
         if !self.enabled {
             return;
         }
-        self.run
-            .get_or_create(&self.api(api))
-            .observe(ran.as_secs_f64());
+        self.with_api(api, |s, label| {
+            s.run
+                .get_or_insert_with(|| self.run.get_or_create(&Self::api(label)).clone())
+                .observe(ran);
+        });
     }
 
     /// An attempt of `api` failed (or was lost); `retried` when a retry was scheduled.
@@ -340,12 +387,18 @@ impl Metrics {
         if !self.enabled {
             return;
         }
-        self.attempts_failed
-            .get_or_create(&FailedLabels {
-                api: self.apis.label(api),
-                retried,
-            })
-            .inc();
+        self.with_api(api, |s, label| {
+            s.failed[usize::from(retried)]
+                .get_or_insert_with(|| {
+                    self.attempts_failed
+                        .get_or_create(&FailedLabels {
+                            api: label.to_owned(),
+                            retried,
+                        })
+                        .clone()
+                })
+                .inc();
+        });
     }
 
     /// An operation of `api` reached a terminal state.
@@ -353,12 +406,23 @@ impl Metrics {
         if !self.enabled {
             return;
         }
-        self.finished
-            .get_or_create(&FinishedLabels {
-                api: self.apis.label(api),
-                outcome,
-            })
-            .inc();
+        let at = match outcome {
+            Outcome::succeeded => 0,
+            Outcome::failed => 1,
+            Outcome::canceled => 2,
+        };
+        self.with_api(api, |s, label| {
+            s.finished[at]
+                .get_or_insert_with(|| {
+                    self.finished
+                        .get_or_create(&FinishedLabels {
+                            api: label.to_owned(),
+                            outcome,
+                        })
+                        .clone()
+                })
+                .inc();
+        });
     }
 
     /// An attempt whose lease expired was taken back.
@@ -387,7 +451,7 @@ impl Metrics {
             .inc();
         self.delivery_time
             .get_or_create(&KindLabels { kind })
-            .observe(took.as_secs_f64());
+            .observe(took);
     }
 
     /// The queue as last read from the database; `oldest_age` of its oldest waiting row.
@@ -545,6 +609,36 @@ mod tests {
             .contains(r#"bgops_http_request_duration_seconds_count{method="GET",route="/a"} 5"#));
         assert!(text
             .contains(r#"bgops_http_request_duration_seconds_count{method="POST",route="/a"} 1"#));
+    }
+
+    #[test]
+    fn custom_api_series_count_alike_through_the_handle_cache_and_past_the_cap() {
+        let m = Metrics::new();
+        for _ in 0..2 {
+            m.finished("a", Outcome::succeeded);
+            m.finished("a", Outcome::failed);
+            m.attempt_failed("a", true);
+            m.attempt_ran("a", Duration::from_millis(2));
+        }
+        m.attempt_failed("a", false);
+        for i in 0..MAX_API_LABELS + 3 {
+            m.submitted(&format!("api{i}"), 1);
+        }
+        m.submitted("late", 4);
+        let text = m.encode();
+        for line in [
+            r#"bgops_operations_finished_total{api="a",outcome="succeeded"} 2"#,
+            r#"bgops_operations_finished_total{api="a",outcome="failed"} 2"#,
+            r#"bgops_attempts_failed_total{api="a",retried="true"} 2"#,
+            r#"bgops_attempts_failed_total{api="a",retried="false"} 1"#,
+            r#"bgops_attempt_duration_seconds_count{api="a"} 2"#,
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
+        // "a" took one of the places: 199 more names, then 4 past the cap and "late" (4).
+        assert!(text.contains(&format!(
+            r#"bgops_operations_submitted_total{{api="{OTHER}"}} 8"#
+        )));
     }
 
     #[test]

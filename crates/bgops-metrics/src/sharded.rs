@@ -54,7 +54,12 @@ pub struct ShardedCounter {
 impl ShardedCounter {
     /// Adds one.
     pub fn inc(&self) {
-        self.shards[shard()].0.fetch_add(1, Ordering::Relaxed);
+        self.inc_by(1);
+    }
+
+    /// Adds `n`.
+    pub fn inc_by(&self, n: u64) {
+        self.shards[shard()].0.fetch_add(n, Ordering::Relaxed);
     }
 
     /// The sum of every shard.
