@@ -252,6 +252,20 @@ impl Engine {
         }
     }
 
+    /// Like [`Engine::start`], with the loops (and every task they spawn: attempts, their
+    /// writes, deliveries) on `runtime`: a runtime of their own, so that a flood of requests
+    /// queued on the HTTP runtime's threads (thousands of long polls answered at once) does not
+    /// delay the claims, starts and outcomes the whole node's throughput waits on.
+    pub fn start_on(
+        &self,
+        shutdown: CancellationToken,
+        runtime: &tokio::runtime::Handle,
+    ) -> EngineHandle {
+        EngineHandle {
+            join: runtime.spawn(crate::loops::supervise(self.inner.clone(), shutdown)),
+        }
+    }
+
     /// How many rows this node has claimed ahead that wait for a free worker. Readers see them
     /// Ready; this count is the only place their reservation shows (diagnostics, metrics).
     pub fn claimed_ahead(&self) -> usize {

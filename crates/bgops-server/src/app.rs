@@ -58,6 +58,38 @@ pub enum RunError {
     Config(String),
 }
 
+/// The engine's runtime: threads of its own (as many as the HTTP runtime has) for its loops.
+struct EngineRuntime(Option<tokio::runtime::Runtime>);
+
+impl EngineRuntime {
+    fn new() -> Result<Self, RunError> {
+        let threads = std::thread::available_parallelism()
+            .map(usize::from)
+            .unwrap_or(2);
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("bgops-engine")
+            .enable_all()
+            .build()
+            .map(|rt| Self(Some(rt)))
+            .map_err(|e| RunError::Config(format!("cannot start the engine's runtime: {e}")))
+    }
+
+    fn handle(&self) -> &tokio::runtime::Handle {
+        self.0.as_ref().expect("present until dropped").handle()
+    }
+}
+
+impl Drop for EngineRuntime {
+    fn drop(&mut self) {
+        // Dropped once the loops stopped (or on an early error): nothing is left on it to wait
+        // for, and a runtime cannot be dropped the blocking way from async code.
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
 /// The name of the stored setting holding the webhook signing secret.
 const WEBHOOK_SECRET_SETTING: &str = "webhook_secret";
 
@@ -169,7 +201,10 @@ pub async fn run_with_registry(
     );
     crate::definitions::apply(&engine, settings.custom_apis.as_deref()).await?;
     let engine_shutdown = CancellationToken::new();
-    let engine_handle = engine.start(engine_shutdown.clone());
+    // The engine's loops on threads of their own (as many as the HTTP runtime has): requests
+    // waiting on the HTTP threads never hold up a claim, a start or an outcome.
+    let engine_runtime = EngineRuntime::new()?;
+    let engine_handle = engine.start_on(engine_shutdown.clone(), engine_runtime.handle());
     let mut server = settings.server;
     if edge.tls.is_some() {
         server.scheme = "https";
@@ -188,6 +223,7 @@ pub async fn run_with_registry(
     // HTTP has stopped accepting; stop the engine in order.
     engine_shutdown.cancel();
     engine_handle.wait().await;
+    drop(engine_runtime);
     tracing::info!("bgops stopped");
     result.map_err(RunError::from)
 }

@@ -33,6 +33,8 @@ struct Burst {
     secs: f64,
     rate: f64,
     server_cpu_secs: f64,
+    /// CPU of this harness (the submitting client and the pollers) during the burst.
+    harness_cpu_secs: f64,
     idle_cpu_secs: Option<f64>,
     idle_secs: f64,
     rss_mib: f64,
@@ -61,13 +63,16 @@ pub async fn run(args: &BenchArgs, launch: &BgopsLaunch, workdir: &Path) -> Resu
 
 fn print_burst(b: &Burst) {
     println!(
-        "  {} pollers: {} ops in {:.2} s = {:.0} ops/s; server CPU {:.2} s ({:.3} s per 1k); RSS {:.0} MiB (peak {:.0} MiB)",
+        "  {} pollers: {} ops in {:.2} s = {:.0} ops/s; server CPU {:.2} s ({:.3} s per 1k), harness (clients) {:.2} s: {:.2} of {} cores busy; RSS {:.0} MiB (peak {:.0} MiB)",
         b.pollers,
         b.ops,
         b.secs,
         b.rate,
         b.server_cpu_secs,
         1000.0 * b.server_cpu_secs / b.ops as f64,
+        b.harness_cpu_secs,
+        (b.server_cpu_secs + b.harness_cpu_secs) / b.secs,
+        std::thread::available_parallelism().map_or(0, usize::from),
         b.rss_mib,
         b.peak_rss_mib
     );
@@ -176,7 +181,8 @@ async fn burst_on(
         ops: args.n,
         secs,
         rate: args.n as f64 / secs,
-        server_cpu_secs: cpu.total(),
+        server_cpu_secs: cpu.server,
+        harness_cpu_secs: cpu.bench,
         idle_cpu_secs: idle,
         idle_secs,
         rss_mib: mib(rss_waiting.map_or(rss, |(_, r)| r.max(rss))),
