@@ -7,8 +7,9 @@
 //! and whether the change may have ended the operation: an attempt that started or a
 //! submission did not, so a long poll waiting for the end sleeps through them without a read.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
+
+use dashmap::DashMap;
 
 use bgops_core::OperationId;
 use tokio::sync::watch;
@@ -21,8 +22,10 @@ pub struct Changes {
 
 #[derive(Default)]
 struct Shared {
-    /// One channel per operation someone waits for; removed with its last watcher.
-    by_id: Mutex<HashMap<OperationId, watch::Sender<Stamp>>>,
+    /// One channel per operation someone waits for; removed with its last watcher. Sharded:
+    /// thousands of long polls registering and leaving while the engine publishes must not
+    /// queue on one lock (the engine publishes an attempt's start before running it).
+    by_id: DashMap<OperationId, watch::Sender<Stamp>>,
     /// Moves on every change of any operation (streams of every change).
     any: watch::Sender<u64>,
 }
@@ -33,19 +36,12 @@ impl Changes {
         Self::default()
     }
 
-    fn map(&self) -> MutexGuard<'_, HashMap<OperationId, watch::Sender<Stamp>>> {
-        // Every change to the map is one call: a panic elsewhere leaves it consistent.
-        self.inner
-            .by_id
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// Starts watching `id`. Take the watch *before* reading the row: a change committed after
     /// the read then wakes it, so none is missed.
     pub fn watch(&self, id: OperationId) -> ChangeWatch {
         let rx = self
-            .map()
+            .inner
+            .by_id
             .entry(id)
             .or_insert_with(|| watch::channel(Stamp::default()).0)
             .subscribe();
@@ -80,14 +76,9 @@ impl Changes {
         if ids.is_empty() {
             return;
         }
-        {
-            let map = self.map();
-            if !map.is_empty() {
-                for id in ids {
-                    if let Some(tx) = map.get(id) {
-                        tx.send_modify(|s| s.moved(may_have_ended));
-                    }
-                }
+        for id in ids {
+            if let Some(tx) = self.inner.by_id.get(id) {
+                tx.send_modify(|s| s.moved(may_have_ended));
             }
         }
         self.inner.any.send_modify(|n| *n = n.wrapping_add(1));
@@ -96,7 +87,7 @@ impl Changes {
     /// Changes may have been missed (a lost notification connection, a lagging relay): wakes
     /// every watcher to read once.
     pub fn publish_all(&self) {
-        for tx in self.map().values() {
+        for tx in self.inner.by_id.iter() {
             tx.send_modify(|s| s.moved(true));
         }
         self.inner.any.send_modify(|n| *n = n.wrapping_add(1));
@@ -104,7 +95,7 @@ impl Changes {
 
     /// How many operations are being watched (diagnostics, metrics, tests).
     pub fn watched(&self) -> usize {
-        self.map().len()
+        self.inner.by_id.len()
     }
 }
 
@@ -163,11 +154,12 @@ impl ChangeWatch {
 
 impl Drop for ChangeWatch {
     fn drop(&mut self) {
-        let mut map = self.changes.map();
-        // Under the map's lock no one can subscribe meanwhile: the last watcher removes it.
-        if map.get(&self.id).is_some_and(|tx| tx.receiver_count() <= 1) {
-            map.remove(&self.id);
-        }
+        // Under the entry's shard lock no one can subscribe meanwhile: the last watcher
+        // removes it.
+        self.changes
+            .inner
+            .by_id
+            .remove_if(&self.id, |_, tx| tx.receiver_count() <= 1);
     }
 }
 

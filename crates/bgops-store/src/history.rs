@@ -102,6 +102,8 @@ pub struct OperationHistory {
     /// Its failed attempts, oldest first (at most [`HISTORY_CAP`], the last ones). Empty for
     /// an operation none of whose attempts failed.
     pub attempts: Vec<AttemptRecord>,
+    /// When the row's latest attempt started (`None` before any did).
+    pub last_attempt_started: Option<Timestamp>,
     /// Its callback deliveries, oldest first.
     pub deliveries: Vec<DeliveryHistory>,
     /// Its system jobs, oldest first.

@@ -418,12 +418,16 @@ async fn the_history_shows_every_attempt_with_its_error_and_each_callback_try() 
         assert!(a["endedOn"].is_string() && a["node"].is_string(), "{a}");
     }
     assert!(
-        attempts[0]["startedOn"].is_string(),
-        "the first start is kept"
+        attempts.iter().all(|a| a["startedOn"].is_string()),
+        "every attempt's start is kept, the successful retry's too: {h}"
     );
     assert_eq!(attempts[2]["attempt"], 3);
     assert_eq!(attempts[2]["outcome"], "Succeeded");
     assert!(attempts[2]["endedOn"].is_string());
+    assert!(
+        attempts[2]["startedOn"].as_str() >= attempts[1]["endedOn"].as_str(),
+        "the retry started no earlier than the failure before it ended: {h}"
+    );
     assert_eq!(attempts[2]["errorMessage"], Value::Null);
 
     let deliveries = h["deliveries"].as_array().expect("deliveries");

@@ -133,21 +133,22 @@ fn attempts(h: &OperationHistory) -> Vec<Value> {
     let op = &h.operation;
     let recorded = h.attempts.last().map_or(0, |a| a.attempt);
     if op.attempt > recorded && op.attempt > 0 {
-        out.push(last_attempt(op));
+        out.push(last_attempt(op, h.last_attempt_started));
     }
     out
 }
 
-/// The row's last attempt, which is not in its history of failures.
-fn last_attempt(op: &BackgroundOperation) -> Value {
-    let started = if op.attempt == 1 {
+/// The row's last attempt, which is not in its history of failures; `started` as its start
+/// write recorded it (rows written before that column existed: the first attempt's
+/// `starttime`, or `modifiedon` while it runs, which its start wrote).
+fn last_attempt(op: &BackgroundOperation, started: Option<Timestamp>) -> Value {
+    let started = started.or(if op.attempt == 1 {
         op.start_time
     } else if op.status == OperationStatus::InProgress {
-        // Its start wrote `modifiedon`; nothing since has while it runs.
         Some(op.modified_on)
     } else {
         None
-    };
+    });
     let failed = op.status == OperationStatus::Failed;
     json!({
         "attempt": op.attempt,

@@ -8,6 +8,10 @@
 -- Adding a nullable column without a default rewrites nothing.
 ALTER TABLE backgroundoperation ADD COLUMN attempthistory JSONB;
 
+-- When the row's latest attempt started (Unix ms), set by the write that records the start, so
+-- a retry that succeeds or is still running shows its start too (`starttime` keeps the first).
+ALTER TABLE backgroundoperation ADD COLUMN attemptstartedon BIGINT;
+
 -- The failed tries of a callback delivery, oldest first: a JSON array of
 -- {"attempt", "started", "ended", "error", "owner"}, appended by the write that records the
 -- failure; the last 20 are kept. NULL: no try failed.

@@ -7,6 +7,10 @@
 -- taken back counts as a failed attempt). Only the last 20 are kept. NULL: none failed.
 ALTER TABLE backgroundoperation ADD COLUMN attempthistory TEXT;
 
+-- When the row's latest attempt started (Unix ms), set by the write that records the start, so
+-- a retry that succeeds or is still running shows its start too (`starttime` keeps the first).
+ALTER TABLE backgroundoperation ADD COLUMN attemptstartedon INTEGER;
+
 -- The failed tries of a callback delivery, oldest first: a JSON array of
 -- {"attempt", "started", "ended", "error", "owner"}, appended by the write that records the
 -- failure; the last 20 are kept. NULL: no try failed.

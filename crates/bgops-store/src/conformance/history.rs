@@ -77,6 +77,7 @@ pub async fn failed_attempts_are_kept_with_the_row(db: &dyn TestDatabase) {
     assert_eq!(h.operation, get(store, ok.id).await);
     assert!(h.attempts.is_empty(), "{:?}", h.attempts);
     assert!(h.deliveries.is_empty() && h.system_jobs.is_empty());
+    assert_eq!(h.last_attempt_started, Some(t(1_000)), "its start is kept");
 
     // Fails, is retried, fails for good.
     let op = new_op(t(0));
@@ -85,6 +86,12 @@ pub async fn failed_attempts_are_kept_with_the_row(db: &dyn TestDatabase) {
     assert!(record(store, op.id, Fence::Attempt(1), t(3_000), first).await);
     let out = claim(store, "node-b", t(5_000), t(1_000_000_000), 1).await;
     assert_eq!(out.claimed.len(), 1);
+    let h = history(store, op.id).await;
+    assert_eq!(
+        (h.operation.start_time, h.last_attempt_started),
+        (Some(t(2_000)), Some(t(5_000))),
+        "the row keeps the first attempt's start, the history the running retry's"
+    );
     let last = failure(code, "second failure", None);
     assert!(record(store, op.id, Fence::Attempt(2), t(6_000), last).await);
     let h = history(store, op.id).await;
@@ -116,6 +123,10 @@ pub async fn failed_attempts_are_kept_with_the_row(db: &dyn TestDatabase) {
     // Final failures from here on, so the claims below find only the row they are about.
     let result = failure(code, "fast failure", None);
     assert!(record(store, fast.id, reserved, t(7_200), result).await);
+    assert_eq!(
+        history(store, fast.id).await.last_attempt_started,
+        Some(t(7_100))
+    );
     assert_eq!(
         history(store, fast.id).await.attempts,
         vec![entry(

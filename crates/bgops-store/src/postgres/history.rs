@@ -162,9 +162,18 @@ pub async fn read(c: &dyn Db, id: OperationId) -> Result<Option<OperationHistory
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
+    let last_attempt_started = c
+        .query_opt(
+            "SELECT attemptstartedon FROM backgroundoperation WHERE backgroundoperationid = $1",
+            &[&key],
+        )
+        .await?
+        .and_then(|r| r.get::<_, Option<i64>>(0))
+        .map(Timestamp);
     Ok(Some(OperationHistory {
         operation,
         attempts,
+        last_attempt_started,
         deliveries,
         system_jobs,
     }))

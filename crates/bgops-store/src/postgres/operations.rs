@@ -327,7 +327,8 @@ pub async fn start_attempt(c: &dyn Db, start: &StartAttempt) -> Result<bool, Sto
         format!(
             "UPDATE backgroundoperation SET backgroundoperationstatecode = 2, \
              backgroundoperationstatuscode = 20, attempt = $2, \
-             starttime = COALESCE(starttime, $4), leaseexpiresat = $5, modifiedon = $6, \
+             starttime = COALESCE(starttime, $4), attemptstartedon = $4, leaseexpiresat = $5, \
+             modifiedon = $6, \
              expiresat = $6 + ttlinseconds * 1000, \
              versionnumber = nextval('bgops_version_seq') {RESERVED}"
         )
@@ -461,7 +462,8 @@ async fn write_outcome(
             params.push(&started);
             (
                 format!(
-                    "attempt = $2, starttime = COALESCE(starttime, ${}), ",
+                    "attempt = $2, starttime = COALESCE(starttime, ${0}), \
+                     attemptstartedon = ${0}, ",
                     k + 1
                 ),
                 format!(

@@ -5,7 +5,7 @@
 use std::sync::LazyLock;
 
 use bgops_core::{OperationId, Timestamp};
-use rusqlite::{Connection, Row};
+use rusqlite::{Connection, OptionalExtension, Row};
 
 use crate::history::*;
 use crate::StoreError;
@@ -156,9 +156,19 @@ pub fn read(conn: &Connection, id: OperationId) -> Result<Option<OperationHistor
             });
         }
     }
+    let last_attempt_started = tx
+        .query_row(
+            "SELECT attemptstartedon FROM backgroundoperation WHERE backgroundoperationid = ?1",
+            [&key],
+            |r| r.get::<_, Option<i64>>(0),
+        )
+        .optional()?
+        .flatten()
+        .map(Timestamp);
     Ok(Some(OperationHistory {
         operation,
         attempts,
+        last_attempt_started,
         deliveries,
         system_jobs,
     }))

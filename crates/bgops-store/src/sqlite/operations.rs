@@ -304,7 +304,8 @@ pub fn start_attempt(
         .prepare_cached(&format!(
             "UPDATE backgroundoperation SET backgroundoperationstatecode = 2, \
              backgroundoperationstatuscode = 20, attempt = :attempt, \
-             starttime = COALESCE(starttime, :started), leaseexpiresat = :until, \
+             starttime = COALESCE(starttime, :started), attemptstartedon = :started, \
+             leaseexpiresat = :until, \
              modifiedon = :now, expiresat = :now + ttlinseconds * 1000, versionnumber = :v \
              {RESERVED}"
         ))?
@@ -348,7 +349,8 @@ pub fn record_outcome(
             started,
         } => (
             RESERVED,
-            "attempt = :attempt, starttime = COALESCE(starttime, :started), ",
+            "attempt = :attempt, starttime = COALESCE(starttime, :started), \
+             attemptstartedon = :started, ",
             *attempt,
             Some(owner),
             Some(started.0),
