@@ -61,11 +61,19 @@ impl AuditContext {
     }
 }
 
-/// Middleware: gives the request its [`AuditContext`] and logs a 401 or 403 answer. (With
-/// instrumentation on, [`crate::observe::around_request`] does this in the same layer.)
-pub async fn layer(mut req: Request, next: Next) -> Response {
+/// Middleware: gives the request its [`AuditContext`], refuses cross-site writes
+/// ([`crate::dashboard::refusal`]) and logs a 401 or 403 answer. (With instrumentation on,
+/// [`crate::observe::around_request`] does this in the same layer.)
+pub async fn layer(
+    axum::extract::State(state): axum::extract::State<crate::state::AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let entered = Entered::enter(&mut req);
-    let resp = next.run(req).await;
+    let resp = match crate::dashboard::refusal(&state, &req) {
+        Some(refused) => refused,
+        None => next.run(req).await,
+    };
     entered.leave(&resp);
     resp
 }

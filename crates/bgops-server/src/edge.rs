@@ -93,9 +93,11 @@ impl Connected<IncomingStream<'_, TlsListener>> for PeerAddr {
     }
 }
 
-/// The root of absolute URLs for this request (`{scheme}://{host}`), as the client sees it.
-#[derive(Clone, Debug)]
-pub struct PublicRoot(pub String);
+/// The edge middleware ran for this request and saw this peer: [`crate::extract::Root`] works
+/// out the root of absolute URLs from it (`--public-url`, trusted proxies' headers, `Host`)
+/// when a handler needs one, instead of every request paying for it.
+#[derive(Clone, Copy, Debug)]
+pub struct PeerAddrSeen(pub Option<IpAddr>);
 
 /// The client's address: the peer, or behind trusted proxies the first untrusted hop.
 #[derive(Clone, Copy, Debug)]
@@ -127,12 +129,9 @@ pub async fn middleware(State(state): State<AppState>, mut req: Request, next: N
         .extensions()
         .get::<ConnectInfo<PeerAddr>>()
         .map(|c| c.0 .0.ip());
-    let origin = state
-        .edge
-        .proxies
-        .resolve(peer, req.headers(), state.config.scheme);
-    req.extensions_mut().insert(PublicRoot(origin.root));
-    req.extensions_mut().insert(ClientAddr(origin.client));
+    let client = state.edge.proxies.client(peer, req.headers());
+    req.extensions_mut().insert(PeerAddrSeen(peer));
+    req.extensions_mut().insert(ClientAddr(client));
 
     let mut admitted = None;
     if let Some(token) = bearer_token(req.headers()).map(str::to_owned) {
@@ -142,7 +141,7 @@ pub async fn middleware(State(state): State<AppState>, mut req: Request, next: N
                     match limiter.admit(principal.id, Instant::now()) {
                         Ok(a) => admitted = Some(a),
                         Err(refused) => {
-                            tracing::info!(target: "bgops::audit", event = "throttled", user = %principal.id, client = ?origin.client, code = %refused.error.code, "request refused by service protection");
+                            tracing::info!(target: "bgops::audit", event = "throttled", user = %principal.id, client = ?client, code = %refused.error.code, "request refused by service protection");
                             let mut resp = api_error_response(&refused.error);
                             if let Ok(v) = HeaderValue::from_str(&refused.retry_after.to_string()) {
                                 resp.headers_mut().insert(header::RETRY_AFTER, v);

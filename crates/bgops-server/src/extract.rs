@@ -66,9 +66,13 @@ impl FromRequestParts<AppState> for Root {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        // Resolved by the edge middleware (`--public-url`, trusted proxies).
-        if let Some(root) = parts.extensions.get::<crate::edge::PublicRoot>() {
-            return Ok(Self(root.0.clone()));
+        // Behind the edge middleware: `--public-url`, trusted proxies' headers, `Host`.
+        if let Some(seen) = parts.extensions.get::<crate::edge::PeerAddrSeen>() {
+            let origin = state
+                .edge
+                .proxies
+                .resolve(seen.0, &parts.headers, state.config.scheme);
+            return Ok(Self(origin.root));
         }
         let host = parts
             .headers

@@ -36,8 +36,39 @@ impl ProxyPolicy {
         self.trusted.iter().any(|net| net.contains(&ip))
     }
 
+    /// The client of a request from `peer` with `headers`: what every request needs (the
+    /// audit log, service protection); the whole [`Origin`] is worked out only by the
+    /// handlers that write URLs.
+    pub fn client(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> Option<IpAddr> {
+        self.walk(peer, headers).0
+    }
+
     /// The origin of a request from `peer` with `headers`, served with `scheme`.
     pub fn resolve(&self, peer: Option<IpAddr>, headers: &HeaderMap, scheme: &str) -> Origin {
+        let (client, proto, host) = self.walk(peer, headers);
+        let root = match &self.public_url {
+            Some(url) => url.clone(),
+            None => {
+                let host = host
+                    .or_else(|| {
+                        headers
+                            .get(header::HOST)
+                            .and_then(|h| h.to_str().ok())
+                            .and_then(valid_host)
+                    })
+                    .unwrap_or_else(|| "localhost".to_owned());
+                format!("{}://{host}", proto.as_deref().unwrap_or(scheme))
+            }
+        };
+        Origin { root, client }
+    }
+
+    /// The client, and the scheme and host trusted proxies forwarded.
+    fn walk(
+        &self,
+        peer: Option<IpAddr>,
+        headers: &HeaderMap,
+    ) -> (Option<IpAddr>, Option<String>, Option<String>) {
         let mut client = peer.map(canonical);
         let mut proto: Option<String> = None;
         let mut host: Option<String> = None;
@@ -77,21 +108,7 @@ impl ProxyPolicy {
                     .and_then(|h| valid_host(h));
             }
         }
-        let root = match &self.public_url {
-            Some(url) => url.clone(),
-            None => {
-                let host = host
-                    .or_else(|| {
-                        headers
-                            .get(header::HOST)
-                            .and_then(|h| h.to_str().ok())
-                            .and_then(valid_host)
-                    })
-                    .unwrap_or_else(|| "localhost".to_owned());
-                format!("{}://{host}", proto.as_deref().unwrap_or(scheme))
-            }
-        };
-        Origin { root, client }
+        (client, proto, host)
     }
 }
 

@@ -35,7 +35,8 @@ pub fn submission_trace(headers: &HeaderMap) -> Option<TraceParent> {
 pub const REQUEST_SPAN_TARGET: &str = module_path!();
 
 /// Wraps every request in a span (a child of the client's trace, when it sent one), counts it
-/// in the HTTP metrics, and gives it its audit context ([`crate::audit::layer`]'s work).
+/// in the HTTP metrics, gives it its audit context ([`crate::audit::layer`]'s work), and
+/// refuses cross-site writes ([`crate::dashboard::refusal`]).
 pub async fn around_request(
     State(state): State<AppState>,
     mut req: Request,
@@ -60,7 +61,10 @@ pub async fn around_request(
     if let Some(parent) = client_trace(req.headers()) {
         trace::set_parent(&span, parent);
     }
-    let response = next.run(req).instrument(span.clone()).await;
+    let response = match crate::dashboard::refusal(&state, &req) {
+        Some(refused) => refused,
+        None => next.run(req).instrument(span.clone()).await,
+    };
     // Named after the handler ran: a custom API defined moments ago is known by now.
     let named_segment = route.segment.is_some();
     let route = route.label(&state);

@@ -16,7 +16,6 @@ mod history;
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
@@ -133,10 +132,12 @@ async fn summary(State(state): State<AppState>, _caller: Caller) -> Result<Respo
     Ok(crate::response::json(StatusCode::OK, &body))
 }
 
-/// Refuses writes that a browser says come from another site, and, with the dashboard
-/// read-only, writes from a page of this origin (the dashboard is the only page it serves).
-/// Requests without `Sec-Fetch-Site` (programs, older browsers) pass.
-pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// The refusal of a write that a browser says comes from another site, and, with the dashboard
+/// read-only, of a write from a page of this origin (the dashboard is the only page it serves);
+/// `None` for every other request. Requests without `Sec-Fetch-Site` (programs, older
+/// browsers) pass. Checked for every route by the request middleware (`observe` or `audit`),
+/// not by a layer of its own: each layer costs every request a clone of the routes below it.
+pub fn refusal(state: &AppState, req: &Request) -> Option<Response> {
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if !safe {
         let site = req
@@ -145,19 +146,19 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
         if site == "cross-site" || site == "same-site" {
-            return api_error_response(&ApiError::new(
+            return Some(api_error_response(&ApiError::new(
                 403,
                 ErrorCode::ACCESS_DENIED,
                 "Requests that change data are not accepted from another site's pages.",
-            ));
+            )));
         }
         if site == "same-origin" && state.config.dashboard == DashboardMode::ReadOnly {
-            return api_error_response(&ApiError::new(
+            return Some(api_error_response(&ApiError::new(
                 403,
                 ErrorCode::ACCESS_DENIED,
                 "The dashboard is read-only (--dashboard read-only): it cannot change data.",
-            ));
+            )));
         }
     }
-    next.run(req).await
+    None
 }

@@ -52,20 +52,20 @@ pub fn router(state: AppState) -> Router {
         )
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(limit))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::dashboard::guard,
-        ));
-    // Request spans, HTTP metrics and the audit context in one layer; the audit context alone
-    // when `--instrumentation off` turned the others off.
+        .layer(DefaultBodyLimit::max(limit));
+    // Request spans, HTTP metrics, the audit context and the cross-site write check in one
+    // layer; the audit context and the check alone when `--instrumentation off` turned the
+    // others off.
     let router = if state.engine.config().metrics.enabled() {
         router.layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::observe::around_request,
         ))
     } else {
-        router.layer(axum::middleware::from_fn(crate::audit::layer))
+        router.layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::audit::layer,
+        ))
     };
     router
         .layer(CatchPanicLayer::custom(
