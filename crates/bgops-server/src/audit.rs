@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::Request;
-use axum::middleware::Next;
+
 use axum::response::Response;
 use bgops_core::security::Principal;
 
@@ -59,23 +59,6 @@ impl AuditContext {
             .clone()
             .unwrap_or_else(|| ("-".to_owned(), "-".to_owned()))
     }
-}
-
-/// Middleware: gives the request its [`AuditContext`], refuses cross-site writes
-/// ([`crate::dashboard::refusal`]) and logs a 401 or 403 answer. (With instrumentation on,
-/// [`crate::observe::around_request`] does this in the same layer.)
-pub async fn layer(
-    axum::extract::State(state): axum::extract::State<crate::state::AppState>,
-    mut req: Request,
-    next: Next,
-) -> Response {
-    let entered = Entered::enter(&mut req);
-    let resp = match crate::dashboard::refusal(&state, &req) {
-        Some(refused) => refused,
-        None => next.run(req).await,
-    };
-    entered.leave(&resp);
-    resp
 }
 
 /// A request's audit context, from before it is handled to its answer.

@@ -24,6 +24,7 @@ use crate::jwt::{JwtAuthenticator, JwtSettings};
 use crate::limiter::{Limiter, RateLimits};
 use crate::state::AppState;
 use crate::tls::{CertResolver, TlsListener, TlsSettings};
+use tracing::Instrument;
 
 /// The transport and edge settings of `bgops serve`.
 #[derive(Clone, Debug, Default)]
@@ -123,8 +124,13 @@ pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// The middleware: origin, authentication, service protection, challenge.
+/// The one middleware every request passes: its span and HTTP metrics
+/// ([`crate::observe::Observed`]), the client's address, its audit context
+/// ([`crate::audit::Entered`]), authentication, service protection, the cross-site write check
+/// ([`crate::dashboard::refusal`]) and the 401 challenge. One layer, not one per concern: each
+/// layer costs every request a boxed clone of the service stack below it.
 pub async fn middleware(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let observed = crate::observe::Observed::begin(&state, &req);
     let peer = req
         .extensions()
         .get::<ConnectInfo<PeerAddr>>()
@@ -132,7 +138,28 @@ pub async fn middleware(State(state): State<AppState>, mut req: Request, next: N
     let client = state.edge.proxies.client(peer, req.headers());
     req.extensions_mut().insert(PeerAddrSeen(peer));
     req.extensions_mut().insert(ClientAddr(client));
+    let audit = crate::audit::Entered::enter(&mut req);
+    let span = observed
+        .as_ref()
+        .map_or_else(tracing::Span::none, |o| o.span().clone());
+    let response = admit_and_run(&state, req, next, client)
+        .instrument(span)
+        .await;
+    if let Some(observed) = observed {
+        observed.end(&state, &response);
+    }
+    audit.leave(&response);
+    response
+}
 
+/// Authentication, service protection, the cross-site write check, the handler, and the 401
+/// challenge.
+async fn admit_and_run(
+    state: &AppState,
+    mut req: Request,
+    next: Next,
+    client: Option<IpAddr>,
+) -> Response {
     let mut admitted = None;
     if let Some(token) = bearer_token(req.headers()).map(str::to_owned) {
         match state.auth.authenticate(&token).await {
@@ -158,6 +185,9 @@ pub async fn middleware(State(state): State<AppState>, mut req: Request, next: N
             // A store failure: the handler's own authentication answers it.
             Err(crate::error::AppError::Internal(_)) => {}
         }
+    }
+    if let Some(refused) = crate::dashboard::refusal(state, &req) {
+        return refused;
     }
     let mut resp = next.run(req).await;
     drop(admitted);

@@ -5,13 +5,11 @@
 
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{MatchedPath, Request};
 use axum::http::HeaderMap;
-use axum::middleware::Next;
 use axum::response::Response;
 use bgops_core::TraceParent;
 use bgops_engine::trace;
-use tracing::Instrument;
 
 use crate::routes::WEB_API;
 use crate::state::AppState;
@@ -34,53 +32,76 @@ pub fn submission_trace(headers: &HeaderMap) -> Option<TraceParent> {
 /// The tracing target of request spans, which the span exporter records at DEBUG.
 pub const REQUEST_SPAN_TARGET: &str = module_path!();
 
-/// Wraps every request in a span (a child of the client's trace, when it sent one), counts it
-/// in the HTTP metrics, gives it its audit context ([`crate::audit::layer`]'s work), and
-/// refuses cross-site writes ([`crate::dashboard::refusal`]).
-pub async fn around_request(
-    State(state): State<AppState>,
-    mut req: Request,
-    next: Next,
-) -> Response {
-    let started = Instant::now();
-    // The audit context too: one middleware layer instead of two (each layer costs every
-    // request a boxed clone of the service stack below it).
-    let audit = crate::audit::Entered::enter(&mut req);
-    let method = req.method().clone();
-    let route = RouteParts::of(&req);
-    // DEBUG: with the default log level the span costs nothing unless spans are exported (the
-    // exporter's own filter takes this target at DEBUG).
-    let span = tracing::debug_span!(
-        "request",
-        otel.name = %format_args!("{method} {}", route.template.as_deref().unwrap_or("unmatched")),
-        otel.kind = "server",
-        http.request.method = %method,
-        http.route = tracing::field::Empty,
-        http.response.status_code = tracing::field::Empty,
-    );
-    if let Some(parent) = client_trace(req.headers()) {
-        trace::set_parent(&span, parent);
+/// What one request leaves behind for operators, from before it is handled to its answer: a
+/// span (a child of the client's trace, when it sent one) and the HTTP metrics. Begun and ended
+/// by the edge middleware ([`crate::edge::middleware`]), the one layer every request passes:
+/// each layer costs every request a boxed clone of the service stack below it.
+pub struct Observed {
+    started: Instant,
+    method: axum::http::Method,
+    route: RouteParts,
+    span: tracing::Span,
+}
+
+impl Observed {
+    /// Starts observing `req`; `None` with `--instrumentation off`.
+    pub fn begin(state: &AppState, req: &Request) -> Option<Self> {
+        if !state.engine.config().metrics.enabled() {
+            return None;
+        }
+        let started = Instant::now();
+        let method = req.method().clone();
+        let route = RouteParts::of(req);
+        // DEBUG: with the default log level the span costs nothing unless spans are exported
+        // (the exporter's own filter takes this target at DEBUG).
+        let span = tracing::debug_span!(
+            "request",
+            otel.name = %format_args!("{method} {}", route.template.as_deref().unwrap_or("unmatched")),
+            otel.kind = "server",
+            http.request.method = %method,
+            http.route = tracing::field::Empty,
+            http.response.status_code = tracing::field::Empty,
+        );
+        if let Some(parent) = client_trace(req.headers()) {
+            trace::set_parent(&span, parent);
+        }
+        Some(Self {
+            started,
+            method,
+            route,
+            span,
+        })
     }
-    let response = match crate::dashboard::refusal(&state, &req) {
-        Some(refused) => refused,
-        None => next.run(req).instrument(span.clone()).await,
-    };
-    // Named after the handler ran: a custom API defined moments ago is known by now.
-    let named_segment = route.segment.is_some();
-    let route = route.label(&state);
-    let status = response.status().as_u16();
-    if named_segment {
-        trace::rename(&span, format!("{method} {route}"));
+
+    /// The request's span, for the handler to run in.
+    pub fn span(&self) -> &tracing::Span {
+        &self.span
     }
-    span.record("http.route", route.as_str());
-    span.record("http.response.status_code", status);
-    state
-        .engine
-        .config()
-        .metrics
-        .http_request(method.as_str(), &route, status, started.elapsed());
-    audit.leave(&response);
-    response
+
+    /// Names the span after the route and counts the answer.
+    pub fn end(self, state: &AppState, response: &Response) {
+        let Self {
+            started,
+            method,
+            route,
+            span,
+        } = self;
+        // Named after the handler ran: a custom API defined moments ago is known by now.
+        let named_segment = route.segment.is_some();
+        let route = route.label(state);
+        let status = response.status().as_u16();
+        if named_segment {
+            trace::rename(&span, format!("{method} {route}"));
+        }
+        span.record("http.route", route.as_str());
+        span.record("http.response.status_code", status);
+        state.engine.config().metrics.http_request(
+            method.as_str(),
+            &route,
+            status,
+            started.elapsed(),
+        );
+    }
 }
 
 /// What the route label is made of, taken from the request before it is handled.

@@ -53,20 +53,9 @@ pub fn router(state: AppState) -> Router {
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit));
-    // Request spans, HTTP metrics, the audit context and the cross-site write check in one
-    // layer; the audit context and the check alone when `--instrumentation off` turned the
-    // others off.
-    let router = if state.engine.config().metrics.enabled() {
-        router.layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::observe::around_request,
-        ))
-    } else {
-        router.layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::audit::layer,
-        ))
-    };
+    // Request spans, HTTP metrics, the audit context, authentication and the cross-site write
+    // check are one layer over these, `edge::middleware` (see `crate::router`); a panic is
+    // answered here, inside it, so it is counted and audited like any other 500.
     router
         .layer(CatchPanicLayer::custom(
             |_: Box<dyn std::any::Any + Send>| {
