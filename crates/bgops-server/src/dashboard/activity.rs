@@ -57,11 +57,13 @@ struct Inner {
 impl Activity {
     /// The activity as JSON for the summary: `{"minutes": [...], "byApi": [...], "nodes": [...]}`.
     /// Older than [`REFRESH`], the last one is shown while one read in the background (started
-    /// by the first viewer to find it old) replaces it: no viewer waits for the database, and
-    /// nothing is read while no one looks. Only the very first viewer waits for a read. A failed
-    /// or slow read leaves the last one.
+    /// by the first viewer to find it old) replaces it: no viewer waits for the database while
+    /// someone watches, and nothing is read while no one looks. The first viewer, and the
+    /// first after [`crate::routes::metrics::MAX_STALE`] without any, waits for a read. A
+    /// failed or slow read leaves the last one.
     pub async fn read(&self, state: &AppState) -> Value {
-        match self.shown() {
+        let max_stale = crate::routes::metrics::MAX_STALE;
+        match self.shown().filter(|(at, _)| at.elapsed() < max_stale) {
             Some((at, shown)) => {
                 if at.elapsed() >= REFRESH {
                     if let Ok(inner) = self.inner.clone().try_lock_owned() {
@@ -76,7 +78,7 @@ impl Activity {
             }
             None => {
                 let mut inner = self.inner.lock().await;
-                if self.shown().is_none() {
+                if self.shown().is_none_or(|(at, _)| at.elapsed() >= max_stale) {
                     self.refresh(state, &mut inner).await;
                 }
                 self.shown()

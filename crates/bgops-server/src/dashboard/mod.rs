@@ -115,7 +115,8 @@ fn asset(body: &'static str, content_type: &'static str) -> Response {
 /// one's creation time, as last read (read again in the background when older than
 /// [`crate::routes::metrics::QUEUE_REFRESH`]), whether the dashboard is read-only, and the
 /// [`activity::Activity`] (finished per minute over the last hour, by custom API, and the nodes
-/// holding leases), kept the same way. No viewer waits for the database but the first.
+/// holding leases), kept the same way. While someone watches, no viewer waits for the
+/// database.
 async fn summary(State(state): State<AppState>, _caller: Caller) -> Result<Response, AppError> {
     let (summary, read_at) = crate::routes::metrics::queue_summary(&state)
         .await

@@ -19,6 +19,10 @@ use crate::state::AppState;
 /// The oldest queue summary a scrape may show.
 pub const QUEUE_REFRESH: Duration = Duration::from_secs(5);
 
+/// The oldest summary answered without waiting for a read: past it (no one asked for a while),
+/// the caller waits for a fresh one rather than see counts from long ago.
+pub const MAX_STALE: Duration = Duration::from_secs(60);
+
 /// How long a queue summary read may take; a slower one is given up and the last summary kept.
 const SUMMARY_WAIT: Duration = Duration::from_secs(2);
 
@@ -74,12 +78,13 @@ pub async fn metrics(State(state): State<AppState>, req: Request) -> Result<Resp
 
 /// The queue summary. Younger than [`QUEUE_REFRESH`], the last one read; older, still the last
 /// one, while one read in the background (started by the first caller to find it old, whoever
-/// else asks meanwhile) replaces it — so no request waits for the database, and nothing is read
-/// while no one asks. Only the very first caller waits for a read. The gauges are updated with
-/// every read. `None` when it was never read successfully.
+/// else asks meanwhile) replaces it — so no request waits for the database while someone
+/// watches, and nothing is read while no one asks. The first caller, and the first after
+/// [`MAX_STALE`] without any, waits for a read. The gauges are updated with every read. `None`
+/// when it was never read successfully.
 pub async fn queue_summary(state: &AppState) -> Option<(QueueSummary, Timestamp)> {
     let refresh = &state.queue_refresh;
-    match refresh.last() {
+    match refresh.last().filter(|(at, _, _)| at.elapsed() < MAX_STALE) {
         Some((at, read_at, summary)) => {
             if at.elapsed() >= QUEUE_REFRESH {
                 if let Ok(reading) = refresh.reading.clone().try_lock_owned() {
@@ -94,7 +99,10 @@ pub async fn queue_summary(state: &AppState) -> Option<(QueueSummary, Timestamp)
         }
         None => {
             let _reading = refresh.reading.lock().await;
-            if refresh.last().is_none() {
+            if refresh
+                .last()
+                .is_none_or(|(at, _, _)| at.elapsed() >= MAX_STALE)
+            {
                 read_summary(state).await;
             }
             refresh.last().map(|(_, read_at, s)| (s, read_at))
