@@ -144,6 +144,10 @@ mod tests {
                     "outputjson",
                     // The W3C trace context its attempts continue (0013).
                     "traceparent",
+                    // The failed attempts and the latest attempt's start, for the
+                    // dashboard's operation page (0015).
+                    "attempthistory",
+                    "attemptstartedon",
                 ],
                 // Write-only: see `catalogue::serviceendpoint_with_authvalue`.
                 "serviceendpoint" => &["authvalue"],
