@@ -468,7 +468,8 @@ impl Metrics {
         self.oldest_waiting.set(oldest_age.as_secs_f64());
     }
 
-    /// An HTTP request was answered. `route` is a template (see [`Metrics::route_label`]).
+    /// An HTTP request was answered. `route` is a route template label (a raw path never is:
+    /// the server names the Web API's `{segment}` only when it is a known name).
     pub fn http_request(&self, method: &str, route: &str, status: u16, took: Duration) {
         if !self.enabled {
             return;

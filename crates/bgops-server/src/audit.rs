@@ -2,8 +2,9 @@
 //! privilege denial, impersonation, and change of a user, key or role association — who, what,
 //! and from where (the client's address). Never a token or a key: keys are named by their id.
 //!
-//! [`layer`] gives each request an [`AuditContext`] (its client address; the user once
-//! authenticated) and logs the 401s and 403s it ends with; the handlers that change the
+//! [`Entered`] gives each request an [`AuditContext`] (its client address; the user once
+//! authenticated) and logs the 401s and 403s it ends with (the edge middleware enters and
+//! leaves it for every request); the handlers that change the
 //! directory log their changes with [`change`].
 
 use std::net::IpAddr;

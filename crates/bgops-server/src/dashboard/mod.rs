@@ -7,7 +7,7 @@
 //! cancel, resubmit), which run through the same service layer with the caller's privileges.
 //!
 //! Its pages carry a strict Content-Security-Policy (only this origin's script and style, no
-//! inline code, no framing), and [`guard`] refuses cross-site writes (`Sec-Fetch-Site`) and,
+//! inline code, no framing), and [`refusal`] refuses cross-site writes (`Sec-Fetch-Site`) and,
 //! with `--dashboard read-only`, every write a page of this origin sends.
 
 mod actions;

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{api_error_response, AppError};
 use crate::state::AppState;
 
-/// The oldest queue summary a scrape may show.
+/// Past this age a queue summary is read again (in the background: see [`queue_summary`]).
 pub const QUEUE_REFRESH: Duration = Duration::from_secs(5);
 
 /// The oldest summary answered without waiting for a read: past it (no one asked for a while),
