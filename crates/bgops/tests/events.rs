@@ -119,6 +119,38 @@ async fn an_operations_stream_follows_it_to_the_end() {
     assert!(again.next().await.is_none(), "and the stream ends");
 }
 
+/// On PostgreSQL a stream on one node sees an attempt start that any node recorded: the start
+/// travels as its own notification (`started:`, which wakes streams and not long polls), not
+/// only with the end.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stream_on_one_node_sees_an_attempt_start_recorded_through_postgresql() {
+    let schema = common::pg::Schema::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let flags = ["--workers", "1", "--claim-ahead", "0s"];
+    let a = Server::start_url(&schema.url, dir.path(), &flags);
+    let b = Server::start_url(&schema.url, dir.path(), &flags);
+    // Both nodes' one worker busy, so the operation waits while its stream opens.
+    let held = [
+        a.submit("bgops_Delay", json!({ "DelayMs": 2500 })).await,
+        a.submit("bgops_Delay", json!({ "DelayMs": 2500 })).await,
+    ];
+    for h in &held {
+        a.wait_status(h, 20, WAIT).await;
+    }
+    let id = a.submit("bgops_Delay", json!({ "DelayMs": 1000 })).await;
+    let mut events = Reader::new(open(&b, &format!("/api/backgroundoperation/{id}"), None).await);
+    let mut codes = Vec::new();
+    while let Some(e) = events.next().await {
+        codes.push(e.data["backgroundOperationStatusCode"].as_i64().unwrap());
+    }
+    assert_eq!(codes.first(), Some(&0), "waiting for a worker: {codes:?}");
+    assert_eq!(codes.last(), Some(&30), "{codes:?}");
+    assert!(
+        codes.contains(&20),
+        "its start (In Progress) is streamed before the end: {codes:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cancel_ends_an_operations_stream() {
     let server = Server::start(FAST);
