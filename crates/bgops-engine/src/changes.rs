@@ -1,18 +1,27 @@
 //! The change fan-out: whoever waits for an operation to change (a long poll, an event stream)
 //! holds a [`ChangeWatch`] and sleeps until that operation changes state, with no database
-//! read meanwhile. One map from operation id to a `tokio::sync::watch` channel, fed by this
-//! node's own writes (SQLite) or by the store's events from every node (PostgreSQL's
-//! `LISTEN/NOTIFY`, this node's included), and a node-wide generation for streams of every
-//! change. A waiter re-reads the row when woken; the fan-out carries no state, only "look" —
-//! and whether the change may have ended the operation: an attempt that started or a
-//! submission did not, so a long poll waiting for the end sleeps through them without a read.
+//! read meanwhile. One map from operation id to its channels, fed by this node's own writes
+//! (SQLite) or by the store's events from every node (PostgreSQL's `LISTEN/NOTIFY`, this
+//! node's included), and a node-wide generation for streams of every change. A waiter re-reads
+//! the row when woken; the fan-out carries no state, only "look".
+//!
+//! Each watched operation has two channels: one moved by every change (event streams follow
+//! it) and one moved only by changes that may have ended the operation (long polls sleep on
+//! it), so an attempt's start or a submission wakes no long poll at all.
+//!
+//! **The relay.** Publishing from the engine's threads would wake every waiter from there:
+//! each wake of a task on the HTTP runtime is a system call, and the woken HTTP thread
+//! preempts the engine thread in the middle of its claim → start → outcome pipeline. A server
+//! runs [`Changes::relay`] on the runtime of its waiters instead: a publish then only queues the
+//! ids that someone watches and wakes the relay once, and the relay wakes the waiters from
+//! that runtime's own thread. Without a relay a publish wakes the waiters itself.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use dashmap::DashMap;
 
 use bgops_core::OperationId;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 
 /// The fan-out; cheap to clone (one shared map).
 #[derive(Clone, Default)]
@@ -22,12 +31,57 @@ pub struct Changes {
 
 #[derive(Default)]
 struct Shared {
-    /// One channel per operation someone waits for; removed with its last watcher. Sharded:
-    /// thousands of long polls registering and leaving while the engine publishes must not
-    /// queue on one lock (the engine publishes an attempt's start before running it).
-    by_id: DashMap<OperationId, watch::Sender<Stamp>>,
+    /// The channels of each operation someone waits for; removed with its last watcher.
+    /// Sharded: thousands of long polls registering and leaving while the engine publishes
+    /// must not queue on one lock.
+    by_id: DashMap<OperationId, Channels>,
     /// Moves on every change of any operation (streams of every change).
     any: watch::Sender<u64>,
+    /// Set once [`Changes::relay`] runs.
+    relay: OnceLock<Relay>,
+}
+
+/// One watched operation's channels (each carries a count of the changes sent on it).
+struct Channels {
+    /// Every change.
+    changes: watch::Sender<u64>,
+    /// Changes that may have ended the operation.
+    ends: watch::Sender<u64>,
+}
+
+impl Channels {
+    fn new() -> Self {
+        Self {
+            changes: watch::channel(0).0,
+            ends: watch::channel(0).0,
+        }
+    }
+
+    fn moved(&self, may_have_ended: bool) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+        if may_have_ended {
+            self.ends.send_modify(|n| *n = n.wrapping_add(1));
+        }
+    }
+
+    fn watchers(&self) -> usize {
+        self.changes.receiver_count()
+    }
+}
+
+/// What the engine's threads leave for the relay.
+#[derive(Default)]
+struct Relay {
+    pending: Mutex<Pending>,
+    wake: Notify,
+}
+
+#[derive(Default)]
+struct Pending {
+    /// Watched operations that changed, and whether the change may have ended them.
+    ids: Vec<(OperationId, bool)>,
+    /// Whether the generation of every change must move.
+    any: bool,
 }
 
 impl Changes {
@@ -39,18 +93,15 @@ impl Changes {
     /// Starts watching `id`. Take the watch *before* reading the row: a change committed after
     /// the read then wakes it, so none is missed.
     pub fn watch(&self, id: OperationId) -> ChangeWatch {
-        let rx = self
-            .inner
-            .by_id
-            .entry(id)
-            .or_insert_with(|| watch::channel(Stamp::default()).0)
-            .subscribe();
-        let ends = rx.borrow().ends;
+        let (changes, ends) = {
+            let entry = self.inner.by_id.entry(id).or_insert_with(Channels::new);
+            (entry.changes.subscribe(), entry.ends.subscribe())
+        };
         ChangeWatch {
             id,
-            rx,
+            changes,
             ends,
-            changes: self.clone(),
+            fanout: self.clone(),
         }
     }
 
@@ -76,19 +127,61 @@ impl Changes {
         if ids.is_empty() {
             return;
         }
-        for id in ids {
-            if let Some(tx) = self.inner.by_id.get(id) {
-                tx.send_modify(|s| s.moved(may_have_ended));
+        let Some(relay) = self.inner.relay.get() else {
+            self.deliver(ids.iter().map(|id| (*id, may_have_ended)), true);
+            return;
+        };
+        let any = self.inner.any.receiver_count() > 0;
+        let mut watched = ids
+            .iter()
+            .filter(|id| self.inner.by_id.contains_key(id))
+            .peekable();
+        if watched.peek().is_none() && !any {
+            // No one looks: nothing to wake, and the relay stays asleep.
+            return;
+        }
+        {
+            let mut pending = relay.pending.lock().unwrap_or_else(|e| e.into_inner());
+            pending.ids.extend(watched.map(|id| (*id, may_have_ended)));
+            pending.any |= any;
+        }
+        relay.wake.notify_one();
+    }
+
+    /// Wakes the watchers of `ids` (those still watched) and, if `any`, the streams of every
+    /// change.
+    fn deliver(&self, ids: impl IntoIterator<Item = (OperationId, bool)>, any: bool) {
+        for (id, may_have_ended) in ids {
+            if let Some(channels) = self.inner.by_id.get(&id) {
+                channels.moved(may_have_ended);
             }
         }
-        self.inner.any.send_modify(|n| *n = n.wrapping_add(1));
+        if any {
+            self.inner.any.send_modify(|n| *n = n.wrapping_add(1));
+        }
+    }
+
+    /// Relays publishes to the waiters, from the task that runs this (spawn it on the runtime
+    /// the waiters run on); runs until dropped. Once it runs, publishing only queues and wakes
+    /// this task. Run it at most once per fan-out: a second call returns at once.
+    pub async fn relay(self) {
+        if self.inner.relay.set(Relay::default()).is_err() {
+            return;
+        }
+        let relay = self.inner.relay.get().expect("set above");
+        loop {
+            relay.wake.notified().await;
+            let batch =
+                std::mem::take(&mut *relay.pending.lock().unwrap_or_else(|e| e.into_inner()));
+            self.deliver(batch.ids, batch.any);
+        }
     }
 
     /// Changes may have been missed (a lost notification connection, a lagging relay): wakes
     /// every watcher to read once.
     pub fn publish_all(&self) {
-        for tx in self.inner.by_id.iter() {
-            tx.send_modify(|s| s.moved(true));
+        for channels in self.inner.by_id.iter() {
+            channels.moved(true);
         }
         self.inner.any.send_modify(|n| *n = n.wrapping_add(1));
     }
@@ -99,56 +192,34 @@ impl Changes {
     }
 }
 
-/// What an operation's channel carries: how many changes were published, and how many of
-/// them may have ended it. Counts, not flags, so a wake that finds several changes at once
-/// still knows whether any of them may have ended it.
-#[derive(Clone, Copy, Debug, Default)]
-struct Stamp {
-    changes: u64,
-    ends: u64,
-}
-
-impl Stamp {
-    fn moved(&mut self, may_have_ended: bool) {
-        self.changes = self.changes.wrapping_add(1);
-        if may_have_ended {
-            self.ends = self.ends.wrapping_add(1);
-        }
-    }
-}
-
 /// A wait for one operation's changes; dropping it (a client that went away) unregisters it.
 pub struct ChangeWatch {
     id: OperationId,
-    rx: watch::Receiver<Stamp>,
-    /// The `ends` count last seen.
-    ends: u64,
-    changes: Changes,
+    /// Every change.
+    changes: watch::Receiver<u64>,
+    /// Changes that may have ended it.
+    ends: watch::Receiver<u64>,
+    fanout: Changes,
 }
 
 impl ChangeWatch {
     /// Waits until the operation changes after the watch was taken or last woken.
     pub async fn changed(&mut self) {
-        if self.rx.changed().await.is_err() {
+        if self.changes.changed().await.is_err() {
             // The channel is only dropped with its last watcher, which is this one: never.
             std::future::pending::<()>().await;
         }
-        self.ends = self.rx.borrow_and_update().ends;
+        // Whatever ended it is seen now too.
+        self.ends.mark_unchanged();
     }
 
     /// Waits until the operation changes in a way that may have ended it (after the watch was
-    /// taken or last woken); sleeps through submissions and attempt starts.
+    /// taken or last woken); sleeps through submissions and attempt starts, without waking.
     pub async fn may_have_ended(&mut self) {
-        loop {
-            if self.rx.changed().await.is_err() {
-                std::future::pending::<()>().await;
-            }
-            let ends = self.rx.borrow_and_update().ends;
-            if ends != self.ends {
-                self.ends = ends;
-                return;
-            }
+        if self.ends.changed().await.is_err() {
+            std::future::pending::<()>().await;
         }
+        self.changes.mark_unchanged();
     }
 }
 
@@ -156,10 +227,10 @@ impl Drop for ChangeWatch {
     fn drop(&mut self) {
         // Under the entry's shard lock no one can subscribe meanwhile: the last watcher
         // removes it.
-        self.changes
+        self.fanout
             .inner
             .by_id
-            .remove_if(&self.id, |_, tx| tx.receiver_count() <= 1);
+            .remove_if(&self.id, |_, channels| channels.watchers() <= 1);
     }
 }
 
@@ -244,6 +315,49 @@ mod tests {
         assert_eq!(changes.watched(), 1, "one watcher is left");
         drop(w2);
         assert_eq!(changes.watched(), 0);
+    }
+
+    #[tokio::test]
+    async fn through_the_relay_a_publish_wakes_the_same_watchers() {
+        let changes = Changes::new();
+        tokio::spawn(changes.clone().relay());
+        // Let the relay install itself.
+        for _ in 0..100 {
+            if changes.inner.relay.get().is_some() {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert!(changes.inner.relay.get().is_some(), "the relay runs");
+        let (a, b) = (OperationId::new_random(), OperationId::new_random());
+        let mut end = changes.watch(a);
+        let mut stream = changes.watch(a);
+        let mut other = changes.watch(b);
+        let mut all = changes.watch_all();
+        changes.publish_not_ended(&[a]);
+        tokio::time::timeout(Duration::from_secs(1), stream.changed())
+            .await
+            .expect("a start reaches the stream through the relay");
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), end.may_have_ended())
+                .await
+                .is_err(),
+            "a start does not wake a wait for the end"
+        );
+        changes.publish(&[a, OperationId::new_random()]);
+        tokio::time::timeout(Duration::from_secs(1), end.may_have_ended())
+            .await
+            .expect("an end reaches the wait for the end through the relay");
+        tokio::time::timeout(Duration::from_secs(1), all.changed())
+            .await
+            .expect("the streams of every change move")
+            .unwrap();
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), other.changed())
+                .await
+                .is_err(),
+            "another operation's watcher stays asleep"
+        );
     }
 
     #[tokio::test]

@@ -204,6 +204,9 @@ pub async fn run_with_registry(
     // The engine's loops on threads of their own (as many as the HTTP runtime has): requests
     // waiting on the HTTP threads never hold up a claim, a start or an outcome.
     let engine_runtime = EngineRuntime::new()?;
+    // Long polls and event streams are woken from this (the HTTP) runtime, not from the
+    // engine's threads (see `bgops_engine::changes`).
+    let relay = tokio::spawn(engine.changes().clone().relay());
     let engine_handle = engine.start_on(engine_shutdown.clone(), engine_runtime.handle());
     let mut server = settings.server;
     if edge.tls.is_some() {
@@ -223,6 +226,7 @@ pub async fn run_with_registry(
     // HTTP has stopped accepting; stop the engine in order.
     engine_shutdown.cancel();
     engine_handle.wait().await;
+    relay.abort();
     drop(engine_runtime);
     tracing::info!("bgops stopped");
     result.map_err(RunError::from)
