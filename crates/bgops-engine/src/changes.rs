@@ -3,7 +3,8 @@
 //! read meanwhile. One map from operation id to its channels, fed by this node's own writes
 //! (SQLite) or by the store's events from every node (PostgreSQL's `LISTEN/NOTIFY`, this
 //! node's included), and a node-wide generation for streams of every change. A waiter re-reads
-//! the row when woken; the fan-out carries no state, only "look".
+//! the row when woken; the fan-out carries no state, only "look" — except the end this node
+//! recorded itself ([`Ended`]): a long poll woken by it answers from it, with no read at all.
 //!
 //! Each watched operation has two channels: one moved by every change (event streams follow
 //! it) and one moved only by changes that may have ended the operation (long polls sleep on
@@ -20,8 +21,35 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use dashmap::DashMap;
 
-use bgops_core::OperationId;
+use bgops_core::{OperationId, OperationStatus};
 use tokio::sync::{watch, Notify};
+
+/// How an operation ended, as this node's engine wrote it (the same values, committed): what
+/// the status monitor shows of a terminal operation, so a long poll woken by it needs no read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ended {
+    /// Succeeded, Failed or Canceled.
+    pub status: OperationStatus,
+    /// `outputparameters` (Key/Value JSON), when Succeeded.
+    pub output_parameters: Option<String>,
+    /// The outputs as the status monitor shows them, when Succeeded and rendered.
+    pub outputs_json: Option<String>,
+    /// `errorcode`, when Failed.
+    pub error_code: Option<i32>,
+    /// `errormessage`, when Failed.
+    pub error_message: Option<String>,
+}
+
+/// One published change of one operation.
+#[derive(Clone, Debug)]
+enum Change {
+    /// It did not end (submitted, an attempt started).
+    NotEnded,
+    /// It may have ended (read it to know).
+    MayHaveEnded,
+    /// It ended so.
+    Ended(Arc<Ended>),
+}
 
 /// The fan-out; cheap to clone (one shared map).
 #[derive(Clone, Default)]
@@ -41,26 +69,33 @@ struct Shared {
     relay: OnceLock<Relay>,
 }
 
-/// One watched operation's channels (each carries a count of the changes sent on it).
+/// One watched operation's channels.
 struct Channels {
-    /// Every change.
+    /// Every change (a count).
     changes: watch::Sender<u64>,
-    /// Changes that may have ended the operation.
-    ends: watch::Sender<u64>,
+    /// Changes that may have ended the operation: the end, when the last of them is one this
+    /// node recorded.
+    ends: watch::Sender<Option<Arc<Ended>>>,
 }
 
 impl Channels {
     fn new() -> Self {
         Self {
             changes: watch::channel(0).0,
-            ends: watch::channel(0).0,
+            ends: watch::channel(None).0,
         }
     }
 
-    fn moved(&self, may_have_ended: bool) {
+    fn moved(&self, change: Change) {
         self.changes.send_modify(|n| *n = n.wrapping_add(1));
-        if may_have_ended {
-            self.ends.send_modify(|n| *n = n.wrapping_add(1));
+        match change {
+            Change::NotEnded => {}
+            Change::MayHaveEnded => {
+                self.ends.send_replace(None);
+            }
+            Change::Ended(ended) => {
+                self.ends.send_replace(Some(ended));
+            }
         }
     }
 
@@ -78,8 +113,8 @@ struct Relay {
 
 #[derive(Default)]
 struct Pending {
-    /// Watched operations that changed, and whether the change may have ended them.
-    ids: Vec<(OperationId, bool)>,
+    /// Watched operations that changed, and how.
+    ids: Vec<(OperationId, Change)>,
     /// Whether the generation of every change must move.
     any: bool,
 }
@@ -114,21 +149,32 @@ impl Changes {
     /// lease taken back, or a change this node cannot tell apart): wakes their watchers and
     /// the streams of every change.
     pub fn publish(&self, ids: &[OperationId]) {
-        self.send(ids, true);
+        self.send(ids, Change::MayHaveEnded);
+    }
+
+    /// This node recorded how `id` ended (committed): wakes its watchers, and a long poll
+    /// answers from `ended` without reading the row.
+    pub fn publish_ended(&self, id: OperationId, ended: Ended) {
+        self.send(&[id], Change::Ended(Arc::new(ended)));
+    }
+
+    /// Whether anyone watches `id` (to skip building what only a watcher would use).
+    pub fn is_watched(&self, id: OperationId) -> bool {
+        self.inner.by_id.contains_key(&id)
     }
 
     /// These operations changed state but did not end (submitted, or an attempt started):
     /// wakes the streams of their changes, not the waits for their end.
     pub fn publish_not_ended(&self, ids: &[OperationId]) {
-        self.send(ids, false);
+        self.send(ids, Change::NotEnded);
     }
 
-    fn send(&self, ids: &[OperationId], may_have_ended: bool) {
+    fn send(&self, ids: &[OperationId], change: Change) {
         if ids.is_empty() {
             return;
         }
         let Some(relay) = self.inner.relay.get() else {
-            self.deliver(ids.iter().map(|id| (*id, may_have_ended)), true);
+            self.deliver(ids.iter().map(|id| (*id, change.clone())), true);
             return;
         };
         let any = self.inner.any.receiver_count() > 0;
@@ -142,7 +188,7 @@ impl Changes {
         }
         {
             let mut pending = relay.pending.lock().unwrap_or_else(|e| e.into_inner());
-            pending.ids.extend(watched.map(|id| (*id, may_have_ended)));
+            pending.ids.extend(watched.map(|id| (*id, change.clone())));
             pending.any |= any;
         }
         relay.wake.notify_one();
@@ -150,10 +196,10 @@ impl Changes {
 
     /// Wakes the watchers of `ids` (those still watched) and, if `any`, the streams of every
     /// change.
-    fn deliver(&self, ids: impl IntoIterator<Item = (OperationId, bool)>, any: bool) {
-        for (id, may_have_ended) in ids {
+    fn deliver(&self, ids: impl IntoIterator<Item = (OperationId, Change)>, any: bool) {
+        for (id, change) in ids {
             if let Some(channels) = self.inner.by_id.get(&id) {
-                channels.moved(may_have_ended);
+                channels.moved(change);
             }
         }
         if any {
@@ -181,7 +227,7 @@ impl Changes {
     /// every watcher to read once.
     pub fn publish_all(&self) {
         for channels in self.inner.by_id.iter() {
-            channels.moved(true);
+            channels.moved(Change::MayHaveEnded);
         }
         self.inner.any.send_modify(|n| *n = n.wrapping_add(1));
     }
@@ -198,11 +244,16 @@ pub struct ChangeWatch {
     /// Every change.
     changes: watch::Receiver<u64>,
     /// Changes that may have ended it.
-    ends: watch::Receiver<u64>,
+    ends: watch::Receiver<Option<Arc<Ended>>>,
     fanout: Changes,
 }
 
 impl ChangeWatch {
+    /// The operation watched.
+    pub fn id(&self) -> OperationId {
+        self.id
+    }
+
     /// Waits until the operation changes after the watch was taken or last woken.
     pub async fn changed(&mut self) {
         if self.changes.changed().await.is_err() {
@@ -215,11 +266,14 @@ impl ChangeWatch {
 
     /// Waits until the operation changes in a way that may have ended it (after the watch was
     /// taken or last woken); sleeps through submissions and attempt starts, without waking.
-    pub async fn may_have_ended(&mut self) {
+    /// Returns how it ended when the last such change is an end this node recorded (no need to
+    /// read the row), else `None` (read it).
+    pub async fn may_have_ended(&mut self) -> Option<Arc<Ended>> {
         if self.ends.changed().await.is_err() {
             std::future::pending::<()>().await;
         }
         self.changes.mark_unchanged();
+        self.ends.borrow_and_update().clone()
     }
 }
 
@@ -358,6 +412,33 @@ mod tests {
                 .is_err(),
             "another operation's watcher stays asleep"
         );
+    }
+
+    #[tokio::test]
+    async fn an_end_recorded_here_reaches_the_wait_with_how_it_ended() {
+        let changes = Changes::new();
+        let id = OperationId::new_random();
+        let mut end = changes.watch(id);
+        assert!(changes.is_watched(id));
+        let ended = Ended {
+            status: OperationStatus::Failed,
+            output_parameters: None,
+            outputs_json: None,
+            error_code: Some(-2147188475),
+            error_message: Some("boom".into()),
+        };
+        changes.publish_ended(id, ended.clone());
+        let got = tokio::time::timeout(Duration::from_secs(1), end.may_have_ended())
+            .await
+            .expect("woken");
+        assert_eq!(got.as_deref(), Some(&ended), "answered without a read");
+        // An end followed by a change this node cannot tell apart: read.
+        changes.publish_ended(id, ended);
+        changes.publish(&[id]);
+        let got = tokio::time::timeout(Duration::from_secs(1), end.may_have_ended())
+            .await
+            .expect("woken");
+        assert_eq!(got, None, "the last change says: read the row");
     }
 
     #[tokio::test]

@@ -136,6 +136,18 @@ impl Inner {
         }
     }
 
+    /// To call after this node committed how `id` ended: wakes its waiters, and long polls answer
+    /// from `ended` (built only if someone waits) without reading the row. Published on every
+    /// backend: on PostgreSQL the notification of the same change follows, and finds the
+    /// long polls answered.
+    pub fn ended(&self, id: OperationId, ended: impl FnOnce() -> crate::changes::Ended) {
+        if self.changes.is_watched(id) {
+            self.changes.publish_ended(id, ended());
+        } else {
+            self.changed(&[id]);
+        }
+    }
+
     /// To call after a committed write changed these operations' state without ending them
     /// (a submission, an attempt started): wakes their event streams, not their long polls.
     pub fn changed_not_ended(&self, ids: &[OperationId]) {

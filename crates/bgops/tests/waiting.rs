@@ -95,6 +95,38 @@ async fn a_long_poll_times_out_with_the_current_state() {
     assert_eq!(body["backgroundOperationStatusCode"], 32, "{body}");
 }
 
+/// A long poll woken by an end this node recorded answers from that end without reading the
+/// row: its body must be exactly what a read of the row shows afterwards, whatever the end.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_long_poll_answers_with_exactly_what_the_row_says_at_the_end() {
+    let server = Server::start(FAST);
+    let cases = [
+        // Succeeded, with typed outputs.
+        ("bgops_Delay", json!({ "DelayMs": 800 })),
+        // Retried twice (each retry wakes the waiter to read), then Succeeded.
+        ("bgops_Fail", json!({ "FailTimes": 2 })),
+        // Failed for good after the retries, with the message given.
+        (
+            "bgops_Fail",
+            json!({ "FailTimes": 10, "Message": "still \"broken\", ünïcode" }),
+        ),
+    ];
+    for (api, input) in cases {
+        let id = server.submit(api, input.clone()).await;
+        let (status, _, waited) = long_poll(&server, &id, "wait=30").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            waited["backgroundOperationStateCode"], 3,
+            "{api} {input}: {waited}"
+        );
+        let (_, _, read) = server.status(&id).await;
+        assert_eq!(
+            waited, read,
+            "{api} {input}: the long poll's answer and the row"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn many_long_polls_on_one_operation_are_answered_together() {
     let server = Server::start(FAST);

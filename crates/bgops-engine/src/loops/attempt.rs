@@ -10,11 +10,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bgops_core::{BackgroundOperation, OperationError, OperationId, Timestamp};
+use bgops_core::{BackgroundOperation, OperationError, OperationId, OperationStatus, Timestamp};
 use bgops_store::{AttemptOutcome, AttemptResult, Fence, Recorded, StartAttempt};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::changes::Ended;
 use crate::engine::Inner;
 use crate::outcome;
 use crate::plugin::PluginContext;
@@ -262,7 +263,38 @@ async fn write_outcome(inner: Arc<Inner>, outcome: AttemptOutcome, name: &str) {
     }
     forget(&inner, id);
     if recorded.applied() {
-        inner.changed(&[id]);
+        match &outcome.result {
+            // These writes always end the row, with exactly these values.
+            AttemptResult::Succeeded {
+                outputs,
+                outputs_json,
+            } => inner.ended(id, || Ended {
+                status: OperationStatus::Succeeded,
+                output_parameters: Some(outputs.clone()),
+                outputs_json: outputs_json.clone(),
+                error_code: None,
+                error_message: None,
+            }),
+            AttemptResult::Canceled => inner.ended(id, || Ended {
+                status: OperationStatus::Canceled,
+                output_parameters: None,
+                outputs_json: None,
+                error_code: None,
+                error_message: None,
+            }),
+            AttemptResult::Failed {
+                error,
+                retry_at: None,
+            } => inner.ended(id, || Ended {
+                status: OperationStatus::Failed,
+                output_parameters: None,
+                outputs_json: None,
+                error_code: Some(error.code.as_i32()),
+                error_message: Some(error.message.clone()),
+            }),
+            // Retried, unless a cancel request came meanwhile: read to know.
+            AttemptResult::Failed { .. } => inner.changed(&[id]),
+        }
         count_outcome(&inner.config.metrics, name, &outcome.result);
     }
     if retry && recorded.applied() {

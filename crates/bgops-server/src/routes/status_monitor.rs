@@ -112,6 +112,8 @@ pub async fn get(
 ) -> Result<Response, AppError> {
     let id = parse_id(&raw)?;
     let wait = Prefer::from_headers(&headers).wait()?;
+    // A long poll watches before its first read, so a change committed after the read wakes it.
+    let watch = wait.map(|_| state.engine.changes().watch(id));
     // A row outside the caller's depth is not found, exactly as an absent one.
     let visible = caller
         .access(&state)
@@ -121,9 +123,9 @@ pub async fn get(
     if super::events::wants_event_stream(&headers) {
         return super::events::operation_stream(state, id, &headers).await;
     }
-    let op = match wait {
-        None => visible,
-        Some(wait) => wait_for_end(&state, id, wait).await?,
+    let op = match (wait, watch) {
+        (Some(wait), Some(watch)) => wait_for_end(&state, visible, watch, wait).await?,
+        _ => visible,
     };
     let mut resp = render(&state, op).await;
     if let Some(wait) = wait {
@@ -149,27 +151,46 @@ pub(crate) async fn read(
         .ok_or_else(|| ApiError::item_not_found(id))?)
 }
 
-/// Reads `id` until it is terminal, `wait` has passed or the service stops; reads again only
-/// when the fan-out says it changed in a way that may have ended it (not when it started). The watch is taken before the first read, so a change
-/// committed in between still wakes it; it is dropped with the request (a client that hangs
-/// up leaves nothing behind).
+/// Waits from `op` (read after `watch` was taken, so a change committed in between still wakes
+/// it) until the operation is terminal, `wait` has passed or the service stops. Woken only by
+/// a change that may have ended it (not by its start); answers from the end this node recorded
+/// when that is what woke it, and reads the row otherwise. The watch is dropped with the
+/// request (a client that hangs up leaves nothing behind).
 async fn wait_for_end(
     state: &AppState,
-    id: OperationId,
+    mut op: OperationStatusView,
+    mut watch: bgops_engine::changes::ChangeWatch,
     wait: Duration,
 ) -> Result<OperationStatusView, AppError> {
     let deadline = tokio::time::Instant::now() + wait;
-    let mut watch = state.engine.changes().watch(id);
-    let mut op = read(state, id).await?;
     while !op.status.is_terminal() {
-        tokio::select! {
-            _ = watch.may_have_ended() => {}
+        let ended = tokio::select! {
+            ended = watch.may_have_ended() => ended,
             _ = tokio::time::sleep_until(deadline) => break,
             _ = state.stopping.cancelled() => break,
-        }
-        op = read(state, id).await?;
+        };
+        op = match ended {
+            Some(ended) => ended_view(op, &ended),
+            None => read(state, watch.id()).await?,
+        };
     }
     Ok(op)
+}
+
+/// `op` as it ended. The name and the run-as user cannot change; `version` stays the one read
+/// before (the status monitor's answer does not show it).
+fn ended_view(
+    op: OperationStatusView,
+    ended: &bgops_engine::changes::Ended,
+) -> OperationStatusView {
+    OperationStatusView {
+        status: ended.status,
+        output_parameters: ended.output_parameters.clone(),
+        outputs_json: ended.outputs_json.clone(),
+        error_code: ended.error_code,
+        error_message: ended.error_message.clone(),
+        ..op
+    }
 }
 
 /// The status monitor's answer for `op`: its body, and `Retry-After` until it is terminal.
