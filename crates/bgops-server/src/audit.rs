@@ -70,22 +70,23 @@ pub struct Entered {
 }
 
 impl Entered {
-    /// Gives `req` its [`AuditContext`].
-    pub fn enter(req: &mut Request) -> Self {
-        let peer = req
-            .extensions()
-            .get::<crate::edge::ClientAddr>()
-            .and_then(|c| c.0);
+    /// A new [`AuditContext`] for `req` from client address `client` (the edge middleware
+    /// hands it to the extractors in [`crate::edge::Seen`]).
+    pub fn enter(req: &Request, client: Option<std::net::IpAddr>) -> Self {
         let ctx = Arc::new(AuditContext {
-            peer,
+            peer: client,
             ..AuditContext::default()
         });
-        req.extensions_mut().insert(ctx.clone());
         Self {
             ctx,
             method: req.method().clone(),
             uri: req.uri().clone(),
         }
+    }
+
+    /// The request's audit context.
+    pub fn context(&self) -> &Arc<AuditContext> {
+        &self.ctx
     }
 
     /// Logs the answer if it is a 401 or a 403.

@@ -23,7 +23,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 use crate::audit::AuditContext;
-use crate::edge::{bearer_token, AuthRefused, Authenticated};
+use crate::edge::{bearer_token, Seen};
 use crate::error::AppError;
 use crate::jwt::{looks_like_jwt, JwtAuthenticator, JwtError};
 use crate::state::AppState;
@@ -345,17 +345,16 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let audit = parts.extensions.get::<Arc<AuditContext>>().cloned();
+        let seen = parts.extensions.get::<Seen>();
+        let audit: Option<Arc<AuditContext>> = seen.map(|s| s.audit.clone());
         // The edge middleware authenticated the token already (once per request); after a store
         // failure there it is tried again here, so the failure is answered as one.
-        let authenticated = match parts.extensions.get::<Authenticated>() {
-            Some(Authenticated(principal)) => Ok(principal.clone()),
-            None => match parts.extensions.get::<AuthRefused>() {
-                Some(AuthRefused(e)) => Err(AppError::Api(e.clone())),
-                None => match bearer_token(&parts.headers) {
-                    None => Err(ApiError::unauthenticated().into()),
-                    Some(token) => state.auth.authenticate(token).await,
-                },
+        let authenticated = match seen.and_then(|s| s.auth.clone()) {
+            Some(Ok(principal)) => Ok(principal),
+            Some(Err(e)) => Err(AppError::Api(e)),
+            None => match bearer_token(&parts.headers) {
+                None => Err(ApiError::unauthenticated().into()),
+                Some(token) => state.auth.authenticate(token).await,
             },
         };
         let principal = match authenticated {

@@ -94,23 +94,25 @@ impl Connected<IncomingStream<'_, TlsListener>> for PeerAddr {
     }
 }
 
-/// The edge middleware ran for this request and saw this peer: [`crate::extract::Root`] works
-/// out the root of absolute URLs from it (`--public-url`, trusted proxies' headers, `Host`)
-/// when a handler needs one, instead of every request paying for it.
-#[derive(Clone, Copy, Debug)]
-pub struct PeerAddrSeen(pub Option<IpAddr>);
-
-/// The client's address: the peer, or behind trusted proxies the first untrusted hop.
-#[derive(Clone, Copy, Debug)]
-pub struct ClientAddr(pub Option<IpAddr>);
-
-/// The bearer token's principal, authenticated once per request.
+/// What the edge middleware saw of a request, for the extractors behind it: one request
+/// extension, not one per fact (each insert into a request's extensions allocates and, as
+/// they grow, rehashes them). Its presence also says the middleware ran.
 #[derive(Clone, Debug)]
-pub struct Authenticated(pub Principal);
-
-/// The bearer token was refused (a 401), for the handler's [`Caller`](crate::auth::Caller).
-#[derive(Clone, Debug)]
-pub struct AuthRefused(pub ApiError);
+pub struct Seen {
+    /// The TCP peer's address (`None` without connect info, as in tests):
+    /// [`crate::extract::Root`] works out the root of absolute URLs from it (`--public-url`,
+    /// trusted proxies' headers, `Host`) when a handler needs one, instead of every request
+    /// paying for it.
+    pub peer: Option<IpAddr>,
+    /// The client's address: the peer, or behind trusted proxies the first untrusted hop.
+    pub client: Option<IpAddr>,
+    /// The request's audit context.
+    pub audit: std::sync::Arc<crate::audit::AuditContext>,
+    /// The bearer token's principal, authenticated once per request, or why it was refused
+    /// (a 401, for the handler's [`Caller`](crate::auth::Caller)); `None` without a token or
+    /// after a store failure (the handler tries again).
+    pub auth: Option<Result<Principal, ApiError>>,
+}
 
 /// The bearer token of a request, if it carries one.
 pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
@@ -129,20 +131,24 @@ pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
 /// ([`crate::audit::Entered`]), authentication, service protection, the cross-site write check
 /// ([`crate::dashboard::refusal`]) and the 401 challenge. One layer, not one per concern: each
 /// layer costs every request a boxed clone of the service stack below it.
-pub async fn middleware(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+pub async fn middleware(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let observed = crate::observe::Observed::begin(&state, &req);
     let peer = req
         .extensions()
         .get::<ConnectInfo<PeerAddr>>()
         .map(|c| c.0 .0.ip());
     let client = state.edge.proxies.client(peer, req.headers());
-    req.extensions_mut().insert(PeerAddrSeen(peer));
-    req.extensions_mut().insert(ClientAddr(client));
-    let audit = crate::audit::Entered::enter(&mut req);
+    let audit = crate::audit::Entered::enter(&req, client);
+    let seen = Seen {
+        peer,
+        client,
+        audit: audit.context().clone(),
+        auth: None,
+    };
     let span = observed
         .as_ref()
         .map_or_else(tracing::Span::none, |o| o.span().clone());
-    let response = admit_and_run(&state, req, next, client)
+    let response = admit_and_run(&state, req, next, seen)
         .instrument(span)
         .await;
     if let Some(observed) = observed {
@@ -154,12 +160,8 @@ pub async fn middleware(State(state): State<AppState>, mut req: Request, next: N
 
 /// Authentication, service protection, the cross-site write check, the handler, and the 401
 /// challenge.
-async fn admit_and_run(
-    state: &AppState,
-    mut req: Request,
-    next: Next,
-    client: Option<IpAddr>,
-) -> Response {
+async fn admit_and_run(state: &AppState, mut req: Request, next: Next, mut seen: Seen) -> Response {
+    let client = seen.client;
     let mut admitted = None;
     if let Some(token) = bearer_token(req.headers()).map(str::to_owned) {
         match state.auth.authenticate(&token).await {
@@ -177,10 +179,10 @@ async fn admit_and_run(
                         }
                     }
                 }
-                req.extensions_mut().insert(Authenticated(principal));
+                seen.auth = Some(Ok(principal));
             }
             Err(crate::error::AppError::Api(e)) => {
-                req.extensions_mut().insert(AuthRefused(e));
+                seen.auth = Some(Err(e));
             }
             // A store failure: the handler's own authentication answers it.
             Err(crate::error::AppError::Internal(_)) => {}
@@ -189,6 +191,7 @@ async fn admit_and_run(
     if let Some(refused) = crate::dashboard::refusal(state, &req) {
         return refused;
     }
+    req.extensions_mut().insert(seen);
     let mut resp = next.run(req).await;
     drop(admitted);
     if resp.status() == StatusCode::UNAUTHORIZED {

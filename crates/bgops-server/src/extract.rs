@@ -67,11 +67,11 @@ impl FromRequestParts<AppState> for Root {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         // Behind the edge middleware: `--public-url`, trusted proxies' headers, `Host`.
-        if let Some(seen) = parts.extensions.get::<crate::edge::PeerAddrSeen>() {
+        if let Some(seen) = parts.extensions.get::<crate::edge::Seen>() {
             let origin = state
                 .edge
                 .proxies
-                .resolve(seen.0, &parts.headers, state.config.scheme);
+                .resolve(seen.peer, &parts.headers, state.config.scheme);
             return Ok(Self(origin.root));
         }
         let host = parts
