@@ -40,6 +40,40 @@ pub struct Ended {
     pub error_message: Option<String>,
 }
 
+impl Ended {
+    /// Succeeded with these outputs (stored Key/Value JSON, and rendered if they were).
+    pub fn succeeded(outputs: &str, outputs_json: Option<&str>) -> Self {
+        Self {
+            status: OperationStatus::Succeeded,
+            output_parameters: Some(outputs.to_owned()),
+            outputs_json: outputs_json.map(str::to_owned),
+            error_code: None,
+            error_message: None,
+        }
+    }
+
+    /// Failed for good with this error.
+    pub fn failed(code: i32, message: &str) -> Self {
+        Self {
+            status: OperationStatus::Failed,
+            error_code: Some(code),
+            error_message: Some(message.to_owned()),
+            ..Self::canceled()
+        }
+    }
+
+    /// Canceled.
+    pub fn canceled() -> Self {
+        Self {
+            status: OperationStatus::Canceled,
+            output_parameters: None,
+            outputs_json: None,
+            error_code: None,
+            error_message: None,
+        }
+    }
+}
+
 /// One published change of one operation.
 #[derive(Clone, Debug)]
 enum Change {
@@ -420,13 +454,7 @@ mod tests {
         let id = OperationId::new_random();
         let mut end = changes.watch(id);
         assert!(changes.is_watched(id));
-        let ended = Ended {
-            status: OperationStatus::Failed,
-            output_parameters: None,
-            outputs_json: None,
-            error_code: Some(-2147188475),
-            error_message: Some("boom".into()),
-        };
+        let ended = Ended::failed(-2147188475, "boom");
         changes.publish_ended(id, ended.clone());
         let got = tokio::time::timeout(Duration::from_secs(1), end.may_have_ended())
             .await

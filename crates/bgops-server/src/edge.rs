@@ -104,9 +104,8 @@ pub struct Seen {
     /// trusted proxies' headers, `Host`) when a handler needs one, instead of every request
     /// paying for it.
     pub peer: Option<IpAddr>,
-    /// The client's address: the peer, or behind trusted proxies the first untrusted hop.
-    pub client: Option<IpAddr>,
-    /// The request's audit context.
+    /// The request's audit context (with the client's address: the peer, or behind trusted
+    /// proxies the first untrusted hop).
     pub audit: std::sync::Arc<crate::audit::AuditContext>,
     /// The bearer token's principal, authenticated once per request, or why it was refused
     /// (a 401, for the handler's [`Caller`](crate::auth::Caller)); `None` without a token or
@@ -141,14 +140,13 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
     let audit = crate::audit::Entered::enter(&req, client);
     let seen = Seen {
         peer,
-        client,
         audit: audit.context().clone(),
         auth: None,
     };
     let span = observed
         .as_ref()
         .map_or_else(tracing::Span::none, |o| o.span().clone());
-    let response = admit_and_run(&state, req, next, seen)
+    let response = admit_and_run(&state, req, next, seen, client)
         .instrument(span)
         .await;
     if let Some(observed) = observed {
@@ -160,8 +158,13 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
 
 /// Authentication, service protection, the cross-site write check, the handler, and the 401
 /// challenge.
-async fn admit_and_run(state: &AppState, mut req: Request, next: Next, mut seen: Seen) -> Response {
-    let client = seen.client;
+async fn admit_and_run(
+    state: &AppState,
+    mut req: Request,
+    next: Next,
+    mut seen: Seen,
+    client: Option<IpAddr>,
+) -> Response {
     let mut admitted = None;
     if let Some(token) = bearer_token(req.headers()).map(str::to_owned) {
         match state.auth.authenticate(&token).await {

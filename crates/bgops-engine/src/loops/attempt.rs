@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bgops_core::{BackgroundOperation, OperationError, OperationId, OperationStatus, Timestamp};
+use bgops_core::{BackgroundOperation, OperationError, OperationId, Timestamp};
 use bgops_store::{AttemptOutcome, AttemptResult, Fence, Recorded, StartAttempt};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -268,30 +268,12 @@ async fn write_outcome(inner: Arc<Inner>, outcome: AttemptOutcome, name: &str) {
             AttemptResult::Succeeded {
                 outputs,
                 outputs_json,
-            } => inner.ended(id, || Ended {
-                status: OperationStatus::Succeeded,
-                output_parameters: Some(outputs.clone()),
-                outputs_json: outputs_json.clone(),
-                error_code: None,
-                error_message: None,
-            }),
-            AttemptResult::Canceled => inner.ended(id, || Ended {
-                status: OperationStatus::Canceled,
-                output_parameters: None,
-                outputs_json: None,
-                error_code: None,
-                error_message: None,
-            }),
+            } => inner.ended(id, || Ended::succeeded(outputs, outputs_json.as_deref())),
+            AttemptResult::Canceled => inner.ended(id, Ended::canceled),
             AttemptResult::Failed {
                 error,
                 retry_at: None,
-            } => inner.ended(id, || Ended {
-                status: OperationStatus::Failed,
-                output_parameters: None,
-                outputs_json: None,
-                error_code: Some(error.code.as_i32()),
-                error_message: Some(error.message.clone()),
-            }),
+            } => inner.ended(id, || Ended::failed(error.code.as_i32(), &error.message)),
             // Retried, unless a cancel request came meanwhile: read to know.
             AttemptResult::Failed { .. } => inner.changed(&[id]),
         }

@@ -113,7 +113,7 @@ pub async fn get(
     let id = parse_id(&raw)?;
     let wait = Prefer::from_headers(&headers).wait()?;
     // A long poll watches before its first read, so a change committed after the read wakes it.
-    let watch = wait.map(|_| state.engine.changes().watch(id));
+    let long_poll = wait.map(|wait| (wait, state.engine.changes().watch(id)));
     // A row outside the caller's depth is not found, exactly as an absent one.
     let visible = caller
         .access(&state)
@@ -123,9 +123,9 @@ pub async fn get(
     if super::events::wants_event_stream(&headers) {
         return super::events::operation_stream(state, id, &headers).await;
     }
-    let op = match (wait, watch) {
-        (Some(wait), Some(watch)) => wait_for_end(&state, visible, watch, wait).await?,
-        _ => visible,
+    let op = match long_poll {
+        Some((wait, watch)) => wait_for_end(&state, visible, watch, wait).await?,
+        None => visible,
     };
     let mut resp = render(&state, op).await;
     if let Some(wait) = wait {
