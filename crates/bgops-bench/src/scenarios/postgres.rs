@@ -206,7 +206,8 @@ const POLL_ROUNDS: usize = 3;
 /// (bgops first in odd rounds, the anchor first in even ones), `POLL_ROUNDS` times, each for
 /// `--poll-secs`. On this kind of machine the anchor alone moved by a fifth from one minute to
 /// the next, so one bgops run against one anchor run a minute later said little; the figures
-/// kept are each side's median round, and every round's ratio is printed and kept.
+/// kept are those of the round whose ratio is the median, and every round's ratio is printed
+/// and kept.
 async fn poll_rounds(
     args: &BenchArgs,
     pg: &PgServer,
@@ -273,20 +274,17 @@ async fn poll_rounds(
         out.poll_ratios.push(b.rate / a.rate);
     }
     anchor.stop(Duration::from_secs(10))?;
-    ours.sort_by(|x, y| x.figure.rate.total_cmp(&y.figure.rate));
-    theirs.sort_by(|x, y| x.rate.total_cmp(&y.rate));
-    let mut ratios = out.poll_ratios.clone();
-    ratios.sort_by(f64::total_cmp);
-    let (b, a) = (
-        ours.swap_remove(POLL_ROUNDS / 2),
-        theirs.swap_remove(POLL_ROUNDS / 2),
-    );
+    // The round whose ratio is the median, both sides of it: a pair measured together.
+    let mut order: Vec<usize> = (0..POLL_ROUNDS).collect();
+    order.sort_by(|x, y| out.poll_ratios[*x].total_cmp(&out.poll_ratios[*y]));
+    let median = order[POLL_ROUNDS / 2];
+    let (b, a) = (ours.swap_remove(median), theirs.swap_remove(median));
     println!(
-        "PostgreSQL status poll: median round {:.0}/s against axum {:.0}/s = {:.2}× (median of the rounds' ratios {:.2}×)",
+        "PostgreSQL status poll: the median round ({}) {:.0}/s against axum {:.0}/s = {:.2}×",
+        median + 1,
         b.figure.rate,
         a.rate,
-        b.figure.rate / a.rate,
-        ratios[POLL_ROUNDS / 2]
+        b.figure.rate / a.rate
     );
     out.poll = Some(b);
     out.axum = Some(a);
