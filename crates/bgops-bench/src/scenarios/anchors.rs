@@ -21,23 +21,33 @@ pub(super) async fn poll(
     Throughput::of(&r, meter.stop())
 }
 
+/// Starts the axum hello-world anchor and warms it up with `ids`, as bgops had its warm-up.
+pub(super) async fn start_warm_anchor(
+    args: &BenchArgs,
+    workdir: &Path,
+    ids: Arc<Vec<String>>,
+) -> Result<(ChildServer, Target)> {
+    let server = server::start_anchor(workdir)?;
+    let target = Target::new(server.addr, &args.token);
+    load::closed_loop(
+        &target,
+        &Workload::Poll(ids),
+        args.concurrency,
+        Stop::Count(500),
+    )
+    .await;
+    Ok((server, target))
+}
+
 /// Starts the axum hello-world anchor and loads it exactly like the status poll.
 pub(super) async fn axum_anchor(
     args: &BenchArgs,
     workdir: &Path,
     ids: Vec<String>,
 ) -> Result<Throughput> {
-    let server = server::start_anchor(workdir)?;
-    let target = Target::new(server.addr, &args.token);
-    // Warm-up, as bgops had.
-    load::closed_loop(
-        &target,
-        &Workload::Poll(Arc::new(ids.clone())),
-        args.concurrency,
-        Stop::Count(500),
-    )
-    .await;
-    let t = poll(&target, Arc::new(ids), args, &[server.pid]).await;
+    let ids = Arc::new(ids);
+    let (server, target) = start_warm_anchor(args, workdir, ids.clone()).await?;
+    let t = poll(&target, ids, args, &[server.pid]).await;
     println!(
         "axum hello-world: {:.0}/s, p50 {:.2} ms, p99 {:.2} ms",
         t.rate, t.p50_ms, t.p99_ms

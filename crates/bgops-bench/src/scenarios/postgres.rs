@@ -103,7 +103,7 @@ pub(super) async fn bgops_postgres(
         let nodes = start_nodes(launch, pg, &control, "one", &[workers]).await?;
         let mut r = one_node(args, workers, pg, &control, &nodes, &mut out).await;
         if r.is_ok() && args.runs("pg-poll") {
-            let ids = out.submit_ids.clone().unwrap_or_default();
+            let ids = out.submit_ids.take().unwrap_or_default();
             r = poll_rounds(args, pg, &control, &nodes, workdir, ids, &mut out).await;
         }
         nodes.stop(&control).await?;
@@ -222,16 +222,8 @@ async fn poll_rounds(
     }
     let ids = Arc::new(ids);
     let target = nodes.target(0, &args.token);
-    let anchor = server::start_anchor(workdir)?;
-    let anchor_target = Target::new(anchor.addr, &args.token);
-    // The anchor's warm-up, as bgops had its own.
-    load::closed_loop(
-        &anchor_target,
-        &Workload::Poll(ids.clone()),
-        args.concurrency,
-        Stop::Count(500),
-    )
-    .await;
+    let (anchor, anchor_target) =
+        super::anchors::start_warm_anchor(args, workdir, ids.clone()).await?;
     println!(
         "→ PostgreSQL status poll: {POLL_ROUNDS} rounds of bgops and the axum anchor in turns, {} s each",
         args.poll_secs
