@@ -171,6 +171,89 @@ fn servers_cpu(pids: &[u32]) -> f64 {
         .sum()
 }
 
+/// What the scheduler counted for the threads of one process, summed by thread name
+/// (`/proc/<pid>/task/*/schedstat`, nanoseconds): time on a core, time runnable but waiting
+/// for one, and how many times each went on a core. Threads named alike (a runtime's workers)
+/// are one group.
+#[derive(Clone, Debug, Default)]
+pub struct ThreadTimes(pub std::collections::BTreeMap<String, SchedStat>);
+
+/// One group of threads' scheduler counts.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SchedStat {
+    /// Nanoseconds on a core.
+    pub on_cpu_ns: u64,
+    /// Nanoseconds runnable, waiting for a core.
+    pub waited_ns: u64,
+    /// Times put on a core.
+    pub slices: u64,
+}
+
+impl ThreadTimes {
+    /// The counts of every thread of `pid` now (threads that ended are gone from them).
+    pub fn read(pid: u32) -> Result<Self> {
+        let mut groups = std::collections::BTreeMap::<String, SchedStat>::new();
+        let dir = format!("/proc/{pid}/task");
+        for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {dir}"))? {
+            let task = entry?.path();
+            // A thread may end between the listing and the reads: skip it.
+            let (Ok(comm), Ok(stat)) = (
+                std::fs::read_to_string(task.join("comm")),
+                std::fs::read_to_string(task.join("schedstat")),
+            ) else {
+                continue;
+            };
+            let v: Vec<u64> = stat
+                .split_whitespace()
+                .filter_map(|x| x.parse().ok())
+                .collect();
+            let [on, waited, slices] = v[..] else {
+                continue;
+            };
+            let g = groups.entry(comm.trim().to_owned()).or_default();
+            g.on_cpu_ns += on;
+            g.waited_ns += waited;
+            g.slices += slices;
+        }
+        Ok(Self(groups))
+    }
+
+    /// What each group used since `before` (groups that used nothing are left out).
+    pub fn since(&self, before: &Self) -> Self {
+        let mut out = std::collections::BTreeMap::new();
+        for (name, now) in &self.0 {
+            let b = before.0.get(name).copied().unwrap_or_default();
+            let d = SchedStat {
+                on_cpu_ns: now.on_cpu_ns.saturating_sub(b.on_cpu_ns),
+                waited_ns: now.waited_ns.saturating_sub(b.waited_ns),
+                slices: now.slices.saturating_sub(b.slices),
+            };
+            if d.on_cpu_ns > 0 {
+                out.insert(name.clone(), d);
+            }
+        }
+        Self(out)
+    }
+
+    /// One line: each group's milliseconds on a core, waiting for one, and times on one.
+    pub fn describe(&self) -> String {
+        let mut groups: Vec<_> = self.0.iter().collect();
+        groups.sort_by(|a, b| b.1.on_cpu_ns.cmp(&a.1.on_cpu_ns));
+        groups
+            .iter()
+            .map(|(name, s)| {
+                format!(
+                    "{name} {:.0} ms on a core, {:.0} ms waiting for one, {} slices",
+                    s.on_cpu_ns as f64 / 1e6,
+                    s.waited_ns as f64 / 1e6,
+                    s.slices
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,5 +269,31 @@ mod tests {
         assert!(cpu_seconds(None).unwrap() >= before);
         let (hwm, rss) = memory(std::process::id()).unwrap();
         assert!(hwm >= rss && rss > 0);
+    }
+
+    #[test]
+    fn counts_own_threads_by_name() {
+        let pid = std::process::id();
+        let before = ThreadTimes::read(pid).unwrap();
+        let spin = std::thread::Builder::new()
+            .name("procstat-spin".into())
+            .spawn(|| {
+                let mut x = 0u64;
+                for i in 0..50_000_000u64 {
+                    x = x.wrapping_mul(31).wrapping_add(i);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                x
+            })
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let during = ThreadTimes::read(pid).unwrap().since(&before);
+        assert!(spin.join().unwrap() != 1);
+        let g = during
+            .0
+            .get("procstat-spin")
+            .expect("the spinning thread is counted");
+        assert!(g.on_cpu_ns > 0 && g.slices > 0);
+        assert!(during.describe().contains("procstat-spin"));
     }
 }

@@ -29,7 +29,13 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Runtime::new() {
+    // Named apart from the engine's runtime (`bgops-engine`) and the SQLite writer
+    // (`bgops-sqlite-writer`), so `top -H`, `perf` and `/proc/<pid>/task` tell them apart.
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("bgops-http")
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

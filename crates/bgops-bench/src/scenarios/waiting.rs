@@ -69,6 +69,9 @@ struct Burst {
     peak_rss_mib: f64,
     poll_requests: usize,
     poll_errors: usize,
+    /// The server's threads during the burst: which ones took the time, and how long they
+    /// waited for a core.
+    threads: procstat::ThreadTimes,
 }
 
 /// Rounds of the three bursts (without pollers, pollers that keep their connections, pollers
@@ -148,6 +151,7 @@ fn print_burst(b: &Burst) {
         b.rss_mib,
         b.peak_rss_mib
     );
+    println!("    server threads: {}", b.threads.describe());
     if b.pollers > 0 {
         println!(
             "    pollers: {} long-poll requests for {} operations = {:.2} per completion ({} failed); server CPU while {} wait and nothing changes: {:.3} s over {:.1} s",
@@ -256,6 +260,7 @@ async fn burst_on(
     let rss_waiting = procstat::memory(pid).ok();
 
     let meter = CpuMeter::start(&[pid]);
+    let threads_before = procstat::ThreadTimes::read(pid)?;
     let start = Instant::now();
     // Whole milliseconds, as the server writes `starttime`: no burst operation starts earlier.
     let released_ms = load::now_ms().floor() as i64;
@@ -266,6 +271,7 @@ async fn burst_on(
     crate::db::wait_drained(db, crate::drain_timeout(args.n + blockers.len())).await?;
     let wall_secs = start.elapsed().as_secs_f64();
     let cpu = meter.stop();
+    let threads = procstat::ThreadTimes::read(pid)?.since(&threads_before);
     // The burst's own window, as the burn-down scenario measures it: the harness sees the end
     // only at its next 100 ms count, a step as long as a seventh of a 20,000 burst.
     let (started, first, last) = crate::db::window_since(db, released_ms)?;
@@ -301,6 +307,7 @@ async fn burst_on(
         peak_rss_mib: mib(peak),
         poll_requests: requests.load(Ordering::Relaxed),
         poll_errors: errors.load(Ordering::Relaxed),
+        threads,
     })
 }
 
