@@ -118,6 +118,12 @@ struct ServeArgs {
     /// Address to listen on (port 0 picks a free port; the bound address is printed).
     #[arg(long, env = "BGOPS_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// Connections the kernel completes and queues before bgops accepts them (the listen
+    /// backlog; Linux caps it at net.core.somaxconn). Past it, a client connecting in a crowd
+    /// (thousands of waiters reconnecting at once) gets its handshake dropped or reset.
+    #[arg(long, env = "BGOPS_LISTEN_BACKLOG", default_value_t = 4096,
+          value_parser = clap::value_parser!(u32).range(1..=65_535))]
+    listen_backlog: u32,
     /// Database: sqlite://PATH (embedded, the default) or postgres://USER@HOST:PORT/DATABASE
     /// (several nodes share it; the password from the URL or PGPASSWORD).
     #[arg(
@@ -336,13 +342,26 @@ impl Cli {
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     args.check()?;
     let listen = args.listen;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
+    let listener =
+        bind(listen, args.listen_backlog).with_context(|| format!("cannot listen on {listen}"))?;
     let shutdown = CancellationToken::new();
     tokio::spawn(signal_shutdown(shutdown.clone()));
     bgops_server::run(args.settings(), listener, shutdown).await?;
     Ok(())
+}
+
+/// A listener on `addr` with room for `backlog` connections not yet accepted (as
+/// `TcpListener::bind`, which always asks for 1,024).
+fn bind(addr: SocketAddr, backlog: u32) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    // As `TcpListener::bind` does on Unix: a restarted server can take the port at once.
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)
 }
 
 async fn print_webhook_secret(args: WebhookSecretArgs) -> anyhow::Result<()> {

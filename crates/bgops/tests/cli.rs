@@ -63,6 +63,8 @@ fn bad_flags_are_refused_with_the_reason() {
         (vec!["--workers", "0"], "--workers"),
         (vec!["--max-retries", "101"], "--max-retries"),
         (vec!["--listen", "nowhere"], "--listen"),
+        (vec!["--listen-backlog", "0"], "--listen-backlog"),
+        (vec!["--listen-backlog", "70000"], "--listen-backlog"),
         (
             vec!["--claim-ahead", "lots"],
             "not a duration like 200ms, 30s or 90d",
@@ -118,6 +120,39 @@ fn start_with_env(env: &[(&str, String)]) -> (std::process::Child, Vec<String>) 
         }
     }
     (child, lines)
+}
+
+/// The listen backlog asked for is the one the kernel holds (`ss` shows a listening socket's
+/// backlog as its Send-Q), and the server answers on it.
+#[test]
+fn the_listen_backlog_reaches_the_kernel() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("BGOPS_LISTEN", "127.0.0.1:0".to_owned()),
+        (
+            "BGOPS_DATABASE",
+            format!("sqlite://{}", dir.path().join("backlog.db").display()),
+        ),
+        ("BGOPS_LISTEN_BACKLOG", "77".to_owned()),
+    ];
+    let (mut child, lines) = start_with_env(&env);
+    let base = lines
+        .last()
+        .unwrap()
+        .trim_start_matches("bgops listening on ")
+        .to_owned();
+    let port = base.rsplit(':').next().unwrap().to_owned();
+    let ss = Command::new("ss")
+        .args(["-ltnH", &format!("sport = :{port}")])
+        .output()
+        .expect("`ss` (iproute2) lists the listening socket");
+    let listed = String::from_utf8_lossy(&ss.stdout).to_string();
+    let _ = child.kill();
+    let _ = child.wait();
+    // State, Recv-Q (connections waiting to be accepted), Send-Q (the backlog), address.
+    let fields: Vec<&str> = listed.split_whitespace().collect();
+    assert_eq!(fields.first(), Some(&"LISTEN"), "{listed}");
+    assert_eq!(fields.get(2), Some(&"77"), "{listed}");
 }
 
 #[tokio::test]
