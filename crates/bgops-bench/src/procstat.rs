@@ -238,7 +238,7 @@ impl ThreadTimes {
     /// One line: each group's milliseconds on a core, waiting for one, and times on one.
     pub fn describe(&self) -> String {
         let mut groups: Vec<_> = self.0.iter().collect();
-        groups.sort_by(|a, b| b.1.on_cpu_ns.cmp(&a.1.on_cpu_ns));
+        groups.sort_by_key(|g| std::cmp::Reverse(g.1.on_cpu_ns));
         groups
             .iter()
             .map(|(name, s)| {
