@@ -123,7 +123,7 @@ fn start_with_env(env: &[(&str, String)]) -> (std::process::Child, Vec<String>) 
 }
 
 /// The listen backlog asked for is the one the kernel holds (`ss` shows a listening socket's
-/// backlog as its Send-Q), and the server answers on it.
+/// backlog as its Send-Q).
 #[test]
 fn the_listen_backlog_reaches_the_kernel() {
     let dir = tempfile::tempdir().unwrap();
